@@ -1,0 +1,17 @@
+//! Compiles `spec/proto/secours.proto` with protox (pure Rust, no protoc needed)
+//! and generates the message types with prost.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/proto");
+    let schema = spec.join("secours.proto");
+    println!("cargo:rerun-if-changed={}", schema.display());
+    let descriptors = protox::compile([&schema], [&spec])?;
+    prost_build::Config::new()
+        // Every `bytes` field is a `bytes::Bytes`, so decoding a frame held in a
+        // `Bytes` slices the payload out of it instead of copying (video, files).
+        .bytes(["."])
+        .compile_fds(descriptors)?;
+    Ok(())
+}
