@@ -418,7 +418,8 @@ impl Session {
                 [live.consent.poll_timeout(), live.transfers.poll_timeout()]
                     .into_iter()
                     .flatten()
-                    .fold(Some(t), |a, b| a.map(|a| a.min(b)))
+                    .fold(t, Instant::min)
+                    .into()
             }
         }
     }

@@ -1,1 +1,6 @@
+mod consent;
+mod handshake;
+mod malformed;
 mod pair;
+mod session;
+mod transfer;

@@ -260,9 +260,12 @@ impl Transfers {
         Ok(())
     }
 
-    /// The caller wrote `len` received bytes.
+    /// The caller wrote `len` received bytes. Writes reported after the
+    /// transfer ended (its last chunks, or after a cancel) are fine.
     pub fn written(&mut self, id: u64, len: u64) -> Result<(), CommandError> {
-        let entry = self.receiver(id)?;
+        let Ok(entry) = self.receiver(id) else {
+            return Ok(());
+        };
         let Transfer::In(r) = &mut entry.transfer else {
             return Err(CommandError::UnknownId(id));
         };
@@ -409,8 +412,7 @@ impl Transfers {
                 let Ok(sender) = self.sender(id) else {
                     return self.stale(id);
                 };
-                let verified = sender.handle_result(&result)?;
-                let md5 = result.md5.as_ref().try_into().unwrap_or([0; 16]);
+                let (md5, verified) = sender.handle_result(&result)?;
                 self.entries.remove(&id);
                 self.events
                     .push_back(TransferEvent::Sent { id, md5, verified });

@@ -43,6 +43,7 @@ pub struct FileSender {
     next: u64,
     credit: u64,
     md5: Md5,
+    digest: Option<[u8; 16]>,
 }
 
 impl FileSender {
@@ -63,6 +64,7 @@ impl FileSender {
             next: 0,
             credit: 0,
             md5: Md5::new(),
+            digest: None,
         };
         (s, offer)
     }
@@ -182,6 +184,7 @@ impl FileSender {
         }
         self.state = State::AwaitResult;
         let md5: [u8; 16] = self.md5.clone().finalize().into();
+        self.digest = Some(md5);
         Some((
             Message::FileComplete(pb::FileComplete {
                 id: self.id,
@@ -191,15 +194,18 @@ impl FileSender {
         ))
     }
 
-    /// The receiver's verdict.
-    pub fn handle_result(&mut self, result: &pb::FileResult) -> Result<bool, SessionError> {
-        if self.state != State::AwaitResult {
+    /// The receiver's verdict: our MD5 and whether the receiver agrees.
+    pub fn handle_result(
+        &mut self,
+        result: &pb::FileResult,
+    ) -> Result<([u8; 16], bool), SessionError> {
+        let (State::AwaitResult, Some(md5)) = (self.state, self.digest) else {
             return Err(SessionError::Violation(format!(
                 "result for unfinished file {}",
                 self.id
             )));
-        }
+        };
         self.state = State::Done;
-        Ok(result.ok)
+        Ok((md5, result.ok && result.md5.as_ref() == md5))
     }
 }
