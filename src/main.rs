@@ -1,1 +1,43 @@
-fn main() {}
+//! `secours`: one binary, thin. Subcommands call the crates; they appear as
+//! their issues land (server, applet, console, relay).
+
+mod demo;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "secours", version, about = "Open-source remote support")]
+struct Cli {
+    /// Log filter, e.g. `info` or `secours_protocol=debug`.
+    #[arg(long, env = "SECOURS_LOG", default_value = "warn", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a whole support session in one process: a technician's console and
+    /// a customer's applet, over an in-memory link, and prints a summary.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("secours: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

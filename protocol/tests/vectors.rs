@@ -1,4 +1,5 @@
 //! `spec/vectors/`: byte-exact frames that the spec publishes. Each is decoded
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! and compared with the message built here, and re-encoded to the same bytes.
 //! `SECOURS_WRITE_VECTORS=1 cargo test --test vectors` rewrites the files after
 //! a deliberate wire change (which must also bump the spec).
@@ -37,7 +38,13 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                         software: "secours/0.1.0".into(),
                     }),
                 ),
-                ("auth", M::Auth(pb::Auth { session_id: "s-42".into(), proof: b(&[0xAA; 32]) })),
+                (
+                    "auth",
+                    M::Auth(pb::Auth {
+                        session_id: "s-42".into(),
+                        proof: b(&[0xAA; 32]),
+                    }),
+                ),
                 (
                     "capabilities",
                     M::Capabilities(pb::Capabilities {
@@ -59,7 +66,8 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                     "error",
                     M::Error(pb::Error {
                         code: pb::ErrorCode::VersionMismatch as i32,
-                        message: "protocol version mismatch: we speak v1, the peer speaks v2".into(),
+                        message: "protocol version mismatch: we speak v1, the peer speaks v2"
+                            .into(),
                     }),
                 ),
             ],
@@ -75,8 +83,20 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                         detail: String::new(),
                     }),
                 ),
-                ("answer", M::ConsentAnswer(pb::ConsentAnswer { id: 1, allow: true, reason: String::new() })),
-                ("revoke", M::ConsentRevoke(pb::ConsentRevoke { action: pb::Permission::RemoteControl as i32 })),
+                (
+                    "answer",
+                    M::ConsentAnswer(pb::ConsentAnswer {
+                        id: 1,
+                        allow: true,
+                        reason: String::new(),
+                    }),
+                ),
+                (
+                    "revoke",
+                    M::ConsentRevoke(pb::ConsentRevoke {
+                        action: pb::Permission::RemoteControl as i32,
+                    }),
+                ),
             ],
         ),
         (
@@ -95,7 +115,10 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                         payload: b(&[0x12, 0x00, 0x7A, 0x02, 0xFF, 0xFF]),
                     }),
                 ),
-                ("keyframe_request", M::KeyframeRequest(pb::KeyframeRequest { last_good_frame: 6 })),
+                (
+                    "keyframe_request",
+                    M::KeyframeRequest(pb::KeyframeRequest { last_good_frame: 6 }),
+                ),
                 (
                     "cursor_shape",
                     M::CursorShape(pb::CursorShape {
@@ -109,14 +132,22 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                 ),
                 (
                     "cursor_position",
-                    M::CursorPosition(pb::CursorPosition { shape_id: 3, x: 640, y: -2, visible: true }),
+                    M::CursorPosition(pb::CursorPosition {
+                        shape_id: 3,
+                        x: 640,
+                        y: -2,
+                        visible: true,
+                    }),
                 ),
             ],
         ),
         (
             "input",
             vec![
-                ("pointer_move", M::PointerMove(pb::PointerMove { x: 100, y: 200 })),
+                (
+                    "pointer_move",
+                    M::PointerMove(pb::PointerMove { x: 100, y: 200 }),
+                ),
                 (
                     "pointer_button",
                     M::PointerButton(pb::PointerButton {
@@ -126,9 +157,25 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                         y: 200,
                     }),
                 ),
-                ("pointer_wheel", M::PointerWheel(pb::PointerWheel { dx: 0, dy: -120 })),
-                ("key", M::Key(pb::Key { keysym: 0x61, scancode: 4, pressed: true, modifiers: 1 })),
-                ("text", M::Text(pb::Text { text: "héllo".into() })),
+                (
+                    "pointer_wheel",
+                    M::PointerWheel(pb::PointerWheel { dx: 0, dy: -120 }),
+                ),
+                (
+                    "key",
+                    M::Key(pb::Key {
+                        keysym: 0x61,
+                        scancode: 4,
+                        pressed: true,
+                        modifiers: 1,
+                    }),
+                ),
+                (
+                    "text",
+                    M::Text(pb::Text {
+                        text: "héllo".into(),
+                    }),
+                ),
             ],
         ),
         (
@@ -179,20 +226,40 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                         reason: String::new(),
                     }),
                 ),
-                ("chunk", M::FileChunk(pb::FileChunk { id: 1, offset: 65_536, data: b(b"%PDF-1.7") })),
-                ("credit", M::FileCredit(pb::FileCredit { id: 1, bytes: 262_144 })),
+                (
+                    "chunk",
+                    M::FileChunk(pb::FileChunk {
+                        id: 1,
+                        offset: 65_536,
+                        data: b(b"%PDF-1.7"),
+                    }),
+                ),
+                (
+                    "credit",
+                    M::FileCredit(pb::FileCredit {
+                        id: 1,
+                        bytes: 262_144,
+                    }),
+                ),
                 (
                     "complete",
                     M::FileComplete(pb::FileComplete {
                         id: 1,
                         // MD5 of the empty string.
                         md5: b(&[
-                            0xd4, 0x1d, 0x8c, 0xd9, 0x8f, 0x00, 0xb2, 0x04, 0xe9, 0x80, 0x09, 0x98, 0xec, 0xf8,
-                            0x42, 0x7e,
+                            0xd4, 0x1d, 0x8c, 0xd9, 0x8f, 0x00, 0xb2, 0x04, 0xe9, 0x80, 0x09, 0x98,
+                            0xec, 0xf8, 0x42, 0x7e,
                         ]),
                     }),
                 ),
-                ("result", M::FileResult(pb::FileResult { id: 1, ok: false, md5: b(&[0x11; 16]) })),
+                (
+                    "result",
+                    M::FileResult(pb::FileResult {
+                        id: 1,
+                        ok: false,
+                        md5: b(&[0x11; 16]),
+                    }),
+                ),
                 (
                     "cancel",
                     M::FileCancel(pb::FileCancel {
@@ -201,15 +268,31 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                         detail: String::new(),
                     }),
                 ),
-                ("list_request", M::FileListRequest(pb::FileListRequest { id: 2, path: "Documents".into() })),
+                (
+                    "list_request",
+                    M::FileListRequest(pb::FileListRequest {
+                        id: 2,
+                        path: "Documents".into(),
+                    }),
+                ),
                 (
                     "list",
                     M::FileList(pb::FileList {
                         id: 2,
                         path: "Documents".into(),
                         entries: vec![
-                            pb::FileEntry { name: "a.txt".into(), directory: false, size: 12, modified_unix: 0 },
-                            pb::FileEntry { name: "Photos".into(), directory: true, size: 0, modified_unix: 0 },
+                            pb::FileEntry {
+                                name: "a.txt".into(),
+                                directory: false,
+                                size: 12,
+                                modified_unix: 0,
+                            },
+                            pb::FileEntry {
+                                name: "Photos".into(),
+                                directory: true,
+                                size: 0,
+                                modified_unix: 0,
+                            },
                         ],
                         truncated: false,
                         error: String::new(),
@@ -222,7 +305,11 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
             vec![
                 (
                     "message",
-                    M::ChatMessage(pb::ChatMessage { id: 1, text: "Bonjour !".into(), sent_unix_ms: 1_764_000_000_000 }),
+                    M::ChatMessage(pb::ChatMessage {
+                        id: 1,
+                        text: "Bonjour !".into(),
+                        sent_unix_ms: 1_764_000_000_000,
+                    }),
                 ),
                 ("state", M::ChatState(pb::ChatState { enabled: false })),
             ],
@@ -230,8 +317,16 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
         (
             "control",
             vec![
-                ("url_push", M::UrlPush(pb::UrlPush { url: "https://example.org/help".into() })),
-                ("system_info_request", M::SystemInfoRequest(pb::SystemInfoRequest { id: 1 })),
+                (
+                    "url_push",
+                    M::UrlPush(pb::UrlPush {
+                        url: "https://example.org/help".into(),
+                    }),
+                ),
+                (
+                    "system_info_request",
+                    M::SystemInfoRequest(pb::SystemInfoRequest { id: 1 }),
+                ),
                 (
                     "system_info",
                     M::SystemInfo(pb::SystemInfo {
@@ -243,9 +338,23 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                         }],
                     }),
                 ),
-                ("reboot_request", M::RebootRequest(pb::RebootRequest { mode: pb::RebootMode::Safe as i32 })),
-                ("reconnect_token", M::ReconnectToken(pb::ReconnectToken { token: b(&[0x42; 32]), valid_for_s: 600 })),
-                ("recording_notice", M::RecordingNotice(pb::RecordingNotice { recording: true })),
+                (
+                    "reboot_request",
+                    M::RebootRequest(pb::RebootRequest {
+                        mode: pb::RebootMode::Safe as i32,
+                    }),
+                ),
+                (
+                    "reconnect_token",
+                    M::ReconnectToken(pb::ReconnectToken {
+                        token: b(&[0x42; 32]),
+                        valid_for_s: 600,
+                    }),
+                ),
+                (
+                    "recording_notice",
+                    M::RecordingNotice(pb::RecordingNotice { recording: true }),
+                ),
                 (
                     "session_control",
                     M::SessionControl(pb::SessionControl {
@@ -257,7 +366,12 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                 ),
                 (
                     "link_stats",
-                    M::LinkStats(pb::LinkStats { rtt_ms: 42, loss_permille: 3, bandwidth_bps: 8_000_000, relayed: true }),
+                    M::LinkStats(pb::LinkStats {
+                        rtt_ms: 42,
+                        loss_permille: 3,
+                        bandwidth_bps: 8_000_000,
+                        relayed: true,
+                    }),
                 ),
                 ("ping", M::Ping(pb::Ping { id: 9 })),
                 ("pong", M::Pong(pb::Pong { id: 9 })),
@@ -271,7 +385,10 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                     M::PinRedeem(pb::PinRedeem {
                         pin: "123456".into(),
                         fingerprint: b(&[0xA9; 32]),
-                        fields: vec![pb::CustomField { name: "Case number".into(), value: "4521".into() }],
+                        fields: vec![pb::CustomField {
+                            name: "Case number".into(),
+                            value: "4521".into(),
+                        }],
                     }),
                 ),
                 (
@@ -338,20 +455,33 @@ fn vectors_decode_and_reencode_byte_exact() {
         if write {
             std::fs::write(&path, &expected).expect("write vectors");
         }
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let parsed = parse(&text);
         assert_eq!(parsed.len(), vectors.len(), "{family}: vector count");
         for ((name, channel, frame), (want_name, want)) in parsed.into_iter().zip(vectors) {
             assert_eq!(name, want_name);
-            let ch = Channel::ALL.into_iter().find(|c| c.to_string() == channel).expect("channel");
+            let ch = Channel::ALL
+                .into_iter()
+                .find(|c| c.to_string() == channel)
+                .expect("channel");
             let mut buf = BytesMut::from(&frame[..]);
-            let decoded = wire::decode(ch, &mut buf).expect("decodes").expect("whole frame");
+            let decoded = wire::decode(ch, &mut buf)
+                .expect("decodes")
+                .expect("whole frame");
             assert!(buf.is_empty(), "{family}/{name}: trailing bytes");
             assert_eq!(decoded, Decoded::Message(want.clone()), "{family}/{name}");
             let again = wire::encode_to_bytes(want).expect("encodes");
-            assert_eq!(hex::encode(&again), hex::encode(&frame), "{family}/{name}: re-encoding differs");
+            assert_eq!(
+                hex::encode(&again),
+                hex::encode(&frame),
+                "{family}/{name}: re-encoding differs"
+            );
         }
-        assert_eq!(text, expected, "{family}: the file is not what this version writes");
+        assert_eq!(
+            text, expected,
+            "{family}: the file is not what this version writes"
+        );
     }
 }
 
@@ -361,8 +491,15 @@ fn unknown_message_vector_is_skipped() {
     let parsed = parse(&text);
     assert!(!parsed.is_empty());
     for (name, channel, frame) in parsed {
-        let ch = Channel::ALL.into_iter().find(|c| c.to_string() == channel).expect("channel");
+        let ch = Channel::ALL
+            .into_iter()
+            .find(|c| c.to_string() == channel)
+            .expect("channel");
         let mut buf = BytesMut::from(&frame[..]);
-        assert_eq!(wire::decode(ch, &mut buf), Ok(Some(Decoded::Unknown)), "{name}");
+        assert_eq!(
+            wire::decode(ch, &mut buf),
+            Ok(Some(Decoded::Unknown)),
+            "{name}"
+        );
     }
 }

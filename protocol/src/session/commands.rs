@@ -304,12 +304,19 @@ impl Session {
             return;
         }
         if self.is_established() {
-            self.queue(Message::SessionControl(pb::SessionControl {
+            let end = Message::SessionControl(pb::SessionControl {
                 action: ControlAction::End as i32,
                 reason: reason as i32,
                 target_group: String::new(),
                 message: message.chars().take(512).collect(),
-            }));
+            });
+            match crate::wire::encode_to_bytes(end) {
+                Ok(frame) => {
+                    self.closing_frame = Some(frame);
+                    self.sent_pending = true;
+                }
+                Err(e) => tracing::error!(error = %e, "could not encode the closing message"),
+            }
         }
         self.mark_sent(now);
         self.phase = Phase::Closed;

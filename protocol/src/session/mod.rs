@@ -84,6 +84,8 @@ pub struct Session {
     last_sent: Instant,
     /// Something was queued since `last_sent` was last brought up to date.
     sent_pending: bool,
+    /// Our closing `SessionControl`, sent after everything queued before it.
+    closing_frame: Option<Bytes>,
     stats: SessionStats,
 }
 
@@ -102,6 +104,7 @@ impl Session {
             last_received: now,
             last_sent: now,
             sent_pending: false,
+            closing_frame: None,
             stats: SessionStats::default(),
         };
         s.flush_handshake();
@@ -424,6 +427,13 @@ impl Session {
         }
     }
 
+    /// Frames queued and not yet taken by `poll_transmit`, for drivers that
+    /// hold back bulk reads while the link is busy.
+    pub fn queued_frames(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum::<usize>()
+            + usize::from(self.closing_frame.is_some())
+    }
+
     /// The next frame to write, highest-priority channel first.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         for (i, channel) in Channel::ALL.iter().enumerate() {
@@ -434,7 +444,12 @@ impl Session {
                 });
             }
         }
-        None
+        // The end goes last, so the chat line typed before "end" is not lost
+        // behind it.
+        self.closing_frame.take().map(|data| Transmit {
+            channel: Channel::Control,
+            data,
+        })
     }
 
     /// The next event.

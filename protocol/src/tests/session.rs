@@ -216,3 +216,27 @@ fn video_reaches_console_once_viewing_is_allowed() {
         e, Event::Message(Message::VideoFrame(f)) if f.payload == payload
     )));
 }
+
+#[test]
+fn last_words_arrive_before_the_end() {
+    let mut p = Pair::established();
+    let now = p.now;
+    p.console
+        .send_chat("All fixed. Goodbye!", 0, now)
+        .expect("chat");
+    p.console.close(EndReason::ByTechnician, "", now);
+    p.drive();
+    let chat = p
+        .events(Role::Applet)
+        .iter()
+        .position(|e| matches!(e, Event::Chat { .. }));
+    let end = p
+        .events(Role::Applet)
+        .iter()
+        .position(|e| matches!(e, Event::Closed { .. }));
+    assert!(
+        chat.is_some() && end.is_some() && chat < end,
+        "{:?}",
+        p.events(Role::Applet)
+    );
+}

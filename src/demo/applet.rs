@@ -1,0 +1,112 @@
+//! The customer's side of the demo: a scripted customer who says yes.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use secours_protocol::clipboard::ClipboardContent;
+use secours_protocol::consent::ConsentEvent;
+use secours_protocol::pb::EndReason;
+use secours_protocol::session::Event;
+use secours_protocol::transfer::TransferEvent;
+use secours_protocol::{Message, Session};
+
+use super::peer::{FileDesk, Script};
+
+pub struct Applet {
+    pub prompts: Vec<String>,
+    pub inputs: Vec<&'static str>,
+    pub clipboard_in: Vec<String>,
+    pub echo_suppressed: bool,
+    pub chat_in: Vec<String>,
+    pub end: Option<EndReason>,
+    pub desk: FileDesk,
+    file_to_send: PathBuf,
+    file_offered: bool,
+}
+
+impl Applet {
+    pub fn new(desk: FileDesk, file_to_send: PathBuf) -> Self {
+        Self {
+            prompts: vec![],
+            inputs: vec![],
+            clipboard_in: vec![],
+            echo_suppressed: false,
+            chat_in: vec![],
+            end: None,
+            desk,
+            file_to_send,
+            file_offered: false,
+        }
+    }
+}
+
+impl Script for Applet {
+    fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<()> {
+        match event {
+            Event::Consent(ConsentEvent::Prompt {
+                id,
+                actions,
+                detail,
+            }) => {
+                self.prompts
+                    .push(format!("{actions:?} ({detail}): customer clicks Allow"));
+                s.answer_consent(id, true, now)?;
+            }
+            Event::Message(m) => {
+                let kind = match m {
+                    Message::PointerMove(_) => "move",
+                    Message::PointerButton(_) => "button",
+                    Message::PointerWheel(_) => "wheel",
+                    Message::Key(_) => "key",
+                    Message::Text(_) => "text",
+                    _ => "other",
+                };
+                self.inputs.push(kind);
+            }
+            Event::Clipboard(content) => {
+                if let ClipboardContent::Text(t) = &content {
+                    self.clipboard_in.push(t.clone());
+                }
+                // The operating system reports the value we just set as a
+                // change: the session must not send it back.
+                self.echo_suppressed = !s.clipboard_changed(content, now)?;
+                s.clipboard_changed(
+                    ClipboardContent::Text(r"C:\Users\marie\printer-error.log".into()),
+                    now,
+                )?;
+            }
+            Event::Chat { text, .. } => {
+                self.chat_in.push(text);
+                if self.chat_in.len() == 1 {
+                    s.send_chat(
+                        "Thank you! It says 'queue stalled'. I will send you the log.",
+                        0,
+                        now,
+                    )?;
+                }
+            }
+            Event::Transfer(t) => {
+                let received = matches!(t, TransferEvent::Received { .. });
+                self.desk.on_event(s, &t, now)?;
+                if received && !self.file_offered {
+                    self.file_offered = true;
+                    let path = self.file_to_send.clone();
+                    self.desk.offer(s, &path, now)?;
+                }
+            }
+            Event::Closed { reason, error } => {
+                if let Some(e) = error {
+                    bail!("applet: session failed: {e}");
+                }
+                self.end = Some(reason);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, s: &mut Session, now: Instant) -> Result<()> {
+        self.desk.pump(s, now)
+    }
+}

@@ -1,0 +1,34 @@
+//! `secours demo` as the README runs it: a whole session, summary printed.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_and_checks_out() {
+    let out = Command::new(env!("CARGO_BIN_EXE_secours"))
+        .args(["demo", "--file-mib", "2", "--reply-mib", "1"])
+        .output()
+        .expect("run secours demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "short authentication string",
+        "customer allowed [RemoteControl]",
+        "refused before sending: reboot",
+        "echo of the applied value suppressed: yes",
+        "receiver verified disk ok",
+        "OK: every step checked out.",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    // Nothing stays behind on the "customer machine".
+    let dir = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("working files under "))
+        .expect("the demo names its working directory");
+    assert!(!std::path::Path::new(dir).exists(), "{dir} was left behind");
+}
