@@ -1,4 +1,5 @@
 //! `secours demo` as the README runs it: a whole session, summary printed.
+
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::process::Command;

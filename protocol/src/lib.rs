@@ -12,6 +12,8 @@
 pub mod clipboard;
 pub mod consent;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod handshake;
 pub mod identity;
 pub mod permissions;

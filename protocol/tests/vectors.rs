@@ -1,8 +1,9 @@
 //! `spec/vectors/`: byte-exact frames that the spec publishes. Each is decoded
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 //! and compared with the message built here, and re-encoded to the same bytes.
 //! `SECOURS_WRITE_VECTORS=1 cargo test --test vectors` rewrites the files after
 //! a deliberate wire change (which must also bump the spec).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

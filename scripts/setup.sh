@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine with only Rust lacks for building,
+# testing and fuzzing Secours. Idempotent; both README commands call it.
+#   scripts/setup.sh          build and test prerequisites
+#   scripts/setup.sh --fuzz   also cargo-fuzz
+set -euo pipefail
+
+# System packages the workspace needs. pkg-config finds system libraries for
+# the -sys crates; later crates add theirs here (nasm, cmake, libdav1d-dev...).
+APT_PACKAGES=(pkg-config)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+for tool in cargo rustfmt cargo-clippy; do
+  command -v "$tool" >/dev/null || { echo "setup: $tool not found; install Rust with rustfmt and clippy" >&2; exit 1; }
+done
+
+if [ "${1:-}" = "--fuzz" ] && ! command -v cargo-fuzz >/dev/null; then
+  echo "setup: installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --locked --quiet
+fi
