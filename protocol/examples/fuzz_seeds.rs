@@ -4,7 +4,7 @@
 //!
 //! `cargo run -p secours-protocol --features fuzzing --example fuzz_seeds`
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

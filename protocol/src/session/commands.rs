@@ -137,7 +137,15 @@ impl Session {
             ));
         }
         Self::checked(&message)?;
-        self.live()?;
+        let role = self.role;
+        let live = self.live()?;
+        if let Some(action) = action_of(&message) {
+            // A transfer (PERM-13) is the technician's to make.
+            if role != Role::Console {
+                return Err(CommandError::WrongRole("applet"));
+            }
+            live.consent.authorize(action)?;
+        }
         self.queue(message);
         self.finish(now);
         Ok(())

@@ -571,6 +571,9 @@ pub(crate) fn action_of(message: &Message) -> Option<Permission> {
         Message::RebootRequest(_) => Permission::Reboot,
         Message::FileListRequest(_) => Permission::FileManager,
         Message::RecordingNotice(_) => Permission::Record,
+        Message::SessionControl(c) if c.action == ControlAction::Transfer as i32 => {
+            Permission::Transfer
+        }
         _ => return None,
     })
 }

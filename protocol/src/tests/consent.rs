@@ -308,3 +308,38 @@ fn applet_cannot_send_video_without_viewing_consent() {
         Err(CommandError::NoConsent(Permission::DesktopView))
     );
 }
+
+#[test]
+fn transfer_needs_its_permission() {
+    let mut p = Pair::established(); // PERM-13 not granted
+    let transfer = Message::SessionControl(pb::SessionControl {
+        action: pb::ControlAction::Transfer as i32,
+        reason: 0,
+        target_group: "Level 2".into(),
+        message: String::new(),
+    });
+    let now = p.now;
+    assert_eq!(
+        p.console.send_reply(transfer.clone(), now),
+        Err(CommandError::NotPermitted(Permission::Transfer))
+    );
+    p.inject(
+        Role::Applet,
+        Channel::Control,
+        &wire::encode_to_bytes(transfer).expect("encodes"),
+    );
+    assert!(p.events(Role::Applet).iter().any(|e| matches!(
+        e,
+        Event::Refused {
+            action: Permission::Transfer,
+            ..
+        }
+    )));
+    let hold = Message::SessionControl(pb::SessionControl {
+        action: pb::ControlAction::Hold as i32,
+        ..Default::default()
+    });
+    p.console
+        .send_reply(hold, now)
+        .expect("hold needs no permission");
+}
