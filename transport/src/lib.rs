@@ -1,0 +1,15 @@
+//! Secours transport: one [`Link`] between a console and an applet, over a
+//! direct QUIC path or the server's HTTPS relay, always end-to-end TLS 1.3
+//! with both certificates pinned by the fingerprints the server announced
+//! (SEC-1, SEC-2, STACK-3). See `link` for the delivery rules.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod identity;
+pub mod link;
+pub mod quic;
+
+pub use error::LinkError;
+pub use identity::LocalIdentity;
+pub use link::{Link, LinkEvent, LinkStats, PathInfo, PathKind};

@@ -1,0 +1,301 @@
+//! The direct backend: QUIC (quinn) between the two peers.
+//!
+//! The console is the QUIC client and opens one bidirectional stream per
+//! reliable channel, writing the channel id as the stream's first byte; each
+//! stream gets the channel's priority, so input overtakes file data. Video
+//! frames each go on a unidirectional stream of their own: when a newer frame
+//! is sent while an older one is still in flight past the lateness budget,
+//! the older stream is reset and the frame counted as dropped.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Connection, ConnectionError, Endpoint, EndpointConfig, TokioRuntime, TransportConfig, VarInt};
+use secours_protocol::{Channel, Fingerprint};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::LinkError;
+use crate::identity::{self, LocalIdentity, Refusals};
+use crate::link::{Backend, Counters, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumbing, priority};
+
+/// A video frame still in flight after this long is dropped when the next
+/// one is sent.
+pub const VIDEO_LATENESS: Duration = Duration::from_millis(200);
+/// The QUIC connection fails after this long without a packet.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+const RELIABLE: [Channel; 5] = [Channel::Control, Channel::Input, Channel::Clipboard, Channel::File, Channel::Chat];
+
+fn transport_config() -> Arc<TransportConfig> {
+    let mut t = TransportConfig::default();
+    t.keep_alive_interval(Some(Duration::from_secs(2)));
+    t.max_idle_timeout(Some(IDLE_TIMEOUT.try_into().unwrap_or(VarInt::from_u32(15_000).into())));
+    // Room for a keyframe burst and a file window in flight on fast links.
+    t.stream_receive_window(VarInt::from_u32(8 * 1024 * 1024));
+    t.receive_window(VarInt::from_u32(16 * 1024 * 1024));
+    t.send_window(16 * 1024 * 1024);
+    t.max_concurrent_uni_streams(VarInt::from_u32(256));
+    Arc::new(t)
+}
+
+/// A QUIC endpoint on one UDP socket (the socket hole punching used).
+#[derive(Debug, Clone)]
+pub struct QuicEndpoint {
+    endpoint: Endpoint,
+}
+
+impl QuicEndpoint {
+    /// An endpoint on an already bound UDP socket.
+    pub fn new(socket: UdpSocket) -> Result<Self, LinkError> {
+        socket.set_nonblocking(true).map_err(|e| LinkError::Io(e.to_string()))?;
+        let endpoint = Endpoint::new(EndpointConfig::default(), None, socket, Arc::new(TokioRuntime))
+            .map_err(|e| LinkError::Io(e.to_string()))?;
+        Ok(Self { endpoint })
+    }
+
+    /// An endpoint on a fresh socket bound to `addr`.
+    pub fn bind(addr: SocketAddr) -> Result<Self, LinkError> {
+        Self::new(UdpSocket::bind(addr).map_err(|e| LinkError::Io(e.to_string()))?)
+    }
+
+    /// Our socket address.
+    pub fn local_addr(&self) -> Result<SocketAddr, LinkError> {
+        self.endpoint.local_addr().map_err(|e| LinkError::Io(e.to_string()))
+    }
+
+    /// Moves the endpoint to another socket (a network change: Wi-Fi to 4G).
+    /// The connections on it migrate.
+    pub fn rebind(&self, socket: UdpSocket) -> Result<(), LinkError> {
+        self.endpoint.rebind(socket).map_err(|e| LinkError::Io(e.to_string()))
+    }
+
+    /// Console: connects to the applet at `addr`, accepting only `peer`.
+    pub async fn connect(&self, local: &LocalIdentity, peer: Fingerprint, addr: SocketAddr) -> Result<Link, LinkError> {
+        let refusals = Refusals::default();
+        let tls = identity::client_config(local, peer, &refusals)?;
+        let crypto = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+        config.transport_config(transport_config());
+        let connecting = self
+            .endpoint
+            .connect_with(config, addr, identity::SERVER_NAME)
+            .map_err(|e| LinkError::Quic(e.to_string()))?;
+        let conn = connecting.await.map_err(|e| classify(&e, &refusals))?;
+        let mut streams = Vec::new();
+        for channel in RELIABLE {
+            let (mut send, recv) = conn.open_bi().await.map_err(|e| classify(&e, &refusals))?;
+            send.set_priority(priority(channel)).ok();
+            send.write_all(&[channel.id()]).await.map_err(|e| LinkError::Quic(e.to_string()))?;
+            streams.push((channel, send, recv));
+        }
+        Ok(start(conn, streams, self.endpoint.clone()))
+    }
+
+    /// Applet: accepts the console's connection, accepting only `peer`.
+    pub async fn accept(&self, local: &LocalIdentity, peer: Fingerprint) -> Result<Link, LinkError> {
+        let refusals = Refusals::default();
+        let tls = identity::server_config(local, peer, &refusals)?;
+        let crypto = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
+        let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        config.transport_config(transport_config());
+        self.endpoint.set_server_config(Some(config));
+        let incoming = self.endpoint.accept().await.ok_or(LinkError::Closed)?;
+        let conn = incoming.await.map_err(|e| classify(&e, &refusals))?;
+        let mut streams = Vec::new();
+        while streams.len() < RELIABLE.len() {
+            let (send, mut recv) = conn.accept_bi().await.map_err(|e| classify(&e, &refusals))?;
+            let mut id = [0u8; 1];
+            recv.read_exact(&mut id).await.map_err(|e| LinkError::Violation(format!("stream header: {e}")))?;
+            let channel = Channel::from_id(id[0])
+                .filter(|c| RELIABLE.contains(c) && !streams.iter().any(|(s, _, _)| s == c))
+                .ok_or_else(|| LinkError::Violation(format!("bad stream channel {}", id[0])))?;
+            send.set_priority(priority(channel)).ok();
+            streams.push((channel, send, recv));
+        }
+        Ok(start(conn, streams, self.endpoint.clone()))
+    }
+}
+
+/// Maps a connection failure to a typed error.
+fn classify(e: &ConnectionError, refusals: &Refusals) -> LinkError {
+    if let Some(m) = refusals.take() {
+        return LinkError::FingerprintMismatch(m);
+    }
+    if is_cert_alert(e) {
+        return LinkError::RefusedByPeer;
+    }
+    match e {
+        ConnectionError::TimedOut => LinkError::Timeout("QUIC connection"),
+        other => LinkError::Quic(other.to_string()),
+    }
+}
+
+/// A TLS alert about certificates in the connection-close code (0x100 + alert).
+fn is_cert_alert(e: &ConnectionError) -> bool {
+    let code = match e {
+        ConnectionError::ConnectionClosed(c) => c.error_code,
+        ConnectionError::TransportError(t) => t.code,
+        _ => return false,
+    };
+    // bad_certificate 42, unsupported 43, unknown 46, access_denied 49,
+    // decrypt_error 51, certificate_required 116.
+    [42u8, 43, 46, 49, 51, 116].iter().any(|a| code == quinn::TransportErrorCode::crypto(*a))
+}
+
+#[derive(Debug)]
+struct QuicBackend {
+    conn: Connection,
+    endpoint: Endpoint,
+    counters: Arc<Counters>,
+}
+
+impl Backend for QuicBackend {
+    fn stats(&self) -> LinkStats {
+        let s = self.conn.stats();
+        let rtt = self.conn.rtt();
+        let loss = if s.path.sent_packets == 0 { 0.0 } else { s.path.lost_packets as f64 / s.path.sent_packets as f64 };
+        let secs = rtt.as_secs_f64().max(1e-4);
+        LinkStats {
+            rtt,
+            loss,
+            send_rate_bps: (s.path.cwnd as f64 * 8.0 / secs) as u64,
+            bytes_sent: self.counters.sent.load(Ordering::Relaxed),
+            bytes_received: self.counters.received.load(Ordering::Relaxed),
+            video_dropped: self.counters.video_dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn path(&self) -> PathInfo {
+        PathInfo {
+            kind: PathKind::Direct,
+            local: self.endpoint.local_addr().ok(),
+            remote: Some(self.conn.remote_address()),
+        }
+    }
+
+    fn close(&self) {
+        self.conn.close(VarInt::from_u32(0), b"closed");
+    }
+}
+
+type Streams = Vec<(Channel, quinn::SendStream, quinn::RecvStream)>;
+
+fn start(conn: Connection, streams: Streams, endpoint: Endpoint) -> Link {
+    let counters = Arc::new(Counters::default());
+    let backend = Arc::new(QuicBackend { conn: conn.clone(), endpoint, counters: counters.clone() });
+    let (link, plumbing) = Link::new(backend);
+    let Plumbing { mut out, events } = plumbing;
+    // Outgoing: one task per reliable stream, one for video.
+    let mut taken: Vec<Option<mpsc::Receiver<Bytes>>> = out.drain(..).map(Some).collect();
+    for (channel, mut send, mut recv) in streams {
+        let Some(mut rx) = taken[channel.id() as usize].take() else { continue };
+        let c = counters.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                if send.write_chunk(frame.clone()).await.is_err() {
+                    return;
+                }
+                c.add_sent(frame.len());
+            }
+            let _ = send.finish();
+        });
+        let ev = events.clone();
+        let c = counters.clone();
+        tokio::spawn(async move {
+            loop {
+                match recv.read_chunk(64 * 1024, true).await {
+                    Ok(Some(chunk)) => {
+                        c.add_received(chunk.bytes.len());
+                        if ev.send(LinkEvent::Data { channel, data: chunk.bytes }).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) | Err(_) => return,
+                }
+            }
+        });
+    }
+    if let Some(rx) = taken[Channel::Video.id() as usize].take() {
+        tokio::spawn(send_video(conn.clone(), rx, counters.clone(), events.clone()));
+    }
+    tokio::spawn(receive_video(conn.clone(), counters.clone(), events.clone()));
+    tokio::spawn(async move {
+        let reason = conn.closed().await;
+        let error = match reason {
+            ConnectionError::LocallyClosed | ConnectionError::ApplicationClosed(_) => None,
+            other => Some(classify(&other, &Refusals::default())),
+        };
+        let _ = events.send(LinkEvent::Closed(error)).await;
+    });
+    link
+}
+
+/// Each video frame on its own unidirectional stream; late ones are reset.
+async fn send_video(conn: Connection, mut rx: mpsc::Receiver<Bytes>, counters: Arc<Counters>, events: mpsc::Sender<LinkEvent>) {
+    let mut in_flight: Vec<(Instant, oneshot::Sender<()>)> = Vec::new();
+    while let Some(frame) = rx.recv().await {
+        let now = Instant::now();
+        // Finished frames closed their end; late ones are cancelled by
+        // dropping ours (the writer then resets the stream).
+        let mut dropped = 0;
+        in_flight.retain(|(started, cancel)| {
+            if cancel.is_closed() {
+                return false;
+            }
+            let late = now.duration_since(*started) > VIDEO_LATENESS;
+            dropped += u64::from(late);
+            !late
+        });
+        if dropped > 0 {
+            counters.video_dropped.fetch_add(dropped, Ordering::Relaxed);
+            let _ = events.try_send(LinkEvent::VideoDropped { frames: dropped });
+        }
+        let Ok(mut send) = conn.open_uni().await else { return };
+        send.set_priority(priority(Channel::Video)).ok();
+        let (cancel_tx, mut cancel_rx) = oneshot::channel::<()>();
+        in_flight.push((now, cancel_tx));
+        let c = counters.clone();
+        tokio::spawn(async move {
+            let write = async {
+                send.write_all(&[Channel::Video.id()]).await?;
+                send.write_chunk(frame.clone()).await?;
+                Ok::<_, quinn::WriteError>(())
+            };
+            tokio::select! {
+                r = write => {
+                    if r.is_ok() {
+                        c.add_sent(frame.len());
+                        let _ = send.finish();
+                    }
+                }
+                _ = &mut cancel_rx => {
+                    let _ = send.reset(VarInt::from_u32(1));
+                }
+            }
+        });
+    }
+}
+
+/// Reads each video stream whole; a reset stream is a dropped frame.
+async fn receive_video(conn: Connection, counters: Arc<Counters>, events: mpsc::Sender<LinkEvent>) {
+    let limit = Channel::Video.max_frame() as usize + secours_protocol::wire::HEADER_LEN + 1;
+    while let Ok(mut recv) = conn.accept_uni().await {
+        let ev = events.clone();
+        let c = counters.clone();
+        tokio::spawn(async move {
+            let Ok(data) = recv.read_to_end(limit).await else { return };
+            match data.split_first() {
+                Some((&id, frame)) if id == Channel::Video.id() => {
+                    c.add_received(frame.len());
+                    let data = Bytes::from(data).slice(1..);
+                    let _ = ev.send(LinkEvent::Data { channel: Channel::Video, data }).await;
+                }
+                _ => tracing::warn!("unidirectional stream that is not video: ignored"),
+            }
+        });
+    }
+}
