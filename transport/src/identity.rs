@@ -7,10 +7,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, SignatureScheme};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, SignatureScheme,
+};
 use secours_protocol::Fingerprint;
 
 use crate::error::LinkError;
@@ -30,7 +34,9 @@ pub struct LocalIdentity {
 
 impl fmt::Debug for LocalIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalIdentity").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+        f.debug_struct("LocalIdentity")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,7 +47,11 @@ impl LocalIdentity {
             .map_err(|e| LinkError::Identity(e.to_string()))?;
         let cert = ck.cert.der().clone();
         let fingerprint = Fingerprint::of_certificate(&cert);
-        Ok(Self { cert, key: PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()), fingerprint })
+        Ok(Self {
+            cert,
+            key: PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()),
+            fingerprint,
+        })
     }
 
     /// What the server announces to the peer.
@@ -105,7 +115,11 @@ struct FingerprintVerifier {
 
 impl FingerprintVerifier {
     fn new(expected: Fingerprint, refusals: Refusals) -> Arc<Self> {
-        Arc::new(Self { expected, algorithms: provider().signature_verification_algorithms, refusals })
+        Arc::new(Self {
+            expected,
+            algorithms: provider().signature_verification_algorithms,
+            refusals,
+        })
     }
 
     fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
@@ -114,13 +128,19 @@ impl FingerprintVerifier {
             return Ok(());
         }
         tracing::warn!(expected = %self.expected, %presented, "peer certificate refused");
-        let mismatch = FingerprintMismatch { expected: self.expected, presented };
+        let mismatch = FingerprintMismatch {
+            expected: self.expected,
+            presented,
+        };
         if let Ok(mut slot) = self.refusals.0.lock() {
             *slot = Some(mismatch);
         }
-        Err(rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
-            FingerprintMismatch { expected: self.expected, presented },
-        )))))
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            OtherError(Arc::new(FingerprintMismatch {
+                expected: self.expected,
+                presented,
+            })),
+        )))
     }
 }
 
@@ -133,7 +153,8 @@ impl ServerCertVerifier for FingerprintVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.check(end_entity).map(|()| ServerCertVerified::assertion())
+        self.check(end_entity)
+            .map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -170,7 +191,8 @@ impl ClientCertVerifier for FingerprintVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.check(end_entity).map(|()| ClientCertVerified::assertion())
+        self.check(end_entity)
+            .map(|()| ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -8,7 +8,9 @@
 pub mod error;
 pub mod identity;
 pub mod link;
+mod mux;
 pub mod quic;
+pub mod relay;
 
 pub use error::LinkError;
 pub use identity::LocalIdentity;

@@ -132,13 +132,26 @@ impl Link {
     pub(crate) fn new(backend: Arc<dyn Backend>) -> (Self, Plumbing) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..6).map(|_| mpsc::channel(QUEUE_FRAMES)).unzip();
         let (ev_tx, ev_rx) = mpsc::channel(1024);
-        (Self { out: txs, events: ev_rx, backend }, Plumbing { out: rxs, events: ev_tx })
+        (
+            Self {
+                out: txs,
+                events: ev_rx,
+                backend,
+            },
+            Plumbing {
+                out: rxs,
+                events: ev_tx,
+            },
+        )
     }
 
     /// Queues one whole frame on its channel; waits while the channel's queue
     /// is full.
     pub async fn send(&self, channel: Channel, frame: Bytes) -> Result<(), LinkError> {
-        self.out[channel.id() as usize].send(frame).await.map_err(|_| LinkError::Closed)
+        self.out[channel.id() as usize]
+            .send(frame)
+            .await
+            .map_err(|_| LinkError::Closed)
     }
 
     /// Queues a frame if there is room now; `false` if the queue is full.

@@ -14,13 +14,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{Connection, ConnectionError, Endpoint, EndpointConfig, TokioRuntime, TransportConfig, VarInt};
+use quinn::{
+    Connection, ConnectionError, Endpoint, EndpointConfig, TokioRuntime, TransportConfig, VarInt,
+};
 use secours_protocol::{Channel, Fingerprint};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::LinkError;
 use crate::identity::{self, LocalIdentity, Refusals};
-use crate::link::{Backend, Counters, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumbing, priority};
+use crate::link::{
+    Backend, Counters, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumbing, priority,
+};
 
 /// A video frame still in flight after this long is dropped when the next
 /// one is sent.
@@ -28,12 +32,22 @@ pub const VIDEO_LATENESS: Duration = Duration::from_millis(200);
 /// The QUIC connection fails after this long without a packet.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
-const RELIABLE: [Channel; 5] = [Channel::Control, Channel::Input, Channel::Clipboard, Channel::File, Channel::Chat];
+const RELIABLE: [Channel; 5] = [
+    Channel::Control,
+    Channel::Input,
+    Channel::Clipboard,
+    Channel::File,
+    Channel::Chat,
+];
 
 fn transport_config() -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
     t.keep_alive_interval(Some(Duration::from_secs(2)));
-    t.max_idle_timeout(Some(IDLE_TIMEOUT.try_into().unwrap_or(VarInt::from_u32(15_000).into())));
+    t.max_idle_timeout(Some(
+        IDLE_TIMEOUT
+            .try_into()
+            .unwrap_or(VarInt::from_u32(15_000).into()),
+    ));
     // Room for a keyframe burst and a file window in flight on fast links.
     t.stream_receive_window(VarInt::from_u32(8 * 1024 * 1024));
     t.receive_window(VarInt::from_u32(16 * 1024 * 1024));
@@ -51,9 +65,16 @@ pub struct QuicEndpoint {
 impl QuicEndpoint {
     /// An endpoint on an already bound UDP socket.
     pub fn new(socket: UdpSocket) -> Result<Self, LinkError> {
-        socket.set_nonblocking(true).map_err(|e| LinkError::Io(e.to_string()))?;
-        let endpoint = Endpoint::new(EndpointConfig::default(), None, socket, Arc::new(TokioRuntime))
+        socket
+            .set_nonblocking(true)
             .map_err(|e| LinkError::Io(e.to_string()))?;
+        let endpoint = Endpoint::new(
+            EndpointConfig::default(),
+            None,
+            socket,
+            Arc::new(TokioRuntime),
+        )
+        .map_err(|e| LinkError::Io(e.to_string()))?;
         Ok(Self { endpoint })
     }
 
@@ -64,17 +85,26 @@ impl QuicEndpoint {
 
     /// Our socket address.
     pub fn local_addr(&self) -> Result<SocketAddr, LinkError> {
-        self.endpoint.local_addr().map_err(|e| LinkError::Io(e.to_string()))
+        self.endpoint
+            .local_addr()
+            .map_err(|e| LinkError::Io(e.to_string()))
     }
 
     /// Moves the endpoint to another socket (a network change: Wi-Fi to 4G).
     /// The connections on it migrate.
     pub fn rebind(&self, socket: UdpSocket) -> Result<(), LinkError> {
-        self.endpoint.rebind(socket).map_err(|e| LinkError::Io(e.to_string()))
+        self.endpoint
+            .rebind(socket)
+            .map_err(|e| LinkError::Io(e.to_string()))
     }
 
     /// Console: connects to the applet at `addr`, accepting only `peer`.
-    pub async fn connect(&self, local: &LocalIdentity, peer: Fingerprint, addr: SocketAddr) -> Result<Link, LinkError> {
+    pub async fn connect(
+        &self,
+        local: &LocalIdentity,
+        peer: Fingerprint,
+        addr: SocketAddr,
+    ) -> Result<Link, LinkError> {
         let refusals = Refusals::default();
         let tls = identity::client_config(local, peer, &refusals)?;
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
@@ -89,14 +119,20 @@ impl QuicEndpoint {
         for channel in RELIABLE {
             let (mut send, recv) = conn.open_bi().await.map_err(|e| classify(&e, &refusals))?;
             send.set_priority(priority(channel)).ok();
-            send.write_all(&[channel.id()]).await.map_err(|e| LinkError::Quic(e.to_string()))?;
+            send.write_all(&[channel.id()])
+                .await
+                .map_err(|e| LinkError::Quic(e.to_string()))?;
             streams.push((channel, send, recv));
         }
         Ok(start(conn, streams, self.endpoint.clone()))
     }
 
     /// Applet: accepts the console's connection, accepting only `peer`.
-    pub async fn accept(&self, local: &LocalIdentity, peer: Fingerprint) -> Result<Link, LinkError> {
+    pub async fn accept(
+        &self,
+        local: &LocalIdentity,
+        peer: Fingerprint,
+    ) -> Result<Link, LinkError> {
         let refusals = Refusals::default();
         let tls = identity::server_config(local, peer, &refusals)?;
         let crypto = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
@@ -107,9 +143,14 @@ impl QuicEndpoint {
         let conn = incoming.await.map_err(|e| classify(&e, &refusals))?;
         let mut streams = Vec::new();
         while streams.len() < RELIABLE.len() {
-            let (send, mut recv) = conn.accept_bi().await.map_err(|e| classify(&e, &refusals))?;
+            let (send, mut recv) = conn
+                .accept_bi()
+                .await
+                .map_err(|e| classify(&e, &refusals))?;
             let mut id = [0u8; 1];
-            recv.read_exact(&mut id).await.map_err(|e| LinkError::Violation(format!("stream header: {e}")))?;
+            recv.read_exact(&mut id)
+                .await
+                .map_err(|e| LinkError::Violation(format!("stream header: {e}")))?;
             let channel = Channel::from_id(id[0])
                 .filter(|c| RELIABLE.contains(c) && !streams.iter().any(|(s, _, _)| s == c))
                 .ok_or_else(|| LinkError::Violation(format!("bad stream channel {}", id[0])))?;
@@ -143,7 +184,9 @@ fn is_cert_alert(e: &ConnectionError) -> bool {
     };
     // bad_certificate 42, unsupported 43, unknown 46, access_denied 49,
     // decrypt_error 51, certificate_required 116.
-    [42u8, 43, 46, 49, 51, 116].iter().any(|a| code == quinn::TransportErrorCode::crypto(*a))
+    [42u8, 43, 46, 49, 51, 116]
+        .iter()
+        .any(|a| code == quinn::TransportErrorCode::crypto(*a))
 }
 
 #[derive(Debug)]
@@ -157,7 +200,11 @@ impl Backend for QuicBackend {
     fn stats(&self) -> LinkStats {
         let s = self.conn.stats();
         let rtt = self.conn.rtt();
-        let loss = if s.path.sent_packets == 0 { 0.0 } else { s.path.lost_packets as f64 / s.path.sent_packets as f64 };
+        let loss = if s.path.sent_packets == 0 {
+            0.0
+        } else {
+            s.path.lost_packets as f64 / s.path.sent_packets as f64
+        };
         let secs = rtt.as_secs_f64().max(1e-4);
         LinkStats {
             rtt,
@@ -186,13 +233,19 @@ type Streams = Vec<(Channel, quinn::SendStream, quinn::RecvStream)>;
 
 fn start(conn: Connection, streams: Streams, endpoint: Endpoint) -> Link {
     let counters = Arc::new(Counters::default());
-    let backend = Arc::new(QuicBackend { conn: conn.clone(), endpoint, counters: counters.clone() });
+    let backend = Arc::new(QuicBackend {
+        conn: conn.clone(),
+        endpoint,
+        counters: counters.clone(),
+    });
     let (link, plumbing) = Link::new(backend);
     let Plumbing { mut out, events } = plumbing;
     // Outgoing: one task per reliable stream, one for video.
     let mut taken: Vec<Option<mpsc::Receiver<Bytes>>> = out.drain(..).map(Some).collect();
     for (channel, mut send, mut recv) in streams {
-        let Some(mut rx) = taken[channel.id() as usize].take() else { continue };
+        let Some(mut rx) = taken[channel.id() as usize].take() else {
+            continue;
+        };
         let c = counters.clone();
         tokio::spawn(async move {
             while let Some(frame) = rx.recv().await {
@@ -210,7 +263,14 @@ fn start(conn: Connection, streams: Streams, endpoint: Endpoint) -> Link {
                 match recv.read_chunk(64 * 1024, true).await {
                     Ok(Some(chunk)) => {
                         c.add_received(chunk.bytes.len());
-                        if ev.send(LinkEvent::Data { channel, data: chunk.bytes }).await.is_err() {
+                        if ev
+                            .send(LinkEvent::Data {
+                                channel,
+                                data: chunk.bytes,
+                            })
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -220,9 +280,18 @@ fn start(conn: Connection, streams: Streams, endpoint: Endpoint) -> Link {
         });
     }
     if let Some(rx) = taken[Channel::Video.id() as usize].take() {
-        tokio::spawn(send_video(conn.clone(), rx, counters.clone(), events.clone()));
+        tokio::spawn(send_video(
+            conn.clone(),
+            rx,
+            counters.clone(),
+            events.clone(),
+        ));
     }
-    tokio::spawn(receive_video(conn.clone(), counters.clone(), events.clone()));
+    tokio::spawn(receive_video(
+        conn.clone(),
+        counters.clone(),
+        events.clone(),
+    ));
     tokio::spawn(async move {
         let reason = conn.closed().await;
         let error = match reason {
@@ -235,7 +304,12 @@ fn start(conn: Connection, streams: Streams, endpoint: Endpoint) -> Link {
 }
 
 /// Each video frame on its own unidirectional stream; late ones are reset.
-async fn send_video(conn: Connection, mut rx: mpsc::Receiver<Bytes>, counters: Arc<Counters>, events: mpsc::Sender<LinkEvent>) {
+async fn send_video(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Bytes>,
+    counters: Arc<Counters>,
+    events: mpsc::Sender<LinkEvent>,
+) {
     let mut in_flight: Vec<(Instant, oneshot::Sender<()>)> = Vec::new();
     while let Some(frame) = rx.recv().await {
         let now = Instant::now();
@@ -254,7 +328,9 @@ async fn send_video(conn: Connection, mut rx: mpsc::Receiver<Bytes>, counters: A
             counters.video_dropped.fetch_add(dropped, Ordering::Relaxed);
             let _ = events.try_send(LinkEvent::VideoDropped { frames: dropped });
         }
-        let Ok(mut send) = conn.open_uni().await else { return };
+        let Ok(mut send) = conn.open_uni().await else {
+            return;
+        };
         send.set_priority(priority(Channel::Video)).ok();
         let (cancel_tx, mut cancel_rx) = oneshot::channel::<()>();
         in_flight.push((now, cancel_tx));
@@ -287,12 +363,19 @@ async fn receive_video(conn: Connection, counters: Arc<Counters>, events: mpsc::
         let ev = events.clone();
         let c = counters.clone();
         tokio::spawn(async move {
-            let Ok(data) = recv.read_to_end(limit).await else { return };
+            let Ok(data) = recv.read_to_end(limit).await else {
+                return;
+            };
             match data.split_first() {
                 Some((&id, frame)) if id == Channel::Video.id() => {
                     c.add_received(frame.len());
                     let data = Bytes::from(data).slice(1..);
-                    let _ = ev.send(LinkEvent::Data { channel: Channel::Video, data }).await;
+                    let _ = ev
+                        .send(LinkEvent::Data {
+                            channel: Channel::Video,
+                            data,
+                        })
+                        .await;
                 }
                 _ => tracing::warn!("unidirectional stream that is not video: ignored"),
             }

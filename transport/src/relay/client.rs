@@ -1,0 +1,170 @@
+//! A peer's end of the relay: a WebSocket to the hub, the end-to-end TLS
+//! session inside it (console = TLS client, applet = TLS server, both
+//! certificates pinned), and the channel mux inside that.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use secours_protocol::Fingerprint;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::hub::{RelayToken, Side};
+use super::ws_io::WsIo;
+use crate::error::LinkError;
+use crate::identity::{self, LocalIdentity, Refusals};
+use crate::link::{Backend, Counters, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumbing};
+use crate::mux;
+
+/// How long connecting (WebSocket, waiting for the peer, TLS) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct RelayBackend {
+    counters: Arc<Counters>,
+    remote: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    started: Instant,
+    closer: tokio::sync::watch::Sender<bool>,
+}
+
+impl Backend for RelayBackend {
+    fn stats(&self) -> LinkStats {
+        let sent = self.counters.sent.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        LinkStats {
+            // TCP hides RTT and loss; the session's ping measures RTT.
+            rtt: Duration::ZERO,
+            loss: 0.0,
+            send_rate_bps: (sent as f64 * 8.0 / secs) as u64,
+            bytes_sent: sent,
+            bytes_received: self.counters.received.load(Ordering::Relaxed),
+            video_dropped: self.counters.video_dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn path(&self) -> PathInfo {
+        PathInfo {
+            kind: PathKind::Relay,
+            local: self.local,
+            remote: self.remote,
+        }
+    }
+
+    fn close(&self) {
+        let _ = self.closer.send(true);
+    }
+}
+
+/// Connects to the hub at `base` (e.g. `ws://127.0.0.1:8443`) with `token`
+/// as `side`, then runs end-to-end TLS with the peer, accepting only `peer`.
+pub async fn connect(
+    base: &str,
+    token: &RelayToken,
+    side: Side,
+    local: &LocalIdentity,
+    peer: Fingerprint,
+) -> Result<Link, LinkError> {
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        connect_inner(base, token, side, local, peer),
+    )
+    .await
+    .map_err(|_| LinkError::Timeout("relay connection"))?
+}
+
+async fn connect_inner(
+    base: &str,
+    token: &RelayToken,
+    side: Side,
+    local: &LocalIdentity,
+    peer: Fingerprint,
+) -> Result<Link, LinkError> {
+    let side_name = match side {
+        Side::Console => "console",
+        Side::Applet => "applet",
+    };
+    let url = format!(
+        "{}/relay/v1/{}?side={side_name}",
+        base.trim_end_matches('/'),
+        token.as_str()
+    );
+    let request = url
+        .into_client_request()
+        .map_err(|e| LinkError::Relay(e.to_string()))?;
+    let mut config = WebSocketConfig::default();
+    config.max_message_size = Some(super::hub::MAX_MESSAGE);
+    config.max_frame_size = Some(super::hub::MAX_MESSAGE);
+    let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .map_err(|e| LinkError::Relay(e.to_string()))?;
+    let (local_addr, remote_addr) = match ws.get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(s) => (s.local_addr().ok(), s.peer_addr().ok()),
+        _ => (None, None),
+    };
+    let io = WsIo::new(ws);
+    let refusals = Refusals::default();
+    let meta = (local_addr, remote_addr);
+    match side {
+        Side::Console => {
+            let config = identity::client_config(local, peer, &refusals)?;
+            let name = ServerName::try_from(identity::SERVER_NAME)
+                .map_err(|e| LinkError::Tls(e.to_string()))?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, io)
+                .await
+                .map_err(|e| {
+                    refusals
+                        .take()
+                        .map_or_else(|| LinkError::from_io(&e), LinkError::from)
+                })?;
+            Ok(start(tls, meta))
+        }
+        Side::Applet => {
+            let config = identity::server_config(local, peer, &refusals)?;
+            let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
+                .accept(io)
+                .await
+                .map_err(|e| {
+                    refusals
+                        .take()
+                        .map_or_else(|| LinkError::from_io(&e), LinkError::from)
+                })?;
+            Ok(start(tls, meta))
+        }
+    }
+}
+
+fn start<S>(tls: S, (local, remote): (Option<SocketAddr>, Option<SocketAddr>)) -> Link
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let counters = Arc::new(Counters::default());
+    let (closer, mut closed) = tokio::sync::watch::channel(false);
+    let backend = Arc::new(RelayBackend {
+        counters: counters.clone(),
+        remote,
+        local,
+        started: Instant::now(),
+        closer,
+    });
+    let (link, Plumbing { out, events }) = Link::new(backend);
+    let (r, w) = tokio::io::split(tls);
+    let ev = events.clone();
+    let c = counters.clone();
+    tokio::spawn(async move {
+        let writer = mux::write_loop(w, out, c.clone(), ev.clone());
+        let reader = mux::read_loop(r, c, ev.clone());
+        let result = tokio::select! {
+            r = writer => r,
+            r = reader => r,
+            _ = closed.wait_for(|c| *c) => Ok(()),
+        };
+        let _ = ev.send(LinkEvent::Closed(result.err())).await;
+    });
+    link
+}

@@ -1,0 +1,393 @@
+//! The relay hub: pairs two WebSockets by a relay token and forwards their
+//! binary messages, which are TLS records of the peers' end-to-end session:
+//! the hub sees only ciphertext.
+//!
+//! Tokens are issued by the server (`RelayHub::issue`), are good for one
+//! console and one applet, expire unused after `token_ttl`, and cannot be
+//! reused once paired. Each direction forwards one message at a time, so a
+//! session's memory is bounded by two messages whatever the peers do; a
+//! reader that stops reading stalls its sender (TCP backpressure) until the
+//! idle timeout closes the pair. Other sessions are not affected.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use rand::RngCore;
+use tokio::sync::oneshot;
+
+/// The path the hub serves, with the token as last segment.
+pub const RELAY_PATH: &str = "/relay/v1/{token}";
+/// Largest WebSocket message the hub forwards.
+pub const MAX_MESSAGE: usize = 128 * 1024;
+
+/// Which peer a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The technician's console.
+    Console,
+    /// The customer's applet.
+    Applet,
+}
+
+/// Hub settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// An issued token not paired within this is void.
+    pub token_ttl: Duration,
+    /// A pair with nothing forwarded for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most sessions (waiting or paired) at once.
+    pub max_sessions: usize,
+    /// `Origin` values accepted from browsers; native peers send none.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
+            max_sessions: 10_000,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// A relay token: 32 random bytes, hex.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RelayToken(String);
+
+impl RelayToken {
+    /// A token received from the server.
+    pub fn from_string(token: String) -> Self {
+        Self(token)
+    }
+
+    /// The token as it goes in the URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RelayToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RelayToken({}..)", &self.0[..6])
+    }
+}
+
+enum Slot {
+    Issued {
+        expires: Instant,
+    },
+    Waiting {
+        expires: Instant,
+        side: Side,
+        pair: oneshot::Sender<WebSocket>,
+    },
+}
+
+/// Counters of a hub.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    /// Pairs forwarding now.
+    pub active: AtomicUsize,
+    /// Pairs made since start.
+    pub paired: AtomicU64,
+    /// Bytes forwarded, both directions.
+    pub bytes: AtomicU64,
+    /// Connections refused (bad, reused or expired token, wrong origin, full).
+    pub refused: AtomicU64,
+    /// Bytes read from one peer and not yet handed to the other, all pairs.
+    pub in_flight: AtomicU64,
+    /// The most `in_flight` ever was.
+    pub max_in_flight: AtomicU64,
+}
+
+type Tap = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+struct Inner {
+    config: HubConfig,
+    slots: Mutex<HashMap<String, Slot>>,
+    stats: HubStats,
+    tap: Mutex<Option<Tap>>,
+}
+
+/// The relay hub; cheap to clone.
+#[derive(Clone)]
+pub struct RelayHub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RelayHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayHub")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SideQuery {
+    side: Side,
+}
+
+impl RelayHub {
+    /// A hub with these settings.
+    pub fn new(config: HubConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                slots: Mutex::new(HashMap::new()),
+                stats: HubStats::default(),
+                tap: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Issues a token for one session.
+    pub fn issue(&self) -> RelayToken {
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let expires = Instant::now() + self.inner.config.token_ttl;
+        if let Ok(mut slots) = self.inner.slots.lock() {
+            slots.retain(|_, s| match s {
+                Slot::Issued { expires } | Slot::Waiting { expires, .. } => {
+                    *expires > Instant::now()
+                }
+            });
+            slots.insert(token.clone(), Slot::Issued { expires });
+        }
+        RelayToken(token)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &HubStats {
+        &self.inner.stats
+    }
+
+    /// Sees every forwarded message (tests use it to look for plaintext).
+    pub fn set_tap(&self, tap: impl Fn(&[u8]) + Send + Sync + 'static) {
+        if let Ok(mut t) = self.inner.tap.lock() {
+            *t = Some(Arc::new(tap));
+        }
+    }
+
+    /// The routes to mount (the server mounts them beside its own).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(RELAY_PATH, get(upgrade))
+            .with_state(self.clone())
+    }
+
+    /// Serves the hub alone (`secours relay`) until the listener fails.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+
+    fn refuse(&self, status: StatusCode, why: &'static str) -> Response {
+        self.inner.stats.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(why, "relay connection refused");
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            format!("{{\"error\":\"{why}\"}}"),
+        )
+            .into_response()
+    }
+
+    /// Claims the token for `side`: either the first arrival (gets a
+    /// receiver for its peer) or the second (gets the first's sender).
+    fn claim(&self, token: &str, side: Side) -> Result<Claim, &'static str> {
+        let mut slots = self.inner.slots.lock().map_err(|_| "hub poisoned")?;
+        let now = Instant::now();
+        match slots.remove(token) {
+            None => Err("unknown or used token"),
+            Some(Slot::Issued { expires }) | Some(Slot::Waiting { expires, .. })
+                if expires <= now =>
+            {
+                Err("expired token")
+            }
+            Some(Slot::Issued { expires }) => {
+                if self.inner.stats.active.load(Ordering::Relaxed) * 2 + slots.len()
+                    >= self.inner.config.max_sessions * 2
+                {
+                    slots.insert(token.to_owned(), Slot::Issued { expires });
+                    return Err("relay full");
+                }
+                let (tx, rx) = oneshot::channel();
+                slots.insert(
+                    token.to_owned(),
+                    Slot::Waiting {
+                        expires,
+                        side,
+                        pair: tx,
+                    },
+                );
+                Ok(Claim::First { rx, expires })
+            }
+            Some(Slot::Waiting {
+                expires,
+                side: waiting,
+                pair,
+            }) => {
+                if waiting == side {
+                    slots.insert(
+                        token.to_owned(),
+                        Slot::Waiting {
+                            expires,
+                            side: waiting,
+                            pair,
+                        },
+                    );
+                    return Err("this side is already connected");
+                }
+                // Paired: the token is spent.
+                Ok(Claim::Second { tx: pair })
+            }
+        }
+    }
+}
+
+enum Claim {
+    First {
+        rx: oneshot::Receiver<WebSocket>,
+        expires: Instant,
+    },
+    Second {
+        tx: oneshot::Sender<WebSocket>,
+    },
+}
+
+async fn upgrade(
+    State(hub): State<RelayHub>,
+    Path(token): Path<String>,
+    Query(q): Query<SideQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let ok = origin
+            .to_str()
+            .is_ok_and(|o| hub.inner.config.allowed_origins.iter().any(|a| a == o));
+        if !ok {
+            return hub.refuse(StatusCode::FORBIDDEN, "origin not allowed");
+        }
+    }
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return hub.refuse(StatusCode::NOT_FOUND, "unknown or used token");
+    }
+    let claim = match hub.claim(&token, q.side) {
+        Ok(c) => c,
+        Err(why) => return hub.refuse(StatusCode::NOT_FOUND, why),
+    };
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            match claim {
+                Claim::Second { tx } => {
+                    // The first arrival runs the pair; if it has gone, we close.
+                    let _ = tx.send(socket);
+                }
+                Claim::First { rx, expires } => {
+                    let wait = expires.saturating_duration_since(Instant::now());
+                    match tokio::time::timeout(wait, rx).await {
+                        Ok(Ok(peer)) => hub.forward(socket, peer).await,
+                        _ => {
+                            if let Ok(mut slots) = hub.inner.slots.lock() {
+                                slots.remove(&token);
+                            }
+                            tracing::info!("relay token expired with one side waiting");
+                        }
+                    }
+                }
+            }
+        })
+}
+
+impl RelayHub {
+    async fn forward(&self, a: WebSocket, b: WebSocket) {
+        let stats = &self.inner.stats;
+        stats.active.fetch_add(1, Ordering::Relaxed);
+        stats.paired.fetch_add(1, Ordering::Relaxed);
+        let (a_tx, a_rx) = a.split();
+        let (b_tx, b_rx) = b.split();
+        let last = Arc::new(Mutex::new(Instant::now()));
+        let idle = self.inner.config.idle_timeout;
+        let tap = self.inner.tap.lock().ok().and_then(|t| t.clone());
+        let one = pump(a_rx, b_tx, last.clone(), idle, stats, tap.clone());
+        let two = pump(b_rx, a_tx, last, idle, stats, tap);
+        // When one direction ends, the other is dropped with it.
+        tokio::select! {
+            _ = one => {}
+            _ = two => {}
+        }
+        stats.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn pump(
+    mut from: futures_util::stream::SplitStream<WebSocket>,
+    mut to: futures_util::stream::SplitSink<WebSocket, Message>,
+    last: Arc<Mutex<Instant>>,
+    idle: Duration,
+    stats: &HubStats,
+    tap: Option<Tap>,
+) {
+    loop {
+        let next = match tokio::time::timeout(idle, from.next()).await {
+            Ok(n) => n,
+            Err(_) => {
+                let quiet = last.lock().map(|l| l.elapsed() >= idle).unwrap_or(true);
+                if quiet {
+                    tracing::info!("relay pair idle: closed");
+                    let _ = to.close().await;
+                    return;
+                }
+                continue;
+            }
+        };
+        let data: Bytes = match next {
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Text(_))) => {
+                tracing::info!("text on the relay: closed");
+                let _ = to.close().await;
+                return;
+            }
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                let _ = to.close().await;
+                return;
+            }
+        };
+        if let Some(tap) = &tap {
+            tap(&data);
+        }
+        let len = data.len() as u64;
+        let now_in_flight = stats.in_flight.fetch_add(len, Ordering::Relaxed) + len;
+        stats
+            .max_in_flight
+            .fetch_max(now_in_flight, Ordering::Relaxed);
+        let sent = tokio::time::timeout(idle, to.send(Message::Binary(data))).await;
+        stats.in_flight.fetch_sub(len, Ordering::Relaxed);
+        match sent {
+            Ok(Ok(())) => {}
+            _ => return, // the other side stopped reading, or left
+        }
+        stats.bytes.fetch_add(len, Ordering::Relaxed);
+        if let Ok(mut l) = last.lock() {
+            *l = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The HTTPS relay backend (SEC-1, STACK-3): the hub the server mounts, and
+//! the peers' client end.
+
+pub mod client;
+pub mod hub;
+mod ws_io;
+
+pub use client::connect;
+pub use hub::{HubConfig, RelayHub, RelayToken, Side};

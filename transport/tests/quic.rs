@@ -1,0 +1,161 @@
+//! The QUIC backend on loopback: every channel, ordering, wrong fingerprints
+//! refused on both sides, and a client address change survived.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::net::UdpSocket;
+
+use secours_protocol::pb;
+use secours_protocol::wire::Message;
+use secours_transport::identity::LocalIdentity;
+use secours_transport::quic::QuicEndpoint;
+use secours_transport::{LinkError, PathKind};
+
+async fn pair() -> (
+    secours_transport::Link,
+    secours_transport::Link,
+    QuicEndpoint,
+) {
+    let console_id = LocalIdentity::generate().unwrap();
+    let applet_id = LocalIdentity::generate().unwrap();
+    let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = applet_ep.local_addr().unwrap();
+    let (cfp, afp) = (console_id.fingerprint(), applet_id.fingerprint());
+    let accept = tokio::spawn(async move { applet_ep.accept(&applet_id, cfp).await });
+    let console = console_ep.connect(&console_id, afp, addr).await.unwrap();
+    let applet = accept.await.unwrap().unwrap();
+    (console, applet, console_ep)
+}
+
+#[tokio::test]
+async fn every_channel_both_ways_in_order() {
+    let (console, mut applet, _ep) = pair().await;
+    assert_eq!(console.path().kind, PathKind::Direct);
+    for (channel, frame) in common::one_of_each() {
+        console.send(channel, frame).await.unwrap();
+    }
+    let got = common::receive(&mut applet, 6).await;
+    assert!(
+        got.iter()
+            .any(|m| matches!(m, Message::VideoFrame(v) if v.payload.len() == 100_000))
+    );
+    assert!(
+        got.iter()
+            .any(|m| matches!(m, Message::FileChunk(c) if c.data.len() == 300_000))
+    );
+    // Ordered channel: 2000 chat messages arrive in order.
+    for n in 0..2000 {
+        applet
+            .send(secours_protocol::Channel::Chat, common::chat(n))
+            .await
+            .unwrap();
+    }
+    let mut console = console;
+    let got = common::receive(&mut console, 2000).await;
+    let ids: Vec<u64> = got
+        .iter()
+        .map(|m| match m {
+            Message::ChatMessage(c) => c.id,
+            _ => u64::MAX,
+        })
+        .collect();
+    assert_eq!(ids, (0..2000).collect::<Vec<_>>());
+    assert!(console.stats().rtt > std::time::Duration::ZERO);
+    assert!(console.stats().bytes_received > 0);
+}
+
+#[tokio::test]
+async fn wrong_fingerprint_is_refused_on_both_sides() {
+    let console_id = LocalIdentity::generate().unwrap();
+    let impostor = LocalIdentity::generate().unwrap();
+    let applet_id = LocalIdentity::generate().unwrap();
+    let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = applet_ep.local_addr().unwrap();
+    let cfp = console_id.fingerprint();
+    // The applet expects the console; an impostor connects.
+    let accept = tokio::spawn(async move { applet_ep.accept(&applet_id, cfp).await });
+    let afp = LocalIdentity::generate().unwrap().fingerprint(); // and expects someone else too
+    let client = console_ep.connect(&impostor, afp, addr).await;
+    assert!(
+        matches!(client, Err(LinkError::FingerprintMismatch(_))),
+        "{client:?}"
+    );
+    let server = accept.await.unwrap();
+    assert!(
+        matches!(
+            server,
+            Err(LinkError::RefusedByPeer | LinkError::Quic(_) | LinkError::Timeout(_))
+        ),
+        "{server:?}"
+    );
+}
+
+#[tokio::test]
+async fn applet_refuses_unknown_console() {
+    let console_id = LocalIdentity::generate().unwrap();
+    let applet_id = LocalIdentity::generate().unwrap();
+    let stranger = LocalIdentity::generate().unwrap().fingerprint();
+    let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = applet_ep.local_addr().unwrap();
+    let afp = applet_id.fingerprint();
+    // The applet was told to expect a stranger, not this console.
+    let accept = tokio::spawn(async move { applet_ep.accept(&applet_id, stranger).await });
+    let client = console_ep.connect(&console_id, afp, addr).await;
+    let server = accept.await.unwrap();
+    assert!(
+        matches!(server, Err(LinkError::FingerprintMismatch(m)) if m.expected == stranger),
+        "{server:?}"
+    );
+    // The console learns it was refused, at connect or as the link's end.
+    match client {
+        Err(e) => assert_eq!(e, LinkError::RefusedByPeer),
+        Ok(mut link) => loop {
+            match link.recv().await {
+                Some(secours_transport::LinkEvent::Closed(e)) => {
+                    assert_eq!(e, Some(LinkError::RefusedByPeer));
+                    break;
+                }
+                Some(_) => continue,
+                None => panic!("no close reported"),
+            }
+        },
+    }
+}
+
+#[tokio::test]
+async fn survives_client_address_change() {
+    let (console, mut applet, ep) = pair().await;
+    console
+        .send(secours_protocol::Channel::Chat, common::chat(1))
+        .await
+        .unwrap();
+    common::receive(&mut applet, 1).await;
+    let before = console.path().local.unwrap();
+    // Wi-Fi to 4G: the console's socket changes under the connection.
+    ep.rebind(UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
+    let after = console.path().local.unwrap();
+    assert_ne!(before.port(), after.port());
+    for n in 2..50 {
+        console
+            .send(secours_protocol::Channel::Chat, common::chat(n))
+            .await
+            .unwrap();
+    }
+    let got = common::receive(&mut applet, 48).await;
+    assert!(matches!(
+        got.last(),
+        Some(Message::ChatMessage(pb::ChatMessage { id: 49, .. }))
+    ));
+    // And the applet now sees the new address.
+    let mut console = console;
+    applet
+        .send(secours_protocol::Channel::Chat, common::chat(99))
+        .await
+        .unwrap();
+    common::receive(&mut console, 1).await;
+    assert_eq!(applet.path().remote.map(|a| a.port()), Some(after.port()));
+}
