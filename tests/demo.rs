@@ -5,9 +5,26 @@
 use std::process::Command;
 
 #[test]
-fn demo_runs_and_checks_out() {
+fn demo_runs_over_the_relay() {
+    demo_runs_and_checks_out("relay", "relay hub at ws://127.0.0.1:");
+}
+
+#[test]
+fn demo_runs_over_direct_quic() {
+    demo_runs_and_checks_out("quic", "direct QUIC to 127.0.0.1:");
+}
+
+fn demo_runs_and_checks_out(path: &str, link: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_secours"))
-        .args(["demo", "--file-mib", "2", "--reply-mib", "1"])
+        .args([
+            "demo",
+            "--file-mib",
+            "2",
+            "--reply-mib",
+            "1",
+            "--path",
+            path,
+        ])
         .output()
         .expect("run secours demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -17,6 +34,8 @@ fn demo_runs_and_checks_out() {
         String::from_utf8_lossy(&out.stderr)
     );
     for needle in [
+        link,
+        "TLS 1.3 with both certificates pinned",
         "short authentication string",
         "customer allowed [RemoteControl]",
         "refused before sending: reboot",

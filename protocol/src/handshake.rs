@@ -176,6 +176,11 @@ impl Handshake {
         Ok(())
     }
 
+    /// Whether the peer proved itself and only its `Ready` is missing.
+    pub fn awaits_ready(&self) -> bool {
+        matches!(self.state, State::AwaitReady { .. })
+    }
+
     /// Whether both sides are done.
     pub fn is_established(&self) -> bool {
         matches!(self.state, State::Done)

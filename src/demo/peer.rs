@@ -1,7 +1,7 @@
 //! The run loop of one peer (the sans-IO drive contract of
 //! `secours_protocol::session`) and the file desk both peers share.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use secours_protocol::session::Event;
 use secours_protocol::transfer::TransferEvent;
 use secours_protocol::{Channel, Session};
 
-use super::duplex::{DuplexEnd, Read};
+use secours_transport::{Link, LinkEvent};
 
 /// A peer's application logic.
 pub trait Script {
@@ -24,58 +24,90 @@ pub trait Script {
 }
 
 /// Drives `session` over `link` until it closes or `limit` passes.
-pub fn run(
+///
+/// Frames go to the link with `try_send`; when a channel's queue is full the
+/// rest wait here, in order, while the loop keeps reading, so two peers
+/// pushing bulk data at each other never deadlock.
+pub async fn run(
     session: &mut Session,
-    link: &mut DuplexEnd,
-    script: &mut dyn Script,
+    link: &mut Link,
+    script: &mut (dyn Script + Send),
     limit: Duration,
 ) -> Result<()> {
     let deadline = Instant::now() + limit;
+    let mut pending: VecDeque<(Channel, Bytes)> = VecDeque::new();
     loop {
         let now = Instant::now();
         if now >= deadline {
             bail!("the session did not finish within {limit:?}");
         }
-        script.tick(session, now)?;
-        while let Some(t) = session.poll_transmit() {
-            link.send(t.channel, t.data);
+        if pending.len() < 64 {
+            script.tick(session, now)?;
         }
+        let mut closed = false;
         while let Some(event) = session.poll_event() {
-            let closed = matches!(event, Event::Closed { .. });
+            closed |= matches!(event, Event::Closed { .. });
             script.on_event(session, event, Instant::now())?;
-            while let Some(t) = session.poll_transmit() {
-                link.send(t.channel, t.data);
-            }
-            if closed {
-                return Ok(());
+        }
+        while let Some(t) = session.poll_transmit() {
+            pending.push_back((t.channel, t.data));
+        }
+        while let Some((channel, data)) = pending.pop_front() {
+            if !link.try_send(channel, data.clone())? {
+                pending.push_front((channel, data));
+                break;
             }
         }
-        let wait = session
-            .poll_timeout()
-            .map_or(Duration::from_millis(20), |t| {
-                t.saturating_duration_since(Instant::now())
-            })
-            .min(Duration::from_millis(20));
-        match link.recv(wait) {
-            Read::Data(channel, data) => {
-                session.handle_data(channel, &data, Instant::now());
-                // Take whatever else is already there before the next turn.
-                while let Read::Data(c, d) = link.recv(Duration::ZERO) {
-                    session.handle_data(c, &d, Instant::now());
-                }
+        if closed {
+            // Let the last frames (the end of the session) go out.
+            for (channel, data) in pending.drain(..) {
+                link.send(channel, data).await?;
             }
-            Read::TimedOut => {}
-            Read::Closed => {
-                if session.is_closed() {
-                    return Ok(());
-                }
-                bail!("the link closed under an open session");
-            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Ok(());
+        }
+        let wake = if pending.is_empty() {
+            session
+                .poll_timeout()
+                .map_or(Duration::from_millis(20), |t| {
+                    t.saturating_duration_since(Instant::now())
+                })
+        } else {
+            Duration::from_millis(1)
+        }
+        .min(Duration::from_millis(20));
+        tokio::select! {
+            event = link.recv() => match event {
+                Some(LinkEvent::Data { channel, data }) => session.handle_data(channel, &data, Instant::now()),
+                Some(LinkEvent::VideoDropped { .. }) => {}
+                Some(LinkEvent::Closed(error)) => return link_ended(session, script, error),
+                None => return link_ended(session, script, None),
+            },
+            () = tokio::time::sleep(wake) => {}
         }
         let now = Instant::now();
         if session.poll_timeout().is_some_and(|t| t <= now) {
             session.handle_timeout(now);
         }
+    }
+}
+
+/// The link ended: fine if the session ended (its end may still be queued
+/// as an event), an error otherwise.
+fn link_ended(
+    session: &mut Session,
+    script: &mut (dyn Script + Send),
+    error: Option<secours_transport::LinkError>,
+) -> Result<()> {
+    let mut closed = session.is_closed();
+    while let Some(event) = session.poll_event() {
+        closed |= matches!(event, Event::Closed { .. });
+        script.on_event(session, event, Instant::now())?;
+    }
+    match (closed, error) {
+        (true, _) => Ok(()),
+        (false, Some(e)) => bail!("the link failed under an open session: {e}"),
+        (false, None) => bail!("the link closed under an open session"),
     }
 }
 
@@ -222,9 +254,4 @@ impl FileDesk {
         }
         Ok(())
     }
-}
-
-/// Channel names for the summary.
-pub fn channel_name(id: usize) -> String {
-    Channel::from_id(id as u8).map_or_else(|| "?".into(), |c| c.to_string())
 }

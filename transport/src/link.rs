@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use secours_protocol::Channel;
+use secours_protocol::{Channel, Fingerprint};
 use tokio::sync::mpsc;
 
 use crate::error::LinkError;
@@ -118,6 +118,7 @@ pub struct Link {
     out: Vec<mpsc::Sender<Bytes>>,
     events: mpsc::Receiver<LinkEvent>,
     backend: Arc<dyn Backend>,
+    peer: Fingerprint,
 }
 
 /// The backend's ends of a link's queues.
@@ -129,7 +130,7 @@ pub(crate) struct Plumbing {
 }
 
 impl Link {
-    pub(crate) fn new(backend: Arc<dyn Backend>) -> (Self, Plumbing) {
+    pub(crate) fn new(backend: Arc<dyn Backend>, peer: Fingerprint) -> (Self, Plumbing) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..6).map(|_| mpsc::channel(QUEUE_FRAMES)).unzip();
         let (ev_tx, ev_rx) = mpsc::channel(1024);
         (
@@ -137,6 +138,7 @@ impl Link {
                 out: txs,
                 events: ev_rx,
                 backend,
+                peer,
             },
             Plumbing {
                 out: rxs,
@@ -171,6 +173,12 @@ impl Link {
     /// Current measurements.
     pub fn stats(&self) -> LinkStats {
         self.backend.stats()
+    }
+
+    /// The peer's certificate fingerprint, as the TLS handshake verified it
+    /// (the session handshake binds it: `observed_peer_fingerprint`).
+    pub fn peer_fingerprint(&self) -> Fingerprint {
+        self.peer
     }
 
     /// The path in use.

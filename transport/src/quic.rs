@@ -124,7 +124,7 @@ impl QuicEndpoint {
                 .map_err(|e| LinkError::Quic(e.to_string()))?;
             streams.push((channel, send, recv));
         }
-        Ok(start(conn, streams, self.endpoint.clone()))
+        Ok(start(conn, streams, self.endpoint.clone(), peer))
     }
 
     /// Applet: accepts the console's connection, accepting only `peer`.
@@ -157,7 +157,7 @@ impl QuicEndpoint {
             send.set_priority(priority(channel)).ok();
             streams.push((channel, send, recv));
         }
-        Ok(start(conn, streams, self.endpoint.clone()))
+        Ok(start(conn, streams, self.endpoint.clone(), peer))
     }
 }
 
@@ -231,14 +231,14 @@ impl Backend for QuicBackend {
 
 type Streams = Vec<(Channel, quinn::SendStream, quinn::RecvStream)>;
 
-fn start(conn: Connection, streams: Streams, endpoint: Endpoint) -> Link {
+fn start(conn: Connection, streams: Streams, endpoint: Endpoint, peer: Fingerprint) -> Link {
     let counters = Arc::new(Counters::default());
     let backend = Arc::new(QuicBackend {
         conn: conn.clone(),
         endpoint,
         counters: counters.clone(),
     });
-    let (link, plumbing) = Link::new(backend);
+    let (link, plumbing) = Link::new(backend, peer);
     let Plumbing { mut out, events } = plumbing;
     // Outgoing: one task per reliable stream, one for video.
     let mut taken: Vec<Option<mpsc::Receiver<Bytes>>> = out.drain(..).map(Some).collect();

@@ -58,6 +58,9 @@ struct Live {
     next_ping_id: u64,
 }
 
+/// Most messages kept while the peer's `Ready` is on its way.
+pub const MAX_EARLY: usize = 64;
+
 /// Counters for logs and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionStats {
@@ -86,6 +89,8 @@ pub struct Session {
     sent_pending: bool,
     /// Our closing `SessionControl`, sent after everything queued before it.
     closing_frame: Option<Bytes>,
+    /// Messages that overtook the peer's `Ready` (other streams).
+    early: VecDeque<Message>,
     stats: SessionStats,
 }
 
@@ -105,6 +110,7 @@ impl Session {
             last_sent: now,
             sent_pending: false,
             closing_frame: None,
+            early: VecDeque::new(),
             stats: SessionStats::default(),
         };
         s.flush_handshake();
@@ -200,6 +206,18 @@ impl Session {
         match &mut self.phase {
             Phase::Closed => Ok(()),
             Phase::Handshaking(hs) => {
+                // The peer's Ready travels on the control stream, its first
+                // chat or input on others: they may overtake it. Once the peer
+                // proved itself (Auth verified), keep them until Ready.
+                if Channel::of(&message) != Channel::Control && hs.awaits_ready() {
+                    if self.early.len() >= MAX_EARLY {
+                        return Err(SessionError::Violation(
+                            "too many messages before Ready".into(),
+                        ));
+                    }
+                    self.early.push_back(message);
+                    return Ok(());
+                }
                 hs.handle_message(message)?;
                 if let Some(established) = hs.take_established() {
                     self.flush_handshake();
@@ -219,6 +237,10 @@ impl Session {
                     tracing::info!(sas = %established.sas, version = established.version, "session established");
                     self.events.push_back(Event::Established(established));
                     self.flush_live();
+                    while let Some(early) = self.early.pop_front() {
+                        self.on_live_message(early, now)?;
+                        self.flush_live();
+                    }
                 } else {
                     self.flush_handshake();
                 }

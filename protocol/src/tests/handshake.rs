@@ -235,3 +235,62 @@ fn second_hello_after_established_is_refused() {
         Some(SessionError::Unexpected { .. })
     ));
 }
+
+#[test]
+fn chat_overtaking_ready_waits_for_it() {
+    // On a multi-stream transport the console's first chat (chat stream) can
+    // arrive before its Ready (control stream).
+    let mut p = Pair::new();
+    let held = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let hold = held.clone();
+    p.filter = Some(Box::new(move |from, t| {
+        let mut buf = bytes::BytesMut::from(&t.data[..]);
+        if from == Role::Console
+            && matches!(
+                wire::decode(t.channel, &mut buf),
+                Ok(Some(wire::Decoded::Message(Message::Ready(_))))
+            )
+        {
+            hold.borrow_mut().push(t);
+            return None;
+        }
+        Some(t)
+    }));
+    p.drive();
+    assert!(p.console.is_established() && !p.applet.is_established());
+    let now = p.now;
+    p.console.send_chat("first words", 0, now).expect("chat");
+    p.drive();
+    assert!(!p.applet.is_closed(), "{:?}", p.closed_error(Role::Applet));
+    let ready = held.borrow_mut().pop().expect("held Ready");
+    p.inject(Role::Applet, ready.channel, &ready.data);
+    p.drive();
+    assert!(p.applet.is_established());
+    assert!(
+        p.events(Role::Applet)
+            .iter()
+            .any(|e| matches!(e, Event::Chat { text, .. } if text == "first words"))
+    );
+}
+
+#[test]
+fn data_before_authentication_is_still_refused() {
+    let mut p = Pair::new();
+    p.filter = Some(Box::new(|from, t| {
+        (from != Role::Console || t.channel != Channel::Control).then_some(t)
+    }));
+    for _ in 0..3 {
+        p.step(); // the applet's Hello goes out; the console's answers are lost
+    }
+    let frame = wire::encode_to_bytes(Message::PointerMove(pb::PointerMove { x: 0, y: 0 }))
+        .expect("encodes");
+    p.inject(Role::Applet, Channel::Input, &frame);
+    assert!(
+        matches!(
+            p.closed_error(Role::Applet),
+            Some(SessionError::Unexpected { .. })
+        ),
+        "{:?}",
+        p.events(Role::Applet)
+    );
+}

@@ -122,7 +122,7 @@ async fn connect_inner(
                         .take()
                         .map_or_else(|| LinkError::from_io(&e), LinkError::from)
                 })?;
-            Ok(start(tls, meta))
+            Ok(start(tls, meta, peer))
         }
         Side::Applet => {
             let config = identity::server_config(local, peer, &refusals)?;
@@ -134,12 +134,16 @@ async fn connect_inner(
                         .take()
                         .map_or_else(|| LinkError::from_io(&e), LinkError::from)
                 })?;
-            Ok(start(tls, meta))
+            Ok(start(tls, meta, peer))
         }
     }
 }
 
-fn start<S>(tls: S, (local, remote): (Option<SocketAddr>, Option<SocketAddr>)) -> Link
+fn start<S>(
+    tls: S,
+    (local, remote): (Option<SocketAddr>, Option<SocketAddr>),
+    peer: Fingerprint,
+) -> Link
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -152,7 +156,7 @@ where
         started: Instant::now(),
         closer,
     });
-    let (link, Plumbing { out, events }) = Link::new(backend);
+    let (link, Plumbing { out, events }) = Link::new(backend, peer);
     let (r, w) = tokio::io::split(tls);
     let ev = events.clone();
     let c = counters.clone();
