@@ -2,6 +2,7 @@
 //! their issues land (server, applet, console, relay).
 
 mod demo;
+mod relay;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ enum Command {
     /// Runs a whole support session in one process: a technician's console and
     /// a customer's applet, over an in-memory link, and prints a summary.
     Demo(demo::DemoArgs),
+    /// Runs a standalone relay hub (for relays on their own machines).
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Relay(args) => relay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

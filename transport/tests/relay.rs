@@ -243,3 +243,43 @@ async fn stalled_reader_is_bounded_and_timed_out() {
     .await;
     assert_eq!(ended, Ok(true));
 }
+
+#[tokio::test]
+async fn standalone_relay_issues_tokens_only_with_the_secret() {
+    let (_hub, base) = start_hub(HubConfig {
+        issue_secret: Some("s3cret-value".into()),
+        ..HubConfig::default()
+    })
+    .await;
+    let http = base.replace("ws://", "");
+    let post = |auth: &'static str| {
+        let http = http.clone();
+        async move {
+            let mut s = tokio::net::TcpStream::connect(&http).await.unwrap();
+            let req = format!(
+                "POST /relay/v1/tokens HTTP/1.1\r\nHost: {http}\r\nAuthorization: {auth}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes())
+                .await
+                .unwrap();
+            let mut out = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut s, &mut out)
+                .await
+                .unwrap();
+            out
+        }
+    };
+    assert!(post("Bearer wrong").await.starts_with("HTTP/1.1 401"));
+    let ok = post("Bearer s3cret-value").await;
+    assert!(ok.starts_with("HTTP/1.1 201"), "{ok}");
+    let token = ok
+        .split("\"token\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (c, a) = pair(&base, &RelayToken::from_string(token)).await;
+    assert!(c.is_ok() && a.is_ok());
+}

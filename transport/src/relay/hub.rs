@@ -27,6 +27,8 @@ use tokio::sync::oneshot;
 
 /// The path the hub serves, with the token as last segment.
 pub const RELAY_PATH: &str = "/relay/v1/{token}";
+/// Where a server asks a standalone relay for tokens.
+pub const TOKENS_PATH: &str = "/relay/v1/tokens";
 /// Largest WebSocket message the hub forwards.
 pub const MAX_MESSAGE: usize = 128 * 1024;
 
@@ -51,6 +53,9 @@ pub struct HubConfig {
     pub max_sessions: usize,
     /// `Origin` values accepted from browsers; native peers send none.
     pub allowed_origins: Vec<String>,
+    /// When set, `POST /relay/v1/tokens` with `Authorization: Bearer <secret>`
+    /// issues tokens: how a server uses a relay on another machine.
+    pub issue_secret: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -60,6 +65,7 @@ impl Default for HubConfig {
             idle_timeout: Duration::from_secs(60),
             max_sessions: 10_000,
             allowed_origins: Vec::new(),
+            issue_secret: None,
         }
     }
 }
@@ -188,6 +194,7 @@ impl RelayHub {
     pub fn router(&self) -> Router {
         Router::new()
             .route(RELAY_PATH, get(upgrade))
+            .route(TOKENS_PATH, axum::routing::post(issue_route))
             .with_state(self.clone())
     }
 
@@ -258,6 +265,37 @@ impl RelayHub {
             }
         }
     }
+}
+
+/// Issues a token to a server holding the relay's secret.
+async fn issue_route(State(hub): State<RelayHub>, headers: HeaderMap) -> Response {
+    let Some(secret) = hub.inner.config.issue_secret.as_deref() else {
+        return hub.refuse(StatusCode::NOT_FOUND, "token issuing is not enabled");
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), secret.as_bytes()) {
+        return hub.refuse(StatusCode::UNAUTHORIZED, "bad credentials");
+    }
+    let token = hub.issue();
+    let ttl = hub.inner.config.token_ttl.as_secs();
+    (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!(
+            "{{\"token\":\"{}\",\"expires_in_s\":{ttl}}}",
+            token.as_str()
+        ),
+    )
+        .into_response()
+}
+
+/// Compares secrets without leaking where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 enum Claim {
