@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod connector;
 pub mod error;
 pub mod identity;
 pub mod link;
 mod mux;
+pub mod netsim;
 pub mod quic;
 pub mod relay;
 

@@ -40,13 +40,11 @@ const RELIABLE: [Channel; 5] = [
     Channel::Chat,
 ];
 
-fn transport_config() -> Arc<TransportConfig> {
+fn transport_config(idle: Duration) -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
-    t.keep_alive_interval(Some(Duration::from_secs(2)));
+    t.keep_alive_interval(Some(idle / 4));
     t.max_idle_timeout(Some(
-        IDLE_TIMEOUT
-            .try_into()
-            .unwrap_or(VarInt::from_u32(15_000).into()),
+        idle.try_into().unwrap_or(VarInt::from_u32(15_000).into()),
     ));
     // Room for a keyframe burst and a file window in flight on fast links.
     t.stream_receive_window(VarInt::from_u32(8 * 1024 * 1024));
@@ -60,6 +58,7 @@ fn transport_config() -> Arc<TransportConfig> {
 #[derive(Debug, Clone)]
 pub struct QuicEndpoint {
     endpoint: Endpoint,
+    idle: Duration,
 }
 
 impl QuicEndpoint {
@@ -75,7 +74,17 @@ impl QuicEndpoint {
             Arc::new(TokioRuntime),
         )
         .map_err(|e| LinkError::Io(e.to_string()))?;
-        Ok(Self { endpoint })
+        Ok(Self {
+            endpoint,
+            idle: IDLE_TIMEOUT,
+        })
+    }
+
+    /// How long a silent path lives (default [`IDLE_TIMEOUT`]); the connector
+    /// falls back to the relay when it ends.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
     }
 
     /// An endpoint on a fresh socket bound to `addr`.
@@ -109,7 +118,7 @@ impl QuicEndpoint {
         let tls = identity::client_config(local, peer, &refusals)?;
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-        config.transport_config(transport_config());
+        config.transport_config(transport_config(self.idle));
         let connecting = self
             .endpoint
             .connect_with(config, addr, identity::SERVER_NAME)
@@ -137,7 +146,7 @@ impl QuicEndpoint {
         let tls = identity::server_config(local, peer, &refusals)?;
         let crypto = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        config.transport_config(transport_config());
+        config.transport_config(transport_config(self.idle));
         self.endpoint.set_server_config(Some(config));
         let incoming = self.endpoint.accept().await.ok_or(LinkError::Closed)?;
         let conn = incoming.await.map_err(|e| classify(&e, &refusals))?;
