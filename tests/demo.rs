@@ -10,6 +10,11 @@ fn demo_runs_over_the_relay() {
 }
 
 #[test]
+fn demo_moves_from_relay_to_direct() {
+    demo_runs_and_checks_out("auto", "the session ended on the direct path");
+}
+
+#[test]
 fn demo_runs_over_direct_quic() {
     demo_runs_and_checks_out("quic", "direct QUIC to 127.0.0.1:");
 }

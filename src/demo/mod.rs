@@ -27,9 +27,9 @@ use secours_protocol::{Fingerprint, PermissionSet, Session, SessionConfig, Sessi
 use applet::Applet;
 use console::Console;
 use peer::FileDesk;
-use secours_transport::LocalIdentity;
 use secours_transport::quic::QuicEndpoint;
 use secours_transport::relay::{HubConfig, RelayHub, Side};
+use secours_transport::{LocalIdentity, connector};
 use tracing::Instrument;
 
 /// Options of `secours demo`.
@@ -45,16 +45,18 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 60)]
     pub timeout_s: u64,
     /// The path between the peers.
-    #[arg(long, value_enum, default_value_t = DemoPath::Relay)]
+    #[arg(long, value_enum, default_value_t = DemoPath::Auto)]
     pub path: DemoPath,
 }
 
 /// Which transport the demo uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DemoPath {
-    /// Through the relay hub: TLS inside a WebSocket (works through any proxy).
+    /// Start on the relay at once, move to direct QUIC when it is up.
+    Auto,
+    /// Only through the relay hub: TLS inside a WebSocket (works through any proxy).
     Relay,
-    /// Direct QUIC between the peers.
+    /// Only direct QUIC between the peers.
     Quic,
 }
 
@@ -228,8 +230,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         match (console_result, applet_result) {
             (Err(e), Err(a)) => Err(e.context(format!("console (the applet: {a:#})"))),
             (Err(e), Ok(_)) => Err(e.context("console")),
-            (Ok(()), Err(e)) => Err(e.context("applet")),
-            (Ok(()), Ok((applet, applet_stats))) => {
+            (Ok(_), Err(e)) => Err(e.context("applet")),
+            (Ok(final_path), Ok((applet, applet_stats))) => {
+                let where_ = format!(
+                    "{where_}; the session ended on the {} path",
+                    final_path.kind
+                );
                 Ok((console, applet, console_stats, applet_stats, where_))
             }
         }
@@ -380,6 +386,23 @@ async fn connect(
                 secours_transport::relay::connect(&base, &token, Side::Applet, applet, cfp),
             );
             Ok((c?, a?, format!("relay hub at {base}")))
+        }
+        DemoPath::Auto => {
+            let (c, a, relay_where) = Box::pin(connect(DemoPath::Relay, console, applet)).await?;
+            let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
+            let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
+            let addr = applet_ep.local_addr()?;
+            let (console_id, applet_id) = (console.clone(), applet.clone());
+            let console_direct =
+                Box::pin(async move { console_ep.connect(&console_id, afp, addr).await });
+            let applet_direct = Box::pin(async move { applet_ep.accept(&applet_id, cfp).await });
+            let (c, _) = connector::start(c, console_direct);
+            let (a, _) = connector::start(a, applet_direct);
+            Ok((
+                c,
+                a,
+                format!("{relay_where} first, then direct QUIC to {addr} when up"),
+            ))
         }
         DemoPath::Quic => {
             let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;

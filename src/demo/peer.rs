@@ -13,7 +13,7 @@ use secours_protocol::session::Event;
 use secours_protocol::transfer::TransferEvent;
 use secours_protocol::{Channel, Session};
 
-use secours_transport::{Link, LinkEvent};
+use secours_transport::{Link, LinkEvent, PathInfo};
 
 /// A peer's application logic.
 pub trait Script {
@@ -23,7 +23,8 @@ pub trait Script {
     fn tick(&mut self, session: &mut Session, now: Instant) -> Result<()>;
 }
 
-/// Drives `session` over `link` until it closes or `limit` passes.
+/// Drives `session` over `link` until it closes or `limit` passes; returns
+/// the path the session ended on.
 ///
 /// Frames go to the link with `try_send`; when a channel's queue is full the
 /// rest wait here, in order, while the loop keeps reading, so two peers
@@ -33,7 +34,7 @@ pub async fn run(
     link: &mut Link,
     script: &mut (dyn Script + Send),
     limit: Duration,
-) -> Result<()> {
+) -> Result<PathInfo> {
     let deadline = Instant::now() + limit;
     let mut pending: VecDeque<(Channel, Bytes)> = VecDeque::new();
     loop {
@@ -63,8 +64,9 @@ pub async fn run(
             for (channel, data) in pending.drain(..) {
                 link.send(channel, data).await?;
             }
+            let path = link.path();
             tokio::time::sleep(Duration::from_millis(50)).await;
-            return Ok(());
+            return Ok(path);
         }
         let wake = if pending.is_empty() {
             session
@@ -80,8 +82,8 @@ pub async fn run(
             event = link.recv() => match event {
                 Some(LinkEvent::Data { channel, data }) => session.handle_data(channel, &data, Instant::now()),
                 Some(LinkEvent::VideoDropped { .. }) => {}
-                Some(LinkEvent::Closed(error)) => return link_ended(session, script, error),
-                None => return link_ended(session, script, None),
+                Some(LinkEvent::Closed(error)) => return link_ended(session, script, error).map(|()| link.path()),
+                None => return link_ended(session, script, None).map(|()| link.path()),
             },
             () = tokio::time::sleep(wake) => {}
         }

@@ -257,6 +257,7 @@ struct Run {
     events: mpsc::Sender<LinkEvent>,
     acked_sent: [u64; 6],
     shared: Arc<Mutex<Shared>>,
+    direct_totals: LinkStats,
 }
 
 async fn run(
@@ -299,6 +300,7 @@ async fn run(
         events,
         acked_sent: [0; 6],
         shared,
+        direct_totals: LinkStats::default(),
     };
     let mut attempting = true;
     let mut ack_timer = tokio::time::interval(ACK_INTERVAL);
@@ -400,14 +402,22 @@ impl Run {
         }
     }
 
-    fn update_stats(&self) {
-        let link = match (self.current, &self.direct) {
-            (Path::Direct, Some(d)) => d,
-            _ => &self.relay,
+    fn update_stats(&mut self) {
+        let relay = self.relay.stats();
+        if let Some(d) = &self.direct {
+            self.direct_totals = d.stats();
+        }
+        let (mut stats, path) = match (self.current, &self.direct) {
+            (Path::Direct, Some(d)) => (self.direct_totals, d.path()),
+            _ => (relay, self.relay.path()),
         };
+        // Bytes count over both paths; the rest is the current path's.
+        stats.bytes_sent = relay.bytes_sent + self.direct_totals.bytes_sent;
+        stats.bytes_received = relay.bytes_received + self.direct_totals.bytes_received;
+        stats.video_dropped = relay.video_dropped + self.direct_totals.video_dropped;
         if let Ok(mut s) = self.shared.lock() {
-            s.stats = link.stats();
-            s.path = link.path();
+            s.stats = stats;
+            s.path = path;
         }
     }
 
@@ -457,7 +467,10 @@ impl Run {
     }
 
     fn fall_back(&mut self, error: Option<LinkError>) {
-        tracing::warn!(?error, "direct path died: back to the relay");
+        match &error {
+            Some(e) => tracing::warn!(error = %e, "direct path died: back to the relay"),
+            None => tracing::info!("direct path closed by the peer: back to the relay"),
+        }
         self.direct = None;
         self.current = Path::Relay;
         for (i, ch) in self.channels.iter_mut().enumerate() {

@@ -40,6 +40,16 @@ impl fmt::Debug for LocalIdentity {
     }
 }
 
+impl Clone for LocalIdentity {
+    fn clone(&self) -> Self {
+        Self {
+            cert: self.cert.clone(),
+            key: self.key.clone_key(),
+            fingerprint: self.fingerprint,
+        }
+    }
+}
+
 impl LocalIdentity {
     /// A fresh ECDSA P-256 key and self-signed certificate.
     pub fn generate() -> Result<Self, LinkError> {
