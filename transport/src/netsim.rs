@@ -310,3 +310,114 @@ where
         }
     }
 }
+
+/// A TCP proxy emulating the same link for byte streams: delay, jitter
+/// (without reordering, as TCP delivers in order) and the bandwidth limit
+/// with a bounded queue (the proxy stops reading when it is full, which is
+/// what the sender's TCP sees as a bottleneck). Random loss is not emulated
+/// here: a userspace proxy terminates TCP, so a lost segment cannot be
+/// retransmitted by the real sender; the loss of TCP paths comes from
+/// nftables in the NAT lab.
+#[derive(Debug)]
+pub struct TcpProxy {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TcpProxy {
+    /// Starts a proxy on loopback forwarding every connection to `upstream`.
+    pub async fn start(upstream: SocketAddr, profile: Profile, seed: u64) -> std::io::Result<Self> {
+        let profile = adjust(profile);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Ok((client, _)) = listener.accept().await {
+                n += 1;
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pipe(cr, sw, profile.up, seed ^ n));
+                tokio::spawn(pipe(sr, cw, profile.down, seed ^ n ^ 0xABCD));
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    dir: Direction,
+    seed: u64,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((at, chunk)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut free_at = Instant::now();
+    let mut last_release = Instant::now();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        // Backpressure: do not read while the bottleneck queue is full.
+        let now = Instant::now();
+        if dir.rate_bps > 0 {
+            let backlog =
+                free_at.saturating_duration_since(now).as_secs_f64() * dir.rate_bps as f64 / 8.0;
+            if backlog as usize > dir.queue_bytes {
+                let wait = Duration::from_secs_f64(
+                    (backlog - dir.queue_bytes as f64) * 8.0 / dir.rate_bps as f64,
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let now = Instant::now();
+        let start = free_at.max(now);
+        free_at = if dir.rate_bps == 0 {
+            start
+        } else {
+            start + Duration::from_secs_f64(n as f64 * 8.0 / dir.rate_bps as f64)
+        };
+        let jitter = if dir.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            dir.jitter.mul_f64(rng.random::<f64>())
+        };
+        // In order: never release before the previous chunk.
+        let at = (free_at + dir.delay + jitter).max(last_release);
+        last_release = at;
+        if tx.send((at, buf[..n].to_vec())).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}

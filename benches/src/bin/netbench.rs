@@ -1,0 +1,328 @@
+//! `netbench`: file goodput and input delay over an emulated link, for the
+//! direct (QUIC) and relay paths, each beside its references measured in the
+//! same run over the same emulated link: a plain TCP bulk copy for goodput and
+//! the link's own round-trip time for delay.
+//!
+//! `cargo run --release -p secours-benches --bin netbench -- --profile 4g --path quic --seconds 5`
+//! `cargo run --release -p secours-benches --bin netbench -- --all`
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::Parser;
+use secours_protocol::pb;
+use secours_protocol::wire::{self, Channel, Decoded, FrameReader, Message};
+use secours_transport::identity::LocalIdentity;
+use secours_transport::netsim::{self, Profile, TcpProxy, UdpProxy};
+use secours_transport::quic::QuicEndpoint;
+use secours_transport::relay::{self, HubConfig, RelayHub, Side};
+use secours_transport::{Link, LinkEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// lan, broadband, 4g, lossy-wifi or satellite.
+    #[arg(long, default_value = "broadband")]
+    profile: String,
+    /// quic or relay.
+    #[arg(long, default_value = "quic")]
+    path: String,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Every profile on both paths.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug)]
+struct Row {
+    profile: &'static str,
+    path: &'static str,
+    goodput_mbps: f64,
+    tcp_mbps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    rtt_ms: f64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let runs: Vec<(Profile, &'static str)> = if args.all {
+        netsim::PROFILES
+            .iter()
+            .flat_map(|p| [(*p, "quic"), (*p, "relay")])
+            .collect()
+    } else {
+        let p = netsim::profile(&args.profile)
+            .with_context(|| format!("no profile {}", args.profile))?;
+        let path = match args.path.as_str() {
+            "quic" => "quic",
+            "relay" => "relay",
+            other => bail!("no path {other}: quic or relay"),
+        };
+        vec![(p, path)]
+    };
+    let seconds = Duration::from_secs(args.seconds);
+    let mut rows = Vec::new();
+    for (profile, path) in runs {
+        let row = runtime.block_on(run(profile, path, seconds))?;
+        println!(
+            "profile={} path={} goodput_mbps={:.2} tcp_mbps={:.2} goodput_ratio={:.3} input_p50_ms={:.2} input_p99_ms={:.2} rtt_ms={:.2}",
+            row.profile,
+            row.path,
+            row.goodput_mbps,
+            row.tcp_mbps,
+            row.goodput_mbps / row.tcp_mbps.max(1e-9),
+            row.p50_ms,
+            row.p99_ms,
+            row.rtt_ms
+        );
+        rows.push(row);
+    }
+    println!();
+    println!(
+        "{:<11} {:<6} {:>10} {:>10} {:>6} {:>9} {:>9} {:>8}",
+        "profile", "path", "goodput", "TCP ref", "ratio", "input50", "input99", "RTT"
+    );
+    for r in &rows {
+        println!(
+            "{:<11} {:<6} {:>7.2} Mb {:>7.2} Mb {:>6.3} {:>6.1} ms {:>6.1} ms {:>5.1} ms",
+            r.profile,
+            r.path,
+            r.goodput_mbps,
+            r.tcp_mbps,
+            r.goodput_mbps / r.tcp_mbps.max(1e-9),
+            r.p50_ms,
+            r.p99_ms,
+            r.rtt_ms
+        );
+    }
+    Ok(())
+}
+
+async fn run(profile: Profile, path: &'static str, seconds: Duration) -> Result<Row> {
+    let (tcp_mbps, rtt_ms) = tcp_reference(profile, seconds).await?;
+    let (console, applet, _guards) = match path {
+        "quic" => quic_pair(profile).await?,
+        _ => relay_pair(profile).await?,
+    };
+    let (goodput_mbps, p50_ms, p99_ms) = measure(console, applet, seconds).await?;
+    Ok(Row {
+        profile: profile.name,
+        path,
+        goodput_mbps,
+        tcp_mbps,
+        p50_ms,
+        p99_ms,
+        rtt_ms,
+    })
+}
+
+/// Plain TCP through the same emulated link: bulk goodput, then the RTT of
+/// small ping-pongs on an idle connection.
+async fn tcp_reference(profile: Profile, seconds: Duration) -> Result<(f64, f64)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let upstream = listener.local_addr()?;
+    let proxy = TcpProxy::start(upstream, profile, 7).await?;
+    let sink = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        let mut first: Option<Instant> = None;
+        loop {
+            let n = s.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            first.get_or_insert_with(Instant::now);
+            total += n as u64;
+        }
+        let secs = first.map_or(1.0, |f| f.elapsed().as_secs_f64());
+        // Echo server for the RTT probe on the next connection.
+        let (mut e, _) = listener.accept().await?;
+        let mut b = [0u8; 8];
+        while e.read_exact(&mut b).await.is_ok() {
+            e.write_all(&b).await?;
+        }
+        Ok::<_, std::io::Error>((total, secs))
+    });
+    let mut c = tokio::net::TcpStream::connect(proxy.addr()).await?;
+    c.set_nodelay(true)?;
+    let block = vec![0x5Au8; 64 * 1024];
+    let end = Instant::now() + seconds;
+    while Instant::now() < end {
+        c.write_all(&block).await?;
+    }
+    c.shutdown().await?;
+    drop(c);
+    let mut e = tokio::net::TcpStream::connect(proxy.addr()).await?;
+    e.set_nodelay(true)?;
+    let mut rtts = Vec::new();
+    for i in 0..10u64 {
+        let t = Instant::now();
+        e.write_all(&i.to_be_bytes()).await?;
+        let mut b = [0u8; 8];
+        e.read_exact(&mut b).await?;
+        rtts.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    drop(e);
+    let (total, secs) = sink.await??;
+    rtts.sort_by(f64::total_cmp);
+    Ok((total as f64 * 8.0 / secs / 1e6, rtts[rtts.len() / 2]))
+}
+
+type Guards = Vec<Box<dyn std::any::Any + Send>>;
+
+async fn quic_pair(profile: Profile) -> Result<(Link, Link, Guards)> {
+    let c = LocalIdentity::generate()?;
+    let a = LocalIdentity::generate()?;
+    let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
+    let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
+    let proxy = UdpProxy::start(applet_ep.local_addr()?, profile, 11).await?;
+    let (cfp, afp) = (c.fingerprint(), a.fingerprint());
+    let via: SocketAddr = proxy.addr();
+    let (cl, al) = tokio::join!(console_ep.connect(&c, afp, via), applet_ep.accept(&a, cfp));
+    Ok((
+        cl?,
+        al?,
+        vec![Box::new(proxy), Box::new(console_ep), Box::new(applet_ep)],
+    ))
+}
+
+async fn relay_pair(profile: Profile) -> Result<(Link, Link, Guards)> {
+    let hub = RelayHub::new(HubConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hub_addr = listener.local_addr()?;
+    let server = tokio::spawn(hub.clone().serve(listener));
+    // The console reaches the relay over the emulated link.
+    let proxy = TcpProxy::start(hub_addr, profile, 13).await?;
+    let token = hub.issue();
+    let c = LocalIdentity::generate()?;
+    let a = LocalIdentity::generate()?;
+    let (cfp, afp) = (c.fingerprint(), a.fingerprint());
+    let (via_proxy, direct) = (format!("ws://{}", proxy.addr()), format!("ws://{hub_addr}"));
+    let (cl, al) = tokio::join!(
+        relay::connect(&via_proxy, &token, Side::Console, &c, afp),
+        relay::connect(&direct, &token, Side::Applet, &a, cfp),
+    );
+    Ok((
+        cl?,
+        al?,
+        vec![Box::new(proxy), Box::new(AbortOnDrop(server))],
+    ))
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The console saturates the file channel while sending an input event
+/// every 20 ms; the applet measures file goodput and each input's delay.
+async fn measure(console: Link, mut applet: Link, seconds: Duration) -> Result<(f64, f64, f64)> {
+    let sent_at: Arc<Mutex<HashMap<i32, Instant>>> = Arc::default();
+    let chunk = wire::encode_to_bytes(Message::FileChunk(pb::FileChunk {
+        id: 1,
+        offset: 0,
+        data: Bytes::from(vec![1u8; 128 * 1024]),
+    }))?;
+    let console = Arc::new(console);
+    let end = Instant::now() + seconds;
+    let bulk = {
+        let console = console.clone();
+        tokio::spawn(async move {
+            while Instant::now() < end {
+                if tokio::time::timeout(
+                    Duration::from_millis(200),
+                    console.send(Channel::File, chunk.clone()),
+                )
+                .await
+                .is_err()
+                {
+                    continue;
+                }
+            }
+        })
+    };
+    let input = {
+        let (console, sent_at) = (console.clone(), sent_at.clone());
+        tokio::spawn(async move {
+            let mut n = 0i32;
+            while Instant::now() < end {
+                let frame =
+                    wire::encode_to_bytes(Message::PointerMove(pb::PointerMove { x: n, y: 0 }))
+                        .unwrap_or_default();
+                if let Ok(mut m) = sent_at.lock() {
+                    m.insert(n, Instant::now());
+                }
+                let _ = console.send(Channel::Input, frame).await;
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let mut file = FrameReader::new(Channel::File);
+    let mut inputs = FrameReader::new(Channel::Input);
+    let mut bytes = 0u64;
+    let mut first: Option<Instant> = None;
+    let mut delays = Vec::new();
+    let stop = end + Duration::from_millis(500);
+    while Instant::now() < stop {
+        let Ok(ev) = tokio::time::timeout_at(stop.into(), applet.recv()).await else {
+            break;
+        };
+        match ev {
+            Some(LinkEvent::Data {
+                channel: Channel::File,
+                data,
+            }) => {
+                if Instant::now() < end {
+                    first.get_or_insert_with(Instant::now);
+                    bytes += data.len() as u64;
+                }
+                file.push(&data);
+                while let Ok(Some(_)) = file.next_frame() {}
+            }
+            Some(LinkEvent::Data {
+                channel: Channel::Input,
+                data,
+            }) => {
+                inputs.push(&data);
+                while let Ok(Some(Decoded::Message(Message::PointerMove(p)))) = inputs.next_frame()
+                {
+                    if let Some(t) = sent_at.lock().ok().and_then(|m| m.get(&p.x).copied()) {
+                        delays.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                }
+            }
+            Some(LinkEvent::Closed(e)) => bail!("link closed during the run: {e:?}"),
+            None => break,
+            Some(_) => {}
+        }
+    }
+    bulk.abort();
+    input.abort();
+    let secs = first.map_or(1.0, |f| {
+        end.saturating_duration_since(f).as_secs_f64().max(1e-3)
+    });
+    delays.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        delays
+            .get(((delays.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Ok((bytes as f64 * 8.0 / secs / 1e6, pct(0.5), pct(0.99)))
+}
