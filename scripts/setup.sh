@@ -6,8 +6,10 @@
 set -euo pipefail
 
 # System packages the workspace needs. pkg-config finds system libraries for
-# the -sys crates; later crates add theirs here (nasm, cmake, libdav1d-dev...).
-APT_PACKAGES=(pkg-config)
+# the -sys crates; coturn brings turnutils_stunclient, the standard STUN
+# client the reflexive-address tests talk to. Later crates add theirs here
+# (nasm, cmake, libdav1d-dev...).
+APT_PACKAGES=(pkg-config coturn)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -13,6 +13,7 @@ mod mux;
 pub mod netsim;
 pub mod quic;
 pub mod relay;
+pub mod stun;
 
 pub use error::LinkError;
 pub use identity::LocalIdentity;
