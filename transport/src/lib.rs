@@ -11,6 +11,7 @@ pub mod identity;
 pub mod link;
 mod mux;
 pub mod netsim;
+pub mod punch;
 pub mod quic;
 pub mod relay;
 pub mod stun;

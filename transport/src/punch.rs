@@ -1,0 +1,162 @@
+//! UDP hole punching for the direct QUIC path.
+//!
+//! Each peer binds the one UDP socket it will use, learns its candidates on
+//! it (host addresses, and the server-reflexive one from the server's STUN
+//! responder), and swaps them with the other peer through the server. Then
+//! both punch at once: each sends a few small probes from that socket to every
+//! candidate of the other, which opens its own NAT's mapping for the peer's
+//! packets; the console (QUIC client) then connects to every applet candidate
+//! at the same time and keeps the first that completes, the applet (QUIC
+//! server) accepts on the punched socket. Behind a symmetric NAT the mapping
+//! differs per destination and no probe gets through: the connector stays on
+//! the relay, which is the right outcome.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::time::Duration;
+
+use secours_protocol::Fingerprint;
+use tokio::net::UdpSocket;
+
+use crate::error::LinkError;
+use crate::identity::LocalIdentity;
+use crate::link::Link;
+use crate::quic::QuicEndpoint;
+
+/// What a probe says (QUIC endpoints drop it as garbage).
+pub const PROBE: &[u8] = b"secours-punch";
+/// How long punching and connecting may take.
+pub const PUNCH_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Where a peer may be reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Candidates {
+    /// Addresses of our own interfaces, with the socket's port.
+    pub host: Vec<SocketAddr>,
+    /// Our address as the server saw it (behind NAT: the NAT's).
+    pub reflexive: Option<SocketAddr>,
+}
+
+impl Candidates {
+    /// Every address, reflexive first (the likely one across NATs).
+    pub fn all(&self) -> Vec<SocketAddr> {
+        let mut v: Vec<SocketAddr> = self.reflexive.into_iter().collect();
+        for h in &self.host {
+            if !v.contains(h) {
+                v.push(*h);
+            }
+        }
+        v
+    }
+}
+
+/// A bound socket and its candidates, ready to punch.
+#[derive(Debug)]
+pub struct Puncher {
+    socket: UdpSocket,
+    candidates: Candidates,
+}
+
+impl Puncher {
+    /// Binds `bind` and gathers candidates: `host_ips` are this machine's
+    /// addresses to offer; `stun` the server's reflexive-address service.
+    pub async fn gather(
+        bind: SocketAddr,
+        host_ips: &[IpAddr],
+        stun: Option<SocketAddr>,
+    ) -> Result<Self, LinkError> {
+        let socket = UdpSocket::bind(bind)
+            .await
+            .map_err(|e| LinkError::Io(e.to_string()))?;
+        let port = socket
+            .local_addr()
+            .map_err(|e| LinkError::Io(e.to_string()))?
+            .port();
+        let host = host_ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect();
+        let reflexive = match stun {
+            Some(server) => match crate::stun::reflexive_address(&socket, server).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::info!(error = %e, "no reflexive candidate");
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(Self {
+            socket,
+            candidates: Candidates { host, reflexive },
+        })
+    }
+
+    /// What to send the peer through the server.
+    pub fn candidates(&self) -> &Candidates {
+        &self.candidates
+    }
+
+    async fn probe(&self, peer: &Candidates) {
+        for _ in 0..5 {
+            for addr in peer.all() {
+                let _ = self.socket.send_to(PROBE, addr).await;
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+
+    fn into_endpoint(self) -> Result<QuicEndpoint, LinkError> {
+        let std: StdUdpSocket = self
+            .socket
+            .into_std()
+            .map_err(|e| LinkError::Io(e.to_string()))?;
+        QuicEndpoint::new(std)
+    }
+
+    /// Console: punch, then connect to every applet candidate at once.
+    pub async fn connect(
+        self,
+        local: &LocalIdentity,
+        peer: Fingerprint,
+        theirs: &Candidates,
+    ) -> Result<Link, LinkError> {
+        self.probe(theirs).await;
+        let endpoint = self.into_endpoint()?;
+        let attempts = theirs.all().into_iter().map(|addr| {
+            let endpoint = endpoint.clone();
+            Box::pin(async move { endpoint.connect(local, peer, addr).await })
+        });
+        let race = async {
+            let mut pending: Vec<_> = attempts.collect();
+            let mut last = LinkError::Timeout("hole punching");
+            while !pending.is_empty() {
+                let (result, _, rest) = futures_util::future::select_all(pending).await;
+                match result {
+                    Ok(link) => return Ok(link),
+                    // A wrong fingerprint is final, not a path problem.
+                    Err(e @ LinkError::FingerprintMismatch(_)) => return Err(e),
+                    Err(e) => last = e,
+                }
+                pending = rest;
+            }
+            Err(last)
+        };
+        tokio::time::timeout(PUNCH_TIMEOUT, race)
+            .await
+            .map_err(|_| LinkError::Timeout("hole punching"))?
+    }
+
+    /// Applet: punch, then accept the console on the punched socket.
+    pub async fn accept(
+        self,
+        local: &LocalIdentity,
+        peer: Fingerprint,
+        theirs: &Candidates,
+    ) -> Result<Link, LinkError> {
+        self.probe(theirs).await;
+        let endpoint = self.into_endpoint()?;
+        tokio::time::timeout(PUNCH_TIMEOUT, endpoint.accept(local, peer))
+            .await
+            .map_err(|_| LinkError::Timeout("hole punching"))?
+    }
+}

@@ -1,0 +1,204 @@
+//! The NAT lab: two private LANs behind Linux NATs (nftables) and a public
+//! segment with the STUN responder, all in network namespaces this test
+//! makes and removes. Asserts which path each pair of NATs ends on.
+//!
+//! Needs root (CI is root): without it the tests are ignored, and reported
+//! as such, by `scripts/test.sh` which passes `--include-ignored` as root.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One lab at a time: the namespaces have fixed names.
+static LAB: Mutex<()> = Mutex::new(());
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Nat {
+    /// Linux masquerade: endpoint-independent mapping, port-restricted filtering.
+    PortRestricted,
+    /// A new random port for every destination.
+    Symmetric,
+}
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Lab;
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in ["sl-pub", "sl-nat-a", "sl-nat-b", "sl-a", "sl-b"] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// The NAT's rules. Like a home router, it drops unsolicited packets from the
+/// WAN before conntrack confirms an entry for them: otherwise a peer's early
+/// probe would take the mapping the outgoing one needs, and Linux would pick
+/// another port (turning the NAT symmetric by accident).
+fn nft_nat(ns: &str, nat: Nat) {
+    let how = match nat {
+        Nat::PortRestricted => "masquerade",
+        Nat::Symmetric => "masquerade random",
+    };
+    let rules = format!(
+        "table ip nat {{\n  chain post {{\n    type nat hook postrouting priority 100;\n    oifname \"wan\" {how}\n  }}\n}}\n\
+         table ip filter {{\n  chain forwarding {{\n    type filter hook forward priority 0; policy drop;\n    \
+         ct state established,related accept\n    iifname \"lan\" accept\n  }}\n\
+         chain input {{\n    type filter hook input priority 0; policy drop;\n    \
+         ct state established,related accept\n    iifname {{ \"lo\", \"lan\" }} accept\n  }}\n}}\n"
+    );
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("nft");
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "nft rules in {ns}");
+}
+
+fn build(a: Nat, b: Nat) -> Lab {
+    let lab = Lab;
+    drop(Lab); // clean leftovers of an earlier run
+    for ns in ["sl-pub", "sl-nat-a", "sl-nat-b", "sl-a", "sl-b"] {
+        sh(&format!("ip netns add {ns} && ip -n {ns} link set lo up"));
+    }
+    for (side, net, nat) in [("a", 10, a), ("b", 20, b)] {
+        let r = format!("sl-nat-{side}");
+        let h = format!("sl-{side}");
+        // public segment: pub <-> nat wan
+        sh(&format!(
+            "ip link add pub-{side} netns sl-pub type veth peer name wan netns {r}"
+        ));
+        sh(&format!(
+            "ip -n sl-pub addr add 10.99.{net}.1/24 dev pub-{side} && ip -n sl-pub link set pub-{side} up"
+        ));
+        sh(&format!(
+            "ip -n {r} addr add 10.99.{net}.2/24 dev wan && ip -n {r} link set wan up"
+        ));
+        sh(&format!("ip -n {r} route add default via 10.99.{net}.1"));
+        // private LAN: nat lan <-> host
+        sh(&format!(
+            "ip link add lan netns {r} type veth peer name eth0 netns {h}"
+        ));
+        sh(&format!(
+            "ip -n {r} addr add 192.168.{net}.1/24 dev lan && ip -n {r} link set lan up"
+        ));
+        sh(&format!(
+            "ip -n {h} addr add 192.168.{net}.2/24 dev eth0 && ip -n {h} link set eth0 up"
+        ));
+        sh(&format!("ip -n {h} route add default via 192.168.{net}.1"));
+        sh(&format!(
+            "ip netns exec {r} sysctl -qw net.ipv4.ip_forward=1"
+        ));
+        nft_nat(&r, nat);
+    }
+    sh("ip netns exec sl-pub sysctl -qw net.ipv4.ip_forward=1");
+    lab
+}
+
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+fn spawn(ns: &str, args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>, ChildStdin) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(example("natpeer"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("natpeer");
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let inp = child.stdin.take().unwrap();
+    (child, out, inp)
+}
+
+fn line(r: &mut BufReader<std::process::ChildStdout>) -> String {
+    let mut s = String::new();
+    r.read_line(&mut s).unwrap();
+    s.trim().to_owned()
+}
+
+/// Runs the two peers through the lab; returns each one's RESULT line.
+fn session(a: Nat, b: Nat) -> (String, String) {
+    let _guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let _lab = build(a, b);
+    let (mut stun, mut stun_out, _i) = spawn("sl-pub", &["stun", "0.0.0.0:3478"]);
+    assert_eq!(line(&mut stun_out), "ready");
+    let (mut c, mut c_out, mut c_in) = spawn(
+        "sl-a",
+        &["console", "0.0.0.0:0", "192.168.10.2", "10.99.10.1:3478"],
+    );
+    let (mut p, mut p_out, mut p_in) = spawn(
+        "sl-b",
+        &["applet", "0.0.0.0:0", "192.168.20.2", "10.99.20.1:3478"],
+    );
+    let c_me = line(&mut c_out);
+    let p_me = line(&mut p_out);
+    assert!(
+        c_me.starts_with("ME ") && c_me.contains("srflx=10.99.10.2:"),
+        "{c_me}"
+    );
+    assert!(
+        p_me.starts_with("ME ") && p_me.contains("srflx=10.99.20.2:"),
+        "{p_me}"
+    );
+    // The server swaps them.
+    writeln!(c_in, "PEER {}", &p_me[3..]).unwrap();
+    writeln!(p_in, "PEER {}", &c_me[3..]).unwrap();
+    let (c_res, p_res) = (line(&mut c_out), line(&mut p_out));
+    for child in [&mut c, &mut p, &mut stun] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    (c_res, p_res)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+#[test]
+#[ignore = "needs root and network namespaces; scripts/test.sh runs it as root"]
+fn port_restricted_nats_go_direct() {
+    assert!(is_root(), "the NAT lab needs root");
+    let (c, p) = session(Nat::PortRestricted, Nat::PortRestricted);
+    // Each reached the other's NAT (its public address), not a private one.
+    assert!(c.starts_with("RESULT direct 10.99.20.2:"), "console: {c}");
+    assert!(p.starts_with("RESULT direct 10.99.10.2:"), "applet: {p}");
+}
+
+#[test]
+#[ignore = "needs root and network namespaces; scripts/test.sh runs it as root"]
+fn symmetric_nat_fails_over_to_the_relay() {
+    assert!(is_root(), "the NAT lab needs root");
+    let (c, p) = session(Nat::Symmetric, Nat::PortRestricted);
+    assert!(c.starts_with("RESULT failed"), "console: {c}");
+    assert!(p.starts_with("RESULT failed"), "applet: {p}");
+}
