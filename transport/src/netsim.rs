@@ -334,7 +334,12 @@ impl TcpProxy {
     /// Starts a proxy on loopback forwarding every connection to `upstream`.
     pub async fn start(upstream: SocketAddr, profile: Profile, seed: u64) -> std::io::Result<Self> {
         let profile = adjust(profile);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        // A small receive buffer, so the emulated bottleneck queue (not a
+        // multi-megabyte kernel buffer) is where data waits, as at a router.
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(64 * 1024)?;
+        socket.bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
+        let listener = socket.listen(128)?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let mut n = 0u64;

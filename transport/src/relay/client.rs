@@ -99,9 +99,18 @@ async fn connect_inner(
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(super::hub::MAX_MESSAGE);
     config.max_frame_size = Some(super::hub::MAX_MESSAGE);
-    let (ws, _response) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-        .await
-        .map_err(|e| LinkError::Relay(e.to_string()))?;
+    // Keep little unsent data in the kernel and in tungstenite: the mux
+    // schedules by priority only what it still holds, so a deep socket queue
+    // would put input behind seconds of file data on a slow uplink.
+    config.write_buffer_size = 32 * 1024;
+    let stream = connect_tcp(&request).await?;
+    let (ws, _response) = tokio_tungstenite::client_async_with_config(
+        request,
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await
+    .map_err(|e| LinkError::Relay(e.to_string()))?;
     let (local_addr, remote_addr) = match ws.get_ref() {
         tokio_tungstenite::MaybeTlsStream::Plain(s) => (s.local_addr().ok(), s.peer_addr().ok()),
         _ => (None, None),
@@ -137,6 +146,45 @@ async fn connect_inner(
             Ok(start(tls, meta, peer))
         }
     }
+}
+
+/// Size of the kernel send buffer of the relay socket.
+pub const SEND_BUFFER: u32 = 64 * 1024;
+
+async fn connect_tcp(
+    request: &tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> Result<tokio::net::TcpStream, LinkError> {
+    let uri = request.uri();
+    if uri.scheme_str() != Some("ws") {
+        return Err(LinkError::Relay(format!(
+            "unsupported relay URL scheme in {uri}: wss goes through the TLS terminator's ws"
+        )));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| LinkError::Relay(format!("no host in {uri}")))?;
+    let port = uri.port_u16().unwrap_or(80);
+    let addr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| LinkError::Relay(format!("{host}: {e}")))?
+        .next()
+        .ok_or_else(|| LinkError::Relay(format!("{host}: no address")))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| LinkError::Io(e.to_string()))?;
+    socket
+        .set_send_buffer_size(SEND_BUFFER)
+        .map_err(|e| LinkError::Io(e.to_string()))?;
+    socket
+        .set_nodelay(true)
+        .map_err(|e| LinkError::Io(e.to_string()))?;
+    socket
+        .connect(addr)
+        .await
+        .map_err(|e| LinkError::Relay(format!("connect {addr}: {e}")))
 }
 
 fn start<S>(
