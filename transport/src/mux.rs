@@ -184,3 +184,57 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    async fn read_all(bytes: &[u8]) -> (Result<(), LinkError>, Vec<LinkEvent>) {
+        let (mut w, r) = tokio::io::duplex(1 << 20);
+        w.write_all(bytes).await.ok();
+        drop(w);
+        let (tx, mut rx) = mpsc::channel(16);
+        let result = read_loop(r, Arc::new(Counters::default()), tx).await;
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        (result, events)
+    }
+
+    #[tokio::test]
+    async fn oversized_record_is_a_violation() {
+        let mut bad = vec![Channel::File.id(), 0xFF, 0xFF];
+        bad.extend(vec![0u8; 100]);
+        let (result, events) = read_all(&bad).await;
+        assert!(matches!(result, Err(LinkError::Violation(_))), "{result:?}");
+        assert!(events.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unknown_channel_is_a_violation() {
+        let (result, _) = read_all(&[9, 0, 1, 0]).await;
+        assert!(matches!(result, Err(LinkError::Violation(_))));
+    }
+
+    #[tokio::test]
+    async fn records_deliver_in_order_and_eof_ends_cleanly() {
+        let bytes = [1, 0, 2, 0xAA, 0xBB, 5, 0, 1, 0xCC];
+        let (result, events) = read_all(&bytes).await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            events,
+            vec![
+                LinkEvent::Data {
+                    channel: Channel::Input,
+                    data: Bytes::from_static(&[0xAA, 0xBB])
+                },
+                LinkEvent::Data {
+                    channel: Channel::Chat,
+                    data: Bytes::from_static(&[0xCC])
+                },
+            ]
+        );
+    }
+}
