@@ -605,6 +605,28 @@ impl Run {
     }
 }
 
+/// Fuzz entry: arbitrary bytes through the reassembly of a channel and the
+/// link-frame decoder. Never panics; never holds more than a frame limit.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_link_bytes(channel_id: u8, data: &[u8]) {
+    let channel = Channel::from_id(channel_id % 6).unwrap_or(Channel::Control);
+    let mut r = Reassembly {
+        channel,
+        buf: BytesMut::new(),
+    };
+    for piece in data.chunks(7) {
+        r.push(piece);
+        while let Ok(Some(frame)) = r.next() {
+            let _ = decode_link_frame(&frame);
+        }
+        if r.buf.len() > channel.max_frame() as usize + HEADER_LEN + 7 {
+            // A frame longer than the limit must have been refused by now.
+            assert!(r.next().is_err());
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

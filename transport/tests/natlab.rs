@@ -141,20 +141,31 @@ fn line(r: &mut BufReader<std::process::ChildStdout>) -> String {
     s.trim().to_owned()
 }
 
-/// Runs the two peers through the lab; returns each one's RESULT line.
-fn session(a: Nat, b: Nat) -> (String, String) {
+/// Runs the two peers through the lab, with or without the relay hub (on
+/// the public segment); returns each one's RESULT line.
+fn session(a: Nat, b: Nat, with_relay: bool) -> (String, String) {
     let _guard = LAB.lock().unwrap_or_else(|e| e.into_inner());
     let _lab = build(a, b);
     let (mut stun, mut stun_out, _i) = spawn("sl-pub", &["stun", "0.0.0.0:3478"]);
     assert_eq!(line(&mut stun_out), "ready");
-    let (mut c, mut c_out, mut c_in) = spawn(
-        "sl-a",
-        &["console", "0.0.0.0:0", "192.168.10.2", "10.99.10.1:3478"],
-    );
-    let (mut p, mut p_out, mut p_in) = spawn(
-        "sl-b",
-        &["applet", "0.0.0.0:0", "192.168.20.2", "10.99.20.1:3478"],
-    );
+    let mut hub = None;
+    let mut token = String::new();
+    if with_relay {
+        let (h, mut h_out, h_in) = spawn("sl-pub", &["hub", "0.0.0.0:8080"]);
+        let ready = line(&mut h_out);
+        token = ready.strip_prefix("ready ").expect("hub ready").to_owned();
+        hub = Some((h, h_in));
+    }
+    let relay_a = ["ws://10.99.10.1:8080", token.as_str()];
+    let relay_b = ["ws://10.99.20.1:8080", token.as_str()];
+    let mut c_args = vec!["console", "0.0.0.0:0", "192.168.10.2", "10.99.10.1:3478"];
+    let mut p_args = vec!["applet", "0.0.0.0:0", "192.168.20.2", "10.99.20.1:3478"];
+    if with_relay {
+        c_args.extend(relay_a);
+        p_args.extend(relay_b);
+    }
+    let (mut c, mut c_out, mut c_in) = spawn("sl-a", &c_args);
+    let (mut p, mut p_out, mut p_in) = spawn("sl-b", &p_args);
     let c_me = line(&mut c_out);
     let p_me = line(&mut p_out);
     assert!(
@@ -173,6 +184,10 @@ fn session(a: Nat, b: Nat) -> (String, String) {
         let _ = child.kill();
         let _ = child.wait();
     }
+    if let Some((mut h, _)) = hub {
+        let _ = h.kill();
+        let _ = h.wait();
+    }
     std::thread::sleep(Duration::from_millis(50));
     (c_res, p_res)
 }
@@ -186,9 +201,9 @@ fn is_root() -> bool {
 
 #[test]
 #[ignore = "needs root and network namespaces; scripts/test.sh runs it as root"]
-fn port_restricted_nats_go_direct() {
+fn port_restricted_nats_punch_through() {
     assert!(is_root(), "the NAT lab needs root");
-    let (c, p) = session(Nat::PortRestricted, Nat::PortRestricted);
+    let (c, p) = session(Nat::PortRestricted, Nat::PortRestricted, false);
     // Each reached the other's NAT (its public address), not a private one.
     assert!(c.starts_with("RESULT direct 10.99.20.2:"), "console: {c}");
     assert!(p.starts_with("RESULT direct 10.99.10.2:"), "applet: {p}");
@@ -196,9 +211,22 @@ fn port_restricted_nats_go_direct() {
 
 #[test]
 #[ignore = "needs root and network namespaces; scripts/test.sh runs it as root"]
-fn symmetric_nat_fails_over_to_the_relay() {
+fn session_behind_port_restricted_nats_moves_to_direct() {
     assert!(is_root(), "the NAT lab needs root");
-    let (c, p) = session(Nat::Symmetric, Nat::PortRestricted);
-    assert!(c.starts_with("RESULT failed"), "console: {c}");
-    assert!(p.starts_with("RESULT failed"), "applet: {p}");
+    let (c, p) = session(Nat::PortRestricted, Nat::PortRestricted, true);
+    assert!(c.starts_with("RESULT direct 10.99.20.2:"), "console: {c}");
+    assert!(p.starts_with("RESULT direct 10.99.10.2:"), "applet: {p}");
+}
+
+#[test]
+#[ignore = "needs root and network namespaces; scripts/test.sh runs it as root"]
+fn session_behind_a_symmetric_nat_stays_on_the_relay() {
+    assert!(is_root(), "the NAT lab needs root");
+    let (c, p) = session(Nat::Symmetric, Nat::PortRestricted, true);
+    // Messages crossed before and after the failed race, through the hub.
+    assert!(
+        c.starts_with("RESULT relay 10.99.10.1:8080"),
+        "console: {c}"
+    );
+    assert!(p.starts_with("RESULT relay 10.99.20.1:8080"), "applet: {p}");
 }

@@ -1,0 +1,14 @@
+//! What the transport parses from the network itself: the connector's frame
+//! reassembly and link-layer frames, and STUN requests to the responder.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&tag, rest)) = data.split_first() else {
+        return;
+    };
+    secours_transport::connector::fuzz_link_bytes(tag, rest);
+    let from = std::net::SocketAddr::from(([192, 0, 2, 1], 4000));
+    let _ = secours_transport::stun::answer(rest, from);
+});
