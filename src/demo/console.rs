@@ -10,6 +10,8 @@ use secours_protocol::pb::{self, EndReason, Permission};
 use secours_protocol::session::Event;
 use secours_protocol::{Message, Session, ShortAuthString};
 
+use secours_transport::connector::{PathReport, Reports};
+
 use super::peer::{FileDesk, Script};
 
 pub struct Console {
@@ -26,10 +28,19 @@ pub struct Console {
     file_to_send: PathBuf,
     file_offered: bool,
     closed: bool,
+    /// The connector's race, when there is one: the technician does not
+    /// hang up before it is decided, so the summary can say who won.
+    race: Option<Reports>,
+    pub race_log: Vec<String>,
 }
 
 impl Console {
-    pub fn new(desk: FileDesk, file_to_send: PathBuf, started: Instant) -> Self {
+    pub fn new(
+        desk: FileDesk,
+        file_to_send: PathBuf,
+        started: Instant,
+        race: Option<Reports>,
+    ) -> Self {
         Self {
             started,
             handshake_ms: None,
@@ -44,6 +55,8 @@ impl Console {
             file_to_send,
             file_offered: false,
             closed: false,
+            race,
+            race_log: vec![],
         }
     }
 
@@ -172,7 +185,25 @@ impl Script for Console {
 
     fn tick(&mut self, s: &mut Session, now: Instant) -> Result<()> {
         self.desk.pump(s, now)?;
-        let done = !self.desk.sent.is_empty()
+        let race_decided = match &self.race {
+            None => true,
+            Some(r) => {
+                let all = r.all();
+                let decided = all
+                    .iter()
+                    .any(|r| matches!(r, PathReport::Direct | PathReport::DirectFailed(_)));
+                if decided && self.race_log.is_empty() {
+                    let at = now.duration_since(self.started).as_secs_f64() * 1e3;
+                    self.race_log = all
+                        .iter()
+                        .map(|r| format!("{r:?} (decided {at:.0} ms after start)"))
+                        .collect();
+                }
+                decided
+            }
+        };
+        let done = race_decided
+            && !self.desk.sent.is_empty()
             && !self.desk.received.is_empty()
             && !self.clipboard_in.is_empty()
             && !self.chat_in.is_empty();

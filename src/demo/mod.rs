@@ -27,9 +27,10 @@ use secours_protocol::{Fingerprint, PermissionSet, Session, SessionConfig, Sessi
 use applet::Applet;
 use console::Console;
 use peer::FileDesk;
+use secours_transport::LocalIdentity;
+use secours_transport::connector::{self, Reports};
 use secours_transport::quic::QuicEndpoint;
 use secours_transport::relay::{HubConfig, RelayHub, Side};
-use secours_transport::{LocalIdentity, connector};
 use tracing::Instrument;
 
 /// Options of `secours demo`.
@@ -187,7 +188,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
     let path = args.path;
     let outcome = runtime.block_on(async {
-        let (mut console_link, mut applet_link, where_) =
+        let (mut console_link, mut applet_link, where_, race) =
             connect(path, &console_id, &applet_id).await?;
         let link_ms = started.elapsed().as_secs_f64() * 1e3;
         println!("  link: {where_}, TLS 1.3 with both certificates pinned, up in {link_ms:.1} ms");
@@ -214,7 +215,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             }
             .instrument(tracing::info_span!("applet", session = %session_id.clone())),
         );
-        let mut console = Console::new(FileDesk::new(&console_dir), to_customer.clone(), started);
+        let mut console = Console::new(
+            FileDesk::new(&console_dir),
+            to_customer.clone(),
+            started,
+            race.clone(),
+        );
         let console_result = async {
             let mut session = Session::new(console_cfg, Instant::now());
             peer::run(&mut session, &mut console_link, &mut console, limit).await
@@ -339,6 +345,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         println!("  customer: {line}");
     }
     println!("Link ({where_})");
+    for line in &console.race_log {
+        println!("  connector: {line}");
+    }
     println!(
         "  technician sent {} bytes, received {} bytes; customer sent {} bytes",
         console_stats.bytes_sent, console_stats.bytes_received, applet_stats.bytes_sent
@@ -372,7 +381,12 @@ async fn connect(
     path: DemoPath,
     console: &LocalIdentity,
     applet: &LocalIdentity,
-) -> Result<(secours_transport::Link, secours_transport::Link, String)> {
+) -> Result<(
+    secours_transport::Link,
+    secours_transport::Link,
+    String,
+    Option<Reports>,
+)> {
     let (cfp, afp) = (console.fingerprint(), applet.fingerprint());
     match path {
         DemoPath::Relay => {
@@ -385,10 +399,11 @@ async fn connect(
                 secours_transport::relay::connect(&base, &token, Side::Console, console, afp),
                 secours_transport::relay::connect(&base, &token, Side::Applet, applet, cfp),
             );
-            Ok((c?, a?, format!("relay hub at {base}")))
+            Ok((c?, a?, format!("relay hub at {base}"), None))
         }
         DemoPath::Auto => {
-            let (c, a, relay_where) = Box::pin(connect(DemoPath::Relay, console, applet)).await?;
+            let (c, a, relay_where, _) =
+                Box::pin(connect(DemoPath::Relay, console, applet)).await?;
             let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
             let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
             let addr = applet_ep.local_addr()?;
@@ -396,12 +411,13 @@ async fn connect(
             let console_direct =
                 Box::pin(async move { console_ep.connect(&console_id, afp, addr).await });
             let applet_direct = Box::pin(async move { applet_ep.accept(&applet_id, cfp).await });
-            let (c, _) = connector::start(c, console_direct);
+            let (c, reports) = connector::start(c, console_direct);
             let (a, _) = connector::start(a, applet_direct);
             Ok((
                 c,
                 a,
                 format!("{relay_where} first, then direct QUIC to {addr} when up"),
+                Some(reports),
             ))
         }
         DemoPath::Quic => {
@@ -412,7 +428,7 @@ async fn connect(
                 console_ep.connect(console, afp, addr),
                 applet_ep.accept(applet, cfp)
             );
-            Ok((c?, a?, format!("direct QUIC to {addr}")))
+            Ok((c?, a?, format!("direct QUIC to {addr}"), None))
         }
     }
 }

@@ -50,6 +50,9 @@ pub async fn run(
             closed |= matches!(event, Event::Closed { .. });
             script.on_event(session, event, Instant::now())?;
         }
+        // The path the session ended on, read before the end goes out (the
+        // peer then drops its side, and the connector would fall back).
+        let path_at_end = closed.then(|| link.path());
         while let Some(t) = session.poll_transmit() {
             pending.push_back((t.channel, t.data));
         }
@@ -64,9 +67,8 @@ pub async fn run(
             for (channel, data) in pending.drain(..) {
                 link.send(channel, data).await?;
             }
-            let path = link.path();
             tokio::time::sleep(Duration::from_millis(50)).await;
-            return Ok(path);
+            return Ok(path_at_end.unwrap_or_else(|| link.path()));
         }
         let wake = if pending.is_empty() {
             session

@@ -40,8 +40,22 @@ const RELIABLE: [Channel; 5] = [
     Channel::Chat,
 ];
 
-fn transport_config(idle: Duration) -> Arc<TransportConfig> {
+/// The congestion controller of a QUIC path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Congestion {
+    /// Loss-based (quinn's default).
+    #[default]
+    Cubic,
+    /// Model-based: keeps its rate under random loss (quinn's BBR is marked
+    /// experimental).
+    Bbr,
+}
+
+fn transport_config(idle: Duration, congestion: Congestion) -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
+    if congestion == Congestion::Bbr {
+        t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    }
     t.keep_alive_interval(Some(idle / 4));
     t.max_idle_timeout(Some(
         idle.try_into().unwrap_or(VarInt::from_u32(15_000).into()),
@@ -59,6 +73,7 @@ fn transport_config(idle: Duration) -> Arc<TransportConfig> {
 pub struct QuicEndpoint {
     endpoint: Endpoint,
     idle: Duration,
+    congestion: Congestion,
 }
 
 impl QuicEndpoint {
@@ -77,7 +92,14 @@ impl QuicEndpoint {
         Ok(Self {
             endpoint,
             idle: IDLE_TIMEOUT,
+            congestion: Congestion::default(),
         })
+    }
+
+    /// Which congestion controller new connections use.
+    pub fn with_congestion(mut self, congestion: Congestion) -> Self {
+        self.congestion = congestion;
+        self
     }
 
     /// How long a silent path lives (default [`IDLE_TIMEOUT`]); the connector
@@ -118,7 +140,7 @@ impl QuicEndpoint {
         let tls = identity::client_config(local, peer, &refusals)?;
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-        config.transport_config(transport_config(self.idle));
+        config.transport_config(transport_config(self.idle, self.congestion));
         let connecting = self
             .endpoint
             .connect_with(config, addr, identity::SERVER_NAME)
@@ -146,7 +168,7 @@ impl QuicEndpoint {
         let tls = identity::server_config(local, peer, &refusals)?;
         let crypto = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        config.transport_config(transport_config(self.idle));
+        config.transport_config(transport_config(self.idle, self.congestion));
         self.endpoint.set_server_config(Some(config));
         let incoming = self.endpoint.accept().await.ok_or(LinkError::Closed)?;
         let conn = incoming.await.map_err(|e| classify(&e, &refusals))?;

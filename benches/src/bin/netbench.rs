@@ -18,7 +18,7 @@ use secours_protocol::pb;
 use secours_protocol::wire::{self, Channel, Decoded, FrameReader, Message};
 use secours_transport::identity::LocalIdentity;
 use secours_transport::netsim::{self, Profile, TcpProxy, UdpProxy};
-use secours_transport::quic::QuicEndpoint;
+use secours_transport::quic::{Congestion, QuicEndpoint};
 use secours_transport::relay::{self, HubConfig, RelayHub, Side};
 use secours_transport::{Link, LinkEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +37,9 @@ struct Args {
     /// Every profile on both paths.
     #[arg(long)]
     all: bool,
+    /// QUIC congestion controller: cubic or bbr.
+    #[arg(long, default_value = "cubic")]
+    cc: String,
 }
 
 #[derive(Debug)]
@@ -72,9 +75,14 @@ fn main() -> Result<()> {
         vec![(p, path)]
     };
     let seconds = Duration::from_secs(args.seconds);
+    let cc = match args.cc.as_str() {
+        "cubic" => Congestion::Cubic,
+        "bbr" => Congestion::Bbr,
+        other => bail!("no congestion controller {other}: cubic or bbr"),
+    };
     let mut rows = Vec::new();
     for (profile, path) in runs {
-        let row = runtime.block_on(run(profile, path, seconds))?;
+        let row = runtime.block_on(run(profile, path, seconds, cc))?;
         println!(
             "profile={} path={} goodput_mbps={:.2} tcp_mbps={:.2} goodput_ratio={:.3} input_p50_ms={:.2} input_p99_ms={:.2} rtt_ms={:.2}",
             row.profile,
@@ -109,10 +117,15 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-async fn run(profile: Profile, path: &'static str, seconds: Duration) -> Result<Row> {
+async fn run(
+    profile: Profile,
+    path: &'static str,
+    seconds: Duration,
+    cc: Congestion,
+) -> Result<Row> {
     let (tcp_mbps, rtt_ms) = tcp_reference(profile, seconds).await?;
     let (console, applet, _guards) = match path {
-        "quic" => quic_pair(profile).await?,
+        "quic" => quic_pair(profile, cc).await?,
         _ => relay_pair(profile).await?,
     };
     let (goodput_mbps, p50_ms, p99_ms) = measure(console, applet, seconds).await?;
@@ -182,11 +195,11 @@ async fn tcp_reference(profile: Profile, seconds: Duration) -> Result<(f64, f64)
 
 type Guards = Vec<Box<dyn std::any::Any + Send>>;
 
-async fn quic_pair(profile: Profile) -> Result<(Link, Link, Guards)> {
+async fn quic_pair(profile: Profile, cc: Congestion) -> Result<(Link, Link, Guards)> {
     let c = LocalIdentity::generate()?;
     let a = LocalIdentity::generate()?;
-    let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
-    let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
+    let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?.with_congestion(cc);
+    let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?.with_congestion(cc);
     let proxy = UdpProxy::start(applet_ep.local_addr()?, profile, 11).await?;
     let (cfp, afp) = (c.fingerprint(), a.fingerprint());
     let via: SocketAddr = proxy.addr();
