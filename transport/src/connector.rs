@@ -117,6 +117,9 @@ fn decode_link_frame(frame: &[u8]) -> Option<Result<LinkFrame, LinkError>> {
         return bad();
     }
     rest = body;
+    if rest.is_empty() {
+        return bad();
+    }
     let kind = rest.get_u8();
     Some(Ok(match (kind, rest.len()) {
         (KIND_MOVED, 1) => LinkFrame::Moved(rest.get_u8()),
@@ -647,6 +650,16 @@ mod tests {
                 Ok(Some(secours_protocol::wire::Decoded::Unknown))
             );
         }
+    }
+
+    #[test]
+    fn empty_link_frame_is_refused_not_a_panic() {
+        // Found by the link_layer fuzzer: a link frame with an empty body.
+        let frame = [0, 0, 0, 3, 0xFA, 0x7F, 0x00];
+        assert!(matches!(
+            decode_link_frame(&frame),
+            Some(Err(LinkError::Violation(_)))
+        ));
     }
 
     #[test]
