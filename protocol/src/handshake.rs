@@ -323,20 +323,7 @@ impl Handshake {
         self.mac(peer_role, transcript)
             .verify_slice(&auth.proof)
             .map_err(|_| SessionError::AuthFailed("the peer does not hold this session's token"))?;
-        let (console_fp, applet_fp, console_nonce, applet_nonce) = match self.config.role {
-            Role::Console => (
-                self.config.local_fingerprint,
-                self.config.expected_peer_fingerprint,
-                self.config.nonce,
-                *peer_nonce,
-            ),
-            _ => (
-                self.config.expected_peer_fingerprint,
-                self.config.local_fingerprint,
-                *peer_nonce,
-                self.config.nonce,
-            ),
-        };
+        let (console_fp, applet_fp, console_nonce, applet_nonce) = self.by_role(peer_nonce);
         let established = Established {
             version: *version,
             sas: ShortAuthString::derive(&console_fp, &applet_fp, &console_nonce, &applet_nonce),
@@ -352,22 +339,29 @@ impl Handshake {
         Ok(())
     }
 
-    /// SHA-256 over everything both peers must agree on.
-    fn transcript(&self, version: u32, peer_nonce: &[u8; 32]) -> [u8; 32] {
-        let (console_fp, applet_fp, console_nonce, applet_nonce) = match self.config.role {
+    /// Both fingerprints and nonces in the order the spec fixes (console
+    /// first), whichever side we are.
+    fn by_role(&self, peer_nonce: &[u8; 32]) -> (Fingerprint, Fingerprint, [u8; 32], [u8; 32]) {
+        let c = &self.config;
+        match c.role {
             Role::Console => (
-                &self.config.local_fingerprint,
-                &self.config.expected_peer_fingerprint,
-                &self.config.nonce,
-                peer_nonce,
+                c.local_fingerprint,
+                c.expected_peer_fingerprint,
+                c.nonce,
+                *peer_nonce,
             ),
             _ => (
-                &self.config.expected_peer_fingerprint,
-                &self.config.local_fingerprint,
-                peer_nonce,
-                &self.config.nonce,
+                c.expected_peer_fingerprint,
+                c.local_fingerprint,
+                *peer_nonce,
+                c.nonce,
             ),
-        };
+        }
+    }
+
+    /// SHA-256 over everything both peers must agree on.
+    fn transcript(&self, version: u32, peer_nonce: &[u8; 32]) -> [u8; 32] {
+        let (console_fp, applet_fp, console_nonce, applet_nonce) = self.by_role(peer_nonce);
         let mut h = Sha256::new();
         h.update(b"secours-handshake-v1");
         h.update(version.to_be_bytes());
