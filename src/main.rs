@@ -3,6 +3,7 @@
 
 mod demo;
 mod relay;
+mod server;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Runs a standalone relay hub (for relays on their own machines).
     Relay(relay::RelayArgs),
+    /// The server: organisation, permissions, sessions, queue, signaling,
+    /// relay and STUN (`secours server init` first).
+    Server(server::ServerArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Relay(args) => relay::run(args),
+        Command::Server(args) => server::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

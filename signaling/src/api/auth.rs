@@ -1,0 +1,339 @@
+//! Login, logout, the caller's own account, password changes, first-run set-up.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::auth::{AnyCaller, check_group_access};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::model::Role;
+use crate::notify::{self, Notice};
+use crate::password::{self, Strength};
+use crate::state::{AppState, ClientIp};
+use crate::store::audit::{self, Actor};
+use crate::store::throttle::{self, Limit};
+use crate::store::{Flag, now_ms, random_token, sha256_hex};
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login e-mail.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new staff token.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token (shown once; the server keeps only its hash).
+    pub token: String,
+    /// Expiry, Unix ms.
+    pub expires_at: i64,
+    /// Account id.
+    pub user_id: i64,
+    /// Role.
+    pub role: Role,
+    /// The token only allows a password change until one is made (POL-2, POL-4).
+    pub must_change_password: bool,
+    /// Days before the password expires, when the organisation sets a maximum age.
+    pub password_expires_in_days: Option<i64>,
+    /// Within the notice period before expiry (POL-3).
+    pub password_expiry_notice: bool,
+}
+
+pub(crate) fn normalise_email(email: &str) -> ApiResult<String> {
+    let e = email.trim().to_lowercase();
+    if e.len() > 254 || e.len() < 3 || !e.contains('@') || e.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid("not an e-mail address"));
+    }
+    crate::store::check_text("email", &e, 254)?;
+    Ok(e)
+}
+
+type LoginRow = (i64, String, String, Flag, Flag, i64, Option<i64>);
+
+/// Logs a staff member in.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let now = now_ms();
+    let limit = Limit {
+        max_failures: state.config.login_max_failures,
+        window_ms: state.config.throttle_window_s * 1000,
+    };
+    let email = normalise_email(&req.email)?;
+    let ip_key = format!("login:ip:{}", ip.0);
+    let acct_key = format!("login:acct:{email}");
+    throttle::check(&state.store.pool, &ip_key, limit, now).await?;
+    throttle::check(&state.store.pool, &acct_key, limit, now).await?;
+
+    let row: Option<LoginRow> = sqlx::query_as(
+        "SELECT id, role, password_hash, enabled, must_change_password, password_changed_at, \
+         tech_group_id FROM users WHERE email = $1",
+    )
+    .bind(&email)
+    .fetch_optional(&state.store.pool)
+    .await?;
+    let phc = row
+        .as_ref()
+        .map(|r| r.2.clone())
+        .unwrap_or_else(|| password::decoy_hash().to_owned());
+    let given = req.password.clone();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&given, &phc))
+        .await
+        .unwrap_or(false);
+    let Some((id, role, _, Flag(enabled), Flag(must_change), changed_at, group)) =
+        row.filter(|_| ok)
+    else {
+        throttle::fail(&state.store.pool, &ip_key, limit, now).await?;
+        throttle::fail(&state.store.pool, &acct_key, limit, now).await?;
+        let mut tx = state.store.write().await?;
+        audit::append(
+            &mut tx,
+            &Actor::system(&format!("login@{}", ip.0)),
+            "login.failed",
+            &format!("email:{email}"),
+            json!({"address": ip.0.to_string()}),
+            now,
+        )
+        .await?;
+        notify::queue(&mut tx, Notice::LoginFailed, &email, now).await?;
+        tx.commit().await?;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong e-mail or password",
+        ));
+    };
+    let actor = Actor {
+        id: Some(id),
+        label: email.clone(),
+    };
+    if !enabled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_disabled",
+            "this account is disabled",
+        ));
+    }
+    let role = Role::parse(&role).ok_or_else(|| ApiError::forbidden("unknown role"))?;
+    if role == Role::Technician
+        && let Err(e) = check_group_access(&state, group, ip).await
+    {
+        let mut tx = state.store.write().await?;
+        audit::append(
+            &mut tx,
+            &actor,
+            "login.refused",
+            &format!("user:{id}"),
+            json!({"address": ip.0.to_string(), "code": e.code}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(e);
+    }
+    throttle::clear(&state.store.pool, &acct_key).await?;
+
+    let (max_age, notice_days): (i64, i64) =
+        sqlx::query_as("SELECT max_password_age_days, expiry_notice_days FROM org WHERE id = 1")
+            .fetch_optional(&state.store.pool)
+            .await?
+            .unwrap_or((0, 0));
+    let day = 86_400_000;
+    let expires_in = (max_age > 0).then(|| (changed_at + max_age * day - now).div_euclid(day));
+    let expired = expires_in.is_some_and(|d| d < 0);
+    let restricted = must_change || expired;
+    let token = random_token();
+    let expires_at = now + state.config.token_ttl_s * 1000;
+    let mut tx = state.store.write().await?;
+    sqlx::query(
+        "INSERT INTO auth_tokens (token_hash, user_id, restricted, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(sha256_hex(&token))
+    .bind(id)
+    .bind(restricted)
+    .bind(expires_at)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM auth_tokens WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        &actor,
+        "login.ok",
+        &format!("user:{id}"),
+        json!({"address": ip.0.to_string(), "restricted": restricted}),
+        now,
+    )
+    .await?;
+    notify::queue(&mut tx, Notice::LoginSucceeded, &email, now).await?;
+    tx.commit().await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user_id: id,
+        role,
+        must_change_password: restricted,
+        password_expires_in_days: expires_in,
+        password_expiry_notice: notice_days > 0 && expires_in.is_some_and(|d| d <= notice_days),
+    }))
+}
+
+/// Ends the caller's token.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(state): State<AppState>, who: AnyCaller) -> ApiResult<StatusCode> {
+    sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
+        .bind(&who.caller.token_hash)
+        .execute(&state.store.pool)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    /// Account id.
+    pub id: i64,
+    /// Role.
+    pub role: Role,
+    /// Login e-mail.
+    pub email: String,
+    /// Technician group, for technicians.
+    pub tech_group_id: Option<i64>,
+    /// The token only allows a password change.
+    pub must_change_password: bool,
+}
+
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(who: AnyCaller) -> Json<Me> {
+    Json(Me {
+        id: who.caller.id,
+        role: who.caller.role,
+        email: who.caller.email,
+        tech_group_id: who.caller.tech_group_id,
+        must_change_password: who.restricted,
+    })
+}
+
+/// A password change by its owner.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// Current password.
+    pub current_password: String,
+    /// New password (must reach the organisation's and the account's level).
+    pub new_password: String,
+}
+
+/// The level required for an account.
+pub(crate) async fn required_level(state: &AppState, user_min: i64) -> ApiResult<Strength> {
+    let org: Option<i64> = sqlx::query_scalar("SELECT min_password_level FROM org WHERE id = 1")
+        .fetch_optional(&state.store.pool)
+        .await?;
+    Ok(Strength::from_i64(org.unwrap_or(1).max(user_min)))
+}
+
+/// Changes the caller's password; every token of the account ends and a
+/// fresh one is returned.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    who: AnyCaller,
+    Json(req): Json<PasswordChange>,
+) -> ApiResult<Json<LoginResponse>> {
+    let id = who.caller.id;
+    let (phc, user_min): (String, i64) =
+        sqlx::query_as("SELECT password_hash, min_password_level FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&state.store.pool)
+            .await?;
+    let current = req.current_password.clone();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &phc))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "current password is wrong",
+        ));
+    }
+    if req.new_password == req.current_password {
+        return Err(ApiError::invalid(
+            "the new password must differ from the current one",
+        ));
+    }
+    password::check(&req.new_password, required_level(&state, user_min).await?)?;
+    let new = req.new_password.clone();
+    let phc = tokio::task::spawn_blocking(move || password::hash(&new))
+        .await
+        .map_err(|e| ApiError::internal("hash task", e))??;
+    let now = now_ms();
+    let token = random_token();
+    let expires_at = now + state.config.token_ttl_s * 1000;
+    let mut tx = state.store.write().await?;
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, password_changed_at = $2, \
+                 must_change_password = FALSE WHERE id = $3",
+    )
+    .bind(&phc)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO auth_tokens (token_hash, user_id, restricted, expires_at, created_at) \
+                 VALUES ($1, $2, FALSE, $3, $4)",
+    )
+    .bind(sha256_hex(&token))
+    .bind(id)
+    .bind(expires_at)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        &who.caller.actor(),
+        "password.change",
+        &format!("user:{id}"),
+        json!({}),
+        now,
+    )
+    .await?;
+    notify::queue(&mut tx, Notice::PasswordChanged, &who.caller.email, now).await?;
+    tx.commit().await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user_id: id,
+        role: who.caller.role,
+        must_change_password: false,
+        password_expires_in_days: None,
+        password_expiry_notice: false,
+    }))
+}

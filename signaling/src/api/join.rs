@@ -1,0 +1,120 @@
+//! Customer routes (no account): use a PIN code or a link, open a channel
+//! session. Redemption failures are throttled per address.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::sessions::{self, Code, Joined};
+use crate::state::{AppState, ClientIp};
+use crate::store::throttle::{self, Limit};
+use crate::store::{check_text, now_ms};
+
+/// A PIN code or link from the customer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The six digits the technician gave.
+    pub pin: Option<String>,
+    /// Or the secret of the link.
+    pub link: Option<String>,
+    /// The customer's name.
+    #[serde(default)]
+    pub name: String,
+}
+
+fn limit(state: &AppState) -> Limit {
+    Limit {
+        max_failures: state.config.pin_max_failures,
+        window_ms: state.config.throttle_window_s * 1000,
+    }
+}
+
+/// Uses a PIN code or a private link (single use).
+#[utoipa::path(post, path = "/api/v1/join", tag = "customer", request_body = JoinRequest,
+    responses((status = 200, body = Joined), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn join(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Json(req): Json<JoinRequest>,
+) -> ApiResult<Json<Joined>> {
+    let now = now_ms();
+    let key = format!("join:ip:{}", ip.0);
+    throttle::check(&state.store.pool, &key, limit(&state), now).await?;
+    check_text("name", &req.name, 100)?;
+    let code = match (&req.pin, &req.link) {
+        (Some(pin), None) if pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()) => {
+            Code::Pin(pin)
+        }
+        (None, Some(link)) if link.len() == 64 && link.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Code::Link(link)
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+            return Err(ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "invalid_code",
+                "this code is wrong, used or expired",
+            ));
+        }
+        _ => return Err(ApiError::invalid("give exactly one of pin and link")),
+    };
+    match sessions::redeem(&state, code, &req.name).await {
+        Err(e) if e.code == "invalid_code" => {
+            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+            Err(e)
+        }
+        other => other.map(Json),
+    }
+}
+
+/// A customer's channel request (CHAN-4 link or form).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelJoin {
+    /// The customer's name.
+    #[serde(default)]
+    pub name: String,
+    /// Form fields (name to value).
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// Opens a channel session; it waits in the queue once the applet connects.
+#[utoipa::path(post, path = "/api/v1/join/channel/{code}", tag = "customer", request_body = ChannelJoin,
+    params(("code" = String, Path, description = "The channel's link code")),
+    responses((status = 200, body = Joined), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn join_channel(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Path(code): Path<String>,
+    Json(req): Json<ChannelJoin>,
+) -> ApiResult<Json<Joined>> {
+    let now = now_ms();
+    let key = format!("join:ip:{}", ip.0);
+    throttle::check(&state.store.pool, &key, limit(&state), now).await?;
+    check_text("name", &req.name, 100)?;
+    if req.fields.len() > 20 {
+        return Err(ApiError::invalid("at most 20 form fields"));
+    }
+    for (k, v) in &req.fields {
+        check_text("field name", k, 64)?;
+        check_text("field value", v, 1000)?;
+    }
+    if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
+        throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+        return Err(ApiError::not_found("channel"));
+    }
+    let fields = serde_json::to_string(&req.fields).map_err(|e| ApiError::internal("fields", e))?;
+    match sessions::join_channel(&state, &code, &req.name, &fields).await {
+        Err(e) if e.code == "not_found" => {
+            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+            Err(e)
+        }
+        other => other.map(Json),
+    }
+}

@@ -1,0 +1,182 @@
+//! The HTTP surface: every route is registered through utoipa's router, so
+//! the OpenAPI document served at [`OPENAPI_PATH`] lists exactly the routes
+//! that exist (the route-walk test relies on it).
+
+pub mod auth;
+pub mod channels;
+pub mod groups;
+pub mod join;
+pub mod org;
+pub mod sessions;
+pub mod users;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// Routes that answer without a staff token. Everything else refuses an
+/// unauthenticated request (tested by walking the OpenAPI document).
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/health"),
+    ("get", OPENAPI_PATH),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/setup"),
+    ("post", "/api/v1/join"),
+    ("post", "/api/v1/join/channel/{code}"),
+    // The applet authenticates with its customer token, checked in the handler.
+    ("get", "/ws/applet"),
+];
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Secours server API", description = "Organisation, permissions, sessions, queue and signaling."),
+    modifiers(&BearerAuth),
+    components(schemas(crate::events::Event, crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+/// Liveness and what this node runs on.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/api/v1/health", tag = "meta", responses((status = 200, body = Health)))]
+pub async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+        database: match state.store.backend {
+            crate::store::Backend::Sqlite => "sqlite",
+            crate::store::Backend::Postgres => "postgres",
+        }
+        .to_owned(),
+    })
+}
+
+/// The API router and its OpenAPI document.
+pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(crate::setup::setup_route))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::get_user, users::patch_user))
+        .routes(routes!(users::put_assignments))
+        .routes(routes!(groups::create_group, groups::list_groups))
+        .routes(routes!(groups::get_group, groups::patch_group))
+        .routes(routes!(groups::put_settings))
+        .routes(routes!(
+            groups::create_admin_group,
+            groups::list_admin_groups
+        ))
+        .routes(routes!(org::get_settings, org::patch_settings))
+        .routes(routes!(org::tree))
+        .routes(routes!(org::audit_list))
+        .routes(routes!(org::audit_verify))
+        .routes(routes!(org::outbox))
+        .routes(routes!(channels::list))
+        .routes(routes!(channels::patch))
+        .routes(routes!(channels::put_groups))
+        .routes(routes!(channels::put_exclusions))
+        .routes(routes!(channels::test))
+        .routes(routes!(sessions::create, sessions::list))
+        .routes(routes!(sessions::get))
+        .routes(routes!(sessions::pickup))
+        .routes(routes!(sessions::hold))
+        .routes(routes!(sessions::resume))
+        .routes(routes!(sessions::transfer))
+        .routes(routes!(sessions::close))
+        .routes(routes!(sessions::permissions))
+        .routes(routes!(sessions::may))
+        .routes(routes!(join::join))
+        .routes(routes!(join::join_channel))
+        .routes(routes!(crate::ws::console))
+        .routes(routes!(crate::ws::applet))
+        .split_for_parts();
+    let mut doc = doc;
+    add_error_responses(&mut doc);
+    doc.paths.paths.insert(
+        OPENAPI_PATH.to_owned(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .summary(Some("This document"))
+                .tag("meta")
+                .response("200", utoipa::openapi::Response::new("OpenAPI 3.1 JSON")),
+        ),
+    );
+    let served = doc.clone();
+    let router = router
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(move || async move { Json(served) }),
+        )
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    (router, doc)
+}
+
+/// Every operation may answer with the API's JSON error on these statuses
+/// (malformed input, missing token, scope, unknown ids, conflicts, size,
+/// throttling); documenting them once keeps each handler's list short.
+fn add_error_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = ResponseBuilder::new()
+        .description("JSON error with a stable code")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for status in [
+                "400", "401", "403", "404", "405", "409", "413", "415", "429",
+            ] {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error.clone().into());
+            }
+        }
+    }
+}

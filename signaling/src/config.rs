@@ -1,0 +1,200 @@
+//! Server configuration: defaults, then a TOML file, then `SECOURS_SERVER_*`
+//! environment variables (nested keys with `__`, e.g.
+//! `SECOURS_SERVER_TIMEOUTS__IDLE_S=600`), then command-line flags (applied
+//! by the binary).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `secours server` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address (put TLS termination in front, as for the relay).
+    pub listen: SocketAddr,
+    /// UDP address of the STUN binding responder; none to disable.
+    pub stun_listen: Option<SocketAddr>,
+    /// `sqlite://FILE?mode=rwc` or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Pool size.
+    pub database_max_connections: u32,
+    /// Public base URL, used in links given to customers.
+    pub public_url: String,
+    /// Origins browsers may open WebSockets from (the public URL's origin is
+    /// always allowed). Native peers send no Origin.
+    pub allowed_origins: Vec<String>,
+    /// Read the client address from `X-Forwarded-For` (only behind a proxy
+    /// that sets it).
+    pub trust_forwarded_for: bool,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Lifetime of a staff login token, seconds.
+    pub token_ttl_s: i64,
+    /// Login failures per account or address before throttling.
+    pub login_max_failures: i64,
+    /// PIN redemption failures per address before throttling.
+    pub pin_max_failures: i64,
+    /// Throttling window, seconds.
+    pub throttle_window_s: i64,
+    /// Session timeouts (SESS-7).
+    pub timeouts: Timeouts,
+    /// Outgoing mail for account notifications (SEC-9); none keeps them in the outbox.
+    pub smtp: Option<Smtp>,
+}
+
+/// SESS-7 timeouts, seconds; each is preceded by a warning event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// How long a PIN code or link stays valid.
+    pub code_validity_s: i64,
+    /// From code use to the applet connecting.
+    pub connecting_s: i64,
+    /// Waiting in a queue.
+    pub waiting_s: i64,
+    /// An active session with no activity.
+    pub idle_s: i64,
+    /// Warning lead before each timeout.
+    pub warning_s: i64,
+    /// How often the sweeper looks, milliseconds.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            code_validity_s: 20 * 60,
+            connecting_s: 2 * 60,
+            waiting_s: 30 * 60,
+            idle_s: 30 * 60,
+            warning_s: 60,
+            sweep_interval_ms: 1000,
+        }
+    }
+}
+
+/// An SMTP relay.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    /// Host name.
+    pub host: String,
+    /// Port (587 with STARTTLS, 25 plain on a local relay).
+    pub port: u16,
+    /// Use STARTTLS.
+    #[serde(default = "yes")]
+    pub starttls: bool,
+    /// Login, if the relay wants one.
+    pub username: Option<String>,
+    /// Its password.
+    pub password: Option<String>,
+    /// Sender address.
+    pub from: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("starttls", &self.starttls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            stun_listen: Some(SocketAddr::from(([127, 0, 0, 1], 3478))),
+            database_url: "sqlite://secours.db?mode=rwc".to_owned(),
+            database_max_connections: 8,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            allowed_origins: Vec::new(),
+            trust_forwarded_for: false,
+            max_body_bytes: 64 * 1024,
+            token_ttl_s: 12 * 3600,
+            login_max_failures: 5,
+            pin_max_failures: 5,
+            throttle_window_s: 300,
+            timeouts: Timeouts::default(),
+            smtp: None,
+        }
+    }
+}
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Config {
+    /// Defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("SECOURS_SERVER_").split("__"))
+            .extract()
+            .map_err(|e| ConfigError(Box::new(e)))
+    }
+
+    /// The origin (`scheme://host[:port]`) of the public URL.
+    pub fn public_origin(&self) -> String {
+        let url = self.public_url.trim_end_matches('/');
+        match url.find("://") {
+            Some(i) => match url[i + 3..].find('/') {
+                Some(j) => url[..i + 3 + j].to_owned(),
+                None => url.to_owned(),
+            },
+            None => url.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env() {
+        let dir = std::env::temp_dir().join(format!("secours-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("server.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\n[timeouts]\nidle_s = 5\n[smtp]\nhost = \"mail\"\nport = 25\npassword = \"hunter2\"\nfrom = \"a@b\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.timeouts.idle_s, 5);
+        assert_eq!(c.timeouts.waiting_s, Timeouts::default().waiting_s);
+        assert!(!format!("{c:?}").contains("hunter2"));
+        std::fs::write(&file, "listne = 1\n").unwrap();
+        assert!(Config::load(Some(&file)).is_err(), "typos are refused");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn origin_of_public_url() {
+        let c = Config {
+            public_url: "https://help.example.com/secours/".into(),
+            ..Config::default()
+        };
+        assert_eq!(c.public_origin(), "https://help.example.com");
+    }
+}

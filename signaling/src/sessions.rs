@@ -1,0 +1,681 @@
+//! Support sessions (SESS-1, SESS-2, SESS-7, SESS-8, CHAN-2..5): PIN codes
+//! and links, channel sessions, the queue, pick-up, hold, transfer, close,
+//! timeouts with warnings, and the customer's estimated wait (APPLET-4).
+//! Every state change is one conditional UPDATE, so two technicians (or two
+//! nodes) racing for the same session cannot both win.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sqlx::AnyPool;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::events::{Event, Peer};
+use crate::model::{CloseReason, Perm, Role, SessionState};
+use crate::scope;
+use crate::state::AppState;
+use crate::store::{Flag, now_ms, random_id, random_token, sha256_hex};
+
+/// A session as staff see it.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+pub struct SessionView {
+    /// Id (128 random bits).
+    pub id: String,
+    /// `private` or `channel`.
+    pub kind: String,
+    /// State (SESS-2).
+    pub state: String,
+    /// Channel, for channel sessions.
+    pub channel_id: Option<i64>,
+    /// Technician holding it or it is transferred to.
+    pub tech_id: Option<i64>,
+    /// Group it is transferred to.
+    pub group_id: Option<i64>,
+    /// Customer's name as typed (hostile text: escape when showing).
+    pub customer_name: String,
+    /// Customer form fields, JSON (hostile text).
+    pub customer_fields: String,
+    /// Created, Unix ms.
+    pub created_at: i64,
+    /// Entered the queue, Unix ms.
+    pub waiting_since: Option<i64>,
+    /// Picked up, Unix ms.
+    pub picked_at: Option<i64>,
+    /// Current timeout deadline, Unix ms.
+    pub expires_at: Option<i64>,
+    /// Why it closed.
+    pub close_reason: Option<String>,
+    /// A channel test session (CHAN-5).
+    #[sqlx(try_from = "Flag")]
+    pub is_test: bool,
+}
+
+macro_rules! session_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, kind, state, channel_id, tech_id, group_id, customer_name, customer_fields, ",
+            "created_at, waiting_since, picked_at, expires_at, close_reason, is_test ",
+            "FROM support_sessions s ",
+            $rest
+        )
+    };
+}
+
+/// Reads one session.
+pub async fn load(pool: &AnyPool, id: &str) -> ApiResult<SessionView> {
+    sqlx::query_as(session_select!("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session"))
+}
+
+/// A new private session (SESS-1): the code and link exist only here.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PrivateSession {
+    /// The session.
+    pub session: SessionView,
+    /// Six-digit PIN code for the customer.
+    pub pin: String,
+    /// Link for the customer (e-mail it).
+    pub link: String,
+    /// Code and link expire at (Unix ms).
+    pub expires_at: i64,
+}
+
+fn technician(caller: &Caller) -> ApiResult<()> {
+    if caller.role == Role::Technician {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("technicians only"))
+    }
+}
+
+/// A technician opens a private session and gets a PIN and a link.
+pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<PrivateSession> {
+    technician(caller)?;
+    scope::require_perm(&state.store.pool, caller.id, Perm::PrivateSessions).await?;
+    let now = now_ms();
+    let expires_at = now + state.config.timeouts.code_validity_s * 1000;
+    for _ in 0..16 {
+        let pin = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+        let link = random_token();
+        let id = random_id();
+        let inserted = sqlx::query(
+            "INSERT INTO support_sessions (id, kind, state, pin, link_hash, expires_at, tech_id, \
+             created_at, last_activity) VALUES ($1, 'private', 'pending', $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&id)
+        .bind(&pin)
+        .bind(sha256_hex(&link))
+        .bind(expires_at)
+        .bind(caller.id)
+        .bind(now)
+        .execute(&state.store.pool)
+        .await;
+        match inserted {
+            Ok(_) => {
+                let base = state.config.public_url.trim_end_matches('/');
+                return Ok(PrivateSession {
+                    session: load(&state.store.pool, &id).await?,
+                    pin,
+                    link: format!("{base}/join?link={link}"),
+                    expires_at,
+                });
+            }
+            // The code is live for another session: draw again.
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "no_code_available",
+        "too many live codes; try again",
+    ))
+}
+
+/// What a customer gets on joining.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Joined {
+    /// The session.
+    pub session_id: String,
+    /// The applet's token for `/ws/applet` (shown once).
+    pub customer_token: String,
+    /// The technician's nickname, for private sessions.
+    pub technician: Option<String>,
+    /// Estimated seconds before pick-up (APPLET-4), when known.
+    pub estimated_wait_s: Option<i64>,
+}
+
+/// How a customer identifies a private session.
+#[derive(Debug, Clone, Copy)]
+pub enum Code<'a> {
+    /// The six digits.
+    Pin(&'a str),
+    /// The link's secret.
+    Link(&'a str),
+}
+
+/// A customer uses a PIN or a link: single use, so it is cleared here.
+pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> ApiResult<Joined> {
+    let now = now_ms();
+    let token = random_token();
+    let connecting = now + state.config.timeouts.connecting_s * 1000;
+    let (column_pin, value) = match code {
+        Code::Pin(p) => (true, p.to_owned()),
+        Code::Link(l) => (false, sha256_hex(l)),
+    };
+    // Two statements differing only in the column: both static SQL.
+    let sql_pin = "UPDATE support_sessions SET pin = NULL, link_hash = NULL, state = 'connecting', \
+        customer_name = $1, customer_token_hash = $2, expires_at = $3, last_activity = $4, warned_at = NULL \
+        WHERE pin = $5 AND state = 'pending' AND expires_at > $4 RETURNING id, tech_id";
+    let sql_link = "UPDATE support_sessions SET pin = NULL, link_hash = NULL, state = 'connecting', \
+        customer_name = $1, customer_token_hash = $2, expires_at = $3, last_activity = $4, warned_at = NULL \
+        WHERE link_hash = $5 AND state = 'pending' AND expires_at > $4 RETURNING id, tech_id";
+    let row: Option<(String, Option<i64>)> =
+        sqlx::query_as(if column_pin { sql_pin } else { sql_link })
+            .bind(customer_name)
+            .bind(sha256_hex(&token))
+            .bind(connecting)
+            .bind(now)
+            .bind(&value)
+            .fetch_optional(&state.store.pool)
+            .await?;
+    let Some((session_id, tech)) = row else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "invalid_code",
+            "this code is wrong, used or expired",
+        ));
+    };
+    let technician: Option<String> = match tech {
+        Some(t) => sqlx::query_scalar(
+            "SELECT CASE WHEN nickname = '' THEN name ELSE nickname END FROM users WHERE id = $1",
+        )
+        .bind(t)
+        .fetch_optional(&state.store.pool)
+        .await?,
+        None => None,
+    };
+    let estimated_wait_s = match tech {
+        Some(t) => estimate_for_tech(&state.store.pool, t).await?,
+        None => None,
+    };
+    state
+        .bus
+        .announce(Event::SessionState {
+            session_id: session_id.clone(),
+            state: SessionState::Connecting,
+            tech_id: tech,
+            reason: None,
+        })
+        .await;
+    Ok(Joined {
+        session_id,
+        customer_token: token,
+        technician,
+        estimated_wait_s,
+    })
+}
+
+/// A customer opens a channel session (CHAN-4): it will wait in the queue.
+pub async fn join_channel(
+    state: &AppState,
+    link_code: &str,
+    customer_name: &str,
+    fields: &str,
+) -> ApiResult<Joined> {
+    let channel: Option<i64> = sqlx::query_scalar("SELECT id FROM channels WHERE link_code = $1")
+        .bind(link_code)
+        .fetch_optional(&state.store.pool)
+        .await?;
+    let channel = channel.ok_or_else(|| ApiError::not_found("channel"))?;
+    let now = now_ms();
+    let token = random_token();
+    let id = random_id();
+    sqlx::query(
+        "INSERT INTO support_sessions (id, kind, state, expires_at, channel_id, customer_name, \
+         customer_fields, customer_token_hash, created_at, last_activity) \
+         VALUES ($1, 'channel', 'connecting', $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(&id)
+    .bind(now + state.config.timeouts.connecting_s * 1000)
+    .bind(channel)
+    .bind(customer_name)
+    .bind(fields)
+    .bind(sha256_hex(&token))
+    .bind(now)
+    .execute(&state.store.pool)
+    .await?;
+    Ok(Joined {
+        session_id: id,
+        customer_token: token,
+        technician: None,
+        estimated_wait_s: estimate_for_channel(&state.store.pool, channel).await?,
+    })
+}
+
+/// CHAN-5: a test session that enters the channel's queue at once.
+pub async fn open_test(state: &AppState, caller: &Caller, channel: i64) -> ApiResult<SessionView> {
+    let now = now_ms();
+    let id = random_id();
+    sqlx::query(
+        "INSERT INTO support_sessions (id, kind, state, expires_at, channel_id, customer_name, \
+         created_at, waiting_since, last_activity, is_test) \
+         VALUES ($1, 'channel', 'waiting', $2, $3, $4, $5, $5, $5, TRUE)",
+    )
+    .bind(&id)
+    .bind(now + state.config.timeouts.waiting_s * 1000)
+    .bind(channel)
+    .bind(format!("Test by {}", caller.email))
+    .bind(now)
+    .execute(&state.store.pool)
+    .await?;
+    state
+        .bus
+        .announce(Event::QueueChanged {
+            session_id: id.clone(),
+        })
+        .await;
+    load(&state.store.pool, &id).await
+}
+
+/// Average seconds from entering a queue to pick-up over the last sessions
+/// matching the filter; none without history.
+async fn average_wait(pool: &AnyPool, sql: &'static str, key: i64) -> ApiResult<Option<i64>> {
+    let waits: Vec<i64> = sqlx::query_scalar(sql).bind(key).fetch_all(pool).await?;
+    if waits.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(waits.iter().sum::<i64>() / waits.len() as i64 / 1000))
+}
+
+/// APPLET-4 for a private session: this technician's recent pick-up times.
+pub async fn estimate_for_tech(pool: &AnyPool, tech: i64) -> ApiResult<Option<i64>> {
+    average_wait(
+        pool,
+        "SELECT picked_at - waiting_since FROM support_sessions WHERE tech_id = $1 \
+        AND picked_at IS NOT NULL AND waiting_since IS NOT NULL AND is_test = FALSE \
+        ORDER BY picked_at DESC LIMIT 20",
+        tech,
+    )
+    .await
+}
+
+/// APPLET-4 for a channel session: the channel's recent pick-up times.
+pub async fn estimate_for_channel(pool: &AnyPool, channel: i64) -> ApiResult<Option<i64>> {
+    average_wait(
+        pool,
+        "SELECT picked_at - waiting_since FROM support_sessions WHERE channel_id = $1 \
+        AND picked_at IS NOT NULL AND waiting_since IS NOT NULL AND is_test = FALSE \
+        ORDER BY picked_at DESC LIMIT 20",
+        channel,
+    )
+    .await
+}
+
+/// The applet is connected: the session enters its queue.
+pub async fn applet_connected(state: &AppState, id: &str) -> ApiResult<()> {
+    let now = now_ms();
+    let moved = sqlx::query(
+        "UPDATE support_sessions SET state = 'waiting', waiting_since = $1, expires_at = $2, \
+         warned_at = NULL WHERE id = $3 AND state = 'connecting'",
+    )
+    .bind(now)
+    .bind(now + state.config.timeouts.waiting_s * 1000)
+    .bind(id)
+    .execute(&state.store.pool)
+    .await?;
+    if moved.rows_affected() == 1 {
+        state
+            .bus
+            .announce(Event::SessionState {
+                session_id: id.to_owned(),
+                state: SessionState::Waiting,
+                tech_id: None,
+                reason: None,
+            })
+            .await;
+        state
+            .bus
+            .announce(Event::QueueChanged {
+                session_id: id.to_owned(),
+            })
+            .await;
+    }
+    Ok(())
+}
+
+// The queue predicate of technician $1 in group $2: its own sessions,
+// sessions transferred to its group, and channel sessions of its group's
+// channels it is not excluded from.
+macro_rules! visible_to_tech {
+    () => {
+        "(s.tech_id = $1 OR (s.tech_id IS NULL AND s.group_id = $2) OR \
+          (s.tech_id IS NULL AND s.group_id IS NULL AND s.channel_id IN \
+            (SELECT channel_id FROM channel_groups WHERE group_id = $2) AND s.channel_id NOT IN \
+            (SELECT channel_id FROM channel_exclusions WHERE user_id = $1)))"
+    };
+}
+
+/// A technician's queue: sessions waiting for it, and those it holds.
+pub async fn queue(state: &AppState, tech: i64, group: i64) -> ApiResult<Vec<SessionView>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT id, kind, state, channel_id, tech_id, group_id, customer_name, customer_fields, ",
+        "created_at, waiting_since, picked_at, expires_at, close_reason, is_test ",
+        "FROM support_sessions s WHERE s.state IN ('waiting', 'transferred', 'active', 'on_hold') AND ",
+        visible_to_tech!(),
+        " ORDER BY s.waiting_since, s.id LIMIT 500"
+    ))
+    .bind(tech)
+    .bind(group)
+    .fetch_all(&state.store.pool)
+    .await?)
+}
+
+/// The technician takes a waiting session.
+pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<SessionView> {
+    technician(caller)?;
+    let group = caller
+        .tech_group_id
+        .ok_or_else(|| ApiError::forbidden("no group"))?;
+    let now = now_ms();
+    let taken = sqlx::query(concat!(
+        "UPDATE support_sessions SET state = 'active', tech_id = $1, group_id = NULL, picked_at = $3, ",
+        "expires_at = NULL, last_activity = $3, warned_at = NULL ",
+        "WHERE id = $4 AND state IN ('waiting', 'transferred') AND id IN (SELECT s.id FROM support_sessions s WHERE ",
+        visible_to_tech!(),
+        ")"
+    ))
+    .bind(caller.id)
+    .bind(group)
+    .bind(now)
+    .bind(id)
+    .execute(&state.store.pool)
+    .await?;
+    if taken.rows_affected() == 0 {
+        return Err(match load(&state.store.pool, id).await {
+            Ok(s) if s.state == "active" => ApiError::conflict("already picked up"),
+            _ => ApiError::not_found("session"),
+        });
+    }
+    announce_state(state, id, SessionState::Active, Some(caller.id), None).await;
+    // The relay this node runs pairs the two peers (they use it first, then
+    // race direct paths); the token travels to both through signaling.
+    let relay = serde_json::json!({
+        "kind": "relay",
+        "url": format!("{}/relay/v1/ws", state.config.public_url.trim_end_matches('/')
+            .replacen("http", "ws", 1)),
+        "token": state.hub.issue().as_str(),
+    });
+    for to in [Peer::Console, Peer::Applet] {
+        state
+            .bus
+            .announce(Event::Signal {
+                session_id: id.to_owned(),
+                to,
+                payload: relay.clone(),
+            })
+            .await;
+    }
+    load(&state.store.pool, id).await
+}
+
+async fn announce_state(
+    state: &AppState,
+    id: &str,
+    s: SessionState,
+    tech: Option<i64>,
+    reason: Option<CloseReason>,
+) {
+    state
+        .bus
+        .announce(Event::SessionState {
+            session_id: id.to_owned(),
+            state: s,
+            tech_id: tech,
+            reason: reason.map(|r| r.as_str().to_owned()),
+        })
+        .await;
+    state
+        .bus
+        .announce(Event::QueueChanged {
+            session_id: id.to_owned(),
+        })
+        .await;
+}
+
+/// The holder puts an active session on hold, or resumes it.
+pub async fn hold(state: &AppState, caller: &Caller, id: &str, on: bool) -> ApiResult<SessionView> {
+    let (from, to) = if on {
+        ("active", SessionState::OnHold)
+    } else {
+        ("on_hold", SessionState::Active)
+    };
+    let changed = sqlx::query(
+        "UPDATE support_sessions SET state = $1, last_activity = $2, warned_at = NULL \
+         WHERE id = $3 AND tech_id = $4 AND state = $5",
+    )
+    .bind(to.as_str())
+    .bind(now_ms())
+    .bind(id)
+    .bind(caller.id)
+    .bind(from)
+    .execute(&state.store.pool)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Err(not_held(state, caller, id).await);
+    }
+    announce_state(state, id, to, Some(caller.id), None).await;
+    load(&state.store.pool, id).await
+}
+
+async fn not_held(state: &AppState, caller: &Caller, id: &str) -> ApiError {
+    match load(&state.store.pool, id).await {
+        Ok(s) if s.tech_id == Some(caller.id) => {
+            ApiError::conflict(format!("the session is {}", s.state))
+        }
+        _ => ApiError::not_found("session"),
+    }
+}
+
+/// Whether an administrator's scope covers a session (SESS-8).
+async fn admin_covers(state: &AppState, caller: &Caller, s: &SessionView) -> ApiResult<bool> {
+    let scope = scope::of(&state.store.pool, caller).await?;
+    if let scope::Scope::All = scope {
+        return Ok(true);
+    }
+    if let Some(g) = s.group_id
+        && scope.has(g)
+    {
+        return Ok(true);
+    }
+    if let Some(t) = s.tech_id {
+        let g: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT tech_group_id FROM users WHERE id = $1")
+                .bind(t)
+                .fetch_optional(&state.store.pool)
+                .await?;
+        if g.flatten().is_some_and(|g| scope.has(g)) {
+            return Ok(true);
+        }
+    }
+    if let Some(c) = s.channel_id {
+        let groups: Vec<i64> =
+            sqlx::query_scalar("SELECT group_id FROM channel_groups WHERE channel_id = $1")
+                .bind(c)
+                .fetch_all(&state.store.pool)
+                .await?;
+        if groups.iter().any(|g| scope.has(*g)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Where a session is transferred to.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTarget {
+    /// A technician.
+    pub tech_id: Option<i64>,
+    /// Or a technician group.
+    pub group_id: Option<i64>,
+}
+
+/// Transfers a session (PERM-13 for its technician; SESS-8 for administrators).
+pub async fn transfer(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    to: &TransferTarget,
+) -> ApiResult<SessionView> {
+    let s = load(&state.store.pool, id).await?;
+    match caller.role {
+        Role::Technician => {
+            if s.tech_id != Some(caller.id) {
+                return Err(ApiError::not_found("session"));
+            }
+            scope::require_perm(&state.store.pool, caller.id, Perm::Transfer).await?;
+        }
+        Role::Admin | Role::Master => {
+            if !admin_covers(state, caller, &s).await? {
+                return Err(ApiError::not_found("session"));
+            }
+        }
+    }
+    let (tech, group) = match (to.tech_id, to.group_id) {
+        (Some(t), None) => {
+            let ok: Option<(Flag, Flag)> = sqlx::query_as(
+                "SELECT u.enabled, g.enabled FROM users u JOIN tech_groups g ON g.id = u.tech_group_id \
+                 WHERE u.id = $1 AND u.role = 'technician'")
+                .bind(t).fetch_optional(&state.store.pool).await?;
+            if ok != Some((Flag(true), Flag(true))) {
+                return Err(ApiError::invalid(
+                    "the target technician does not exist or is disabled",
+                ));
+            }
+            (Some(t), None)
+        }
+        (None, Some(g)) => {
+            let ok: Option<Flag> =
+                sqlx::query_scalar("SELECT enabled FROM tech_groups WHERE id = $1")
+                    .bind(g)
+                    .fetch_optional(&state.store.pool)
+                    .await?;
+            if ok != Some(Flag(true)) {
+                return Err(ApiError::invalid(
+                    "the target group does not exist or is disabled",
+                ));
+            }
+            (None, Some(g))
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of tech_id and group_id",
+            ));
+        }
+    };
+    let now = now_ms();
+    let moved = sqlx::query(
+        "UPDATE support_sessions SET state = 'transferred', tech_id = $1, group_id = $2, \
+         waiting_since = $3, expires_at = $4, warned_at = NULL \
+         WHERE id = $5 AND state IN ('waiting', 'active', 'on_hold', 'transferred')",
+    )
+    .bind(tech)
+    .bind(group)
+    .bind(now)
+    .bind(now + state.config.timeouts.waiting_s * 1000)
+    .bind(id)
+    .execute(&state.store.pool)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Err(ApiError::conflict(format!("the session is {}", s.state)));
+    }
+    announce_state(state, id, SessionState::Transferred, tech, None).await;
+    load(&state.store.pool, id).await
+}
+
+/// Closes a session (its technician, or an administrator covering it).
+pub async fn close_by_staff(state: &AppState, caller: &Caller, id: &str) -> ApiResult<SessionView> {
+    let s = load(&state.store.pool, id).await?;
+    let allowed = match caller.role {
+        Role::Technician => s.tech_id == Some(caller.id),
+        _ => admin_covers(state, caller, &s).await?,
+    };
+    if !allowed {
+        return Err(ApiError::not_found("session"));
+    }
+    if !close(state, id, CloseReason::Technician).await? {
+        return Err(ApiError::conflict("the session is already closed"));
+    }
+    load(&state.store.pool, id).await
+}
+
+/// Closes a session for `reason`; false when it was already closed.
+pub async fn close(state: &AppState, id: &str, reason: CloseReason) -> ApiResult<bool> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as(
+        "UPDATE support_sessions SET state = 'closed', close_reason = $1, closed_at = $2, pin = NULL, \
+         link_hash = NULL, expires_at = NULL WHERE id = $3 AND state <> 'closed' RETURNING tech_id",
+    )
+    .bind(reason.as_str()).bind(now_ms()).bind(id)
+    .fetch_optional(&state.store.pool).await?;
+    match row {
+        Some((tech,)) => {
+            announce_state(state, id, SessionState::Closed, tech, Some(reason)).await;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Live sessions an administrator covers (SESS-8).
+pub async fn live_for_admin(state: &AppState, caller: &Caller) -> ApiResult<Vec<SessionView>> {
+    caller.require_admin()?;
+    let all: Vec<SessionView> = sqlx::query_as(session_select!(
+        "WHERE state <> 'closed' ORDER BY created_at LIMIT 5000"
+    ))
+    .fetch_all(&state.store.pool)
+    .await?;
+    let mut out = Vec::new();
+    for s in all {
+        if admin_covers(state, caller, &s).await? {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// Marks activity on a live session (signaling traffic, console heartbeat).
+pub async fn touch(pool: &AnyPool, id: &str) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE support_sessions SET last_activity = $1, warned_at = NULL \
+                 WHERE id = $2 AND state IN ('active', 'on_hold')",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The customer token matches this live session.
+pub async fn check_customer(pool: &AnyPool, id: &str, token: &str) -> ApiResult<SessionView> {
+    let hash: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT customer_token_hash FROM support_sessions WHERE id = $1 AND state <> 'closed'",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    match hash.flatten() {
+        Some(h) if h == sha256_hex(token) => load(pool, id).await,
+        _ => Err(ApiError::unauthenticated()),
+    }
+}

@@ -1,0 +1,234 @@
+//! Storage: one sqlx `Any` pool over SQLite (default, zero set-up) or
+//! PostgreSQL (several nodes), portable SQL with `$n` parameters only, and
+//! the migrations of each dialect under `migrations/`.
+
+pub mod audit;
+pub mod throttle;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Transaction};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server (LISTEN/NOTIFY carries events between nodes).
+    Postgres,
+}
+
+/// Errors opening the database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The URL names neither `sqlite:` nor `postgres:`.
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    /// Connecting failed.
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The database handle every service uses.
+#[derive(Clone)]
+pub struct Store {
+    /// The pool (portable SQL only).
+    pub pool: AnyPool,
+    /// The dialect.
+    pub backend: Backend,
+    url: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs and banners.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await.map_err(StoreError::Connect)?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self {
+            pool,
+            backend,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The URL (with its password) for a second connection such as PostgreSQL LISTEN.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A transaction that holds the organisation's write lock from its first
+    /// statement: administrative changes and audit appends are serialised
+    /// across connections and nodes (a row lock on PostgreSQL, the write lock
+    /// on SQLite, which also avoids SQLite's stale-snapshot upgrade failure).
+    pub async fn write(&self) -> ApiResult<Transaction<'static, Any>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE org SET write_seq = write_seq + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// 32 random bytes, hex: tokens, links, session ids.
+pub fn random_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// A shorter random id (128 bits), hex.
+pub fn random_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// SHA-256, hex: how tokens are stored.
+pub fn sha256_hex(data: &str) -> String {
+    hex::encode(Sha256::digest(data.as_bytes()))
+}
+
+/// Refuses text fields that are too long or carry control characters; they
+/// are stored as given and escaped wherever shown.
+pub fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(format!(
+            "{field} has more than {max} characters"
+        )));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::invalid(format!(
+            "{field} contains control characters"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_do_not_reach_logs() {
+        assert_eq!(
+            redact_url("postgres://secours:hunter2@127.0.0.1/secours"),
+            "postgres://secours:***@127.0.0.1/secours"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn text_checks() {
+        assert!(check_text("name", "Zoë <b>", 10).is_ok());
+        assert!(check_text("name", "a\u{0}b", 10).is_err());
+        assert!(check_text("name", &"x".repeat(11), 10).is_err());
+    }
+}
+
+/// A flag read from either backend: PostgreSQL has BOOLEAN columns, SQLite
+/// stores 0/1 integers (sqlx's `Any` driver cannot carry SQLite's BOOLEAN).
+/// Binding a Rust `bool` works on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0
+    }
+}
+
+impl sqlx::Type<Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <bool as sqlx::Type<Any>>::type_info()
+    }
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <bool as sqlx::Type<Any>>::compatible(ty) || <i64 as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        use sqlx::ValueRef;
+        if value.type_info().kind() == sqlx::any::AnyTypeInfoKind::Bool {
+            <bool as sqlx::Decode<Any>>::decode(value).map(Flag)
+        } else {
+            <i64 as sqlx::Decode<Any>>::decode(value).map(|v| Flag(v != 0))
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! Signaling over WebSocket. Consoles get their queue pushed live and talk to
+//! the applet of a session they hold; applets learn their session's state,
+//! warnings and granted permissions and talk to its technician. The server
+//! forwards signaling payloads (fingerprints, candidates, relay tokens),
+//! never peer traffic. Upgrades check the Origin and require a token
+//! (MeshCentral CVE-2024-26135), before anything else.
+
+use std::collections::HashSet;
+
+use axum::extract::ws::{
+    Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
+use utoipa::IntoParams;
+
+use crate::auth::{self, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::events::{Event, Peer};
+use crate::model::{CloseReason, SessionState};
+use crate::scope;
+use crate::sessions;
+use crate::state::{AppState, ClientIp};
+
+/// Largest WebSocket message accepted from a peer.
+pub const MAX_WS_MESSAGE: usize = 16 * 1024;
+/// Largest signaling payload forwarded.
+pub const MAX_SIGNAL_PAYLOAD: usize = 4096;
+
+/// Credentials of an upgrade (browsers cannot set headers on WebSockets).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct WsQuery {
+    /// Staff token (console) or customer token (applet).
+    pub token: Option<String>,
+    /// The session (applet).
+    pub session: Option<String>,
+}
+
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    match headers.get(axum::http::header::ORIGIN) {
+        None => true,
+        Some(o) => match o.to_str() {
+            Ok(o) => {
+                o == state.config.public_origin()
+                    || state.config.allowed_origins.iter().any(|a| a == o)
+            }
+            Err(_) => false,
+        },
+    }
+}
+
+fn origin_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "origin_refused",
+        "this Origin may not open a WebSocket here",
+    )
+}
+
+/// Console signaling socket.
+#[utoipa::path(get, path = "/ws/console", tag = "signaling", params(WsQuery),
+    security(("bearer" = [])),
+    responses((status = 101, description = "Switching to WebSocket"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn console(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    if !origin_allowed(&state, &headers) {
+        return Err(origin_refused());
+    }
+    let token = q.token.ok_or_else(ApiError::unauthenticated)?;
+    let who = auth::resolve(&state, &token, ip).await?;
+    if who.restricted {
+        return Err(ApiError::forbidden("change your password first"));
+    }
+    let caller = who.caller;
+    if caller.tech_group_id.is_none() {
+        return Err(ApiError::forbidden("technicians only"));
+    }
+    let ws = ws.map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
+    Ok(ws
+        .max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!("console", user = caller.id);
+            console_loop(state, socket, caller).instrument(span)
+        })
+        .into_response())
+}
+
+/// Applet signaling socket.
+#[utoipa::path(get, path = "/ws/applet", tag = "signaling", params(WsQuery),
+    responses((status = 101, description = "Switching to WebSocket"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn applet(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    if !origin_allowed(&state, &headers) {
+        return Err(origin_refused());
+    }
+    let (Some(token), Some(session)) = (q.token, q.session) else {
+        return Err(ApiError::unauthenticated());
+    };
+    if session.len() > 64 || token.len() > 128 {
+        return Err(ApiError::unauthenticated());
+    }
+    let view = sessions::check_customer(&state.store.pool, &session, &token).await?;
+    let ws = ws.map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
+    Ok(ws
+        .max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!("applet", session = %view.id);
+            applet_loop(state, socket, view.id).instrument(span)
+        })
+        .into_response())
+}
+
+/// What a peer may send.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Incoming {
+    Ping,
+    Signal {
+        session_id: Option<String>,
+        payload: Value,
+    },
+    Activity {
+        session_id: String,
+    },
+    Close,
+}
+
+fn check_payload(payload: &Value) -> Result<(), &'static str> {
+    let kind = payload
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or("payload needs a string kind")?;
+    if kind.is_empty() || kind.len() > 32 {
+        return Err("kind is 1..32 characters");
+    }
+    if payload.to_string().len() > MAX_SIGNAL_PAYLOAD {
+        return Err("payload too large");
+    }
+    Ok(())
+}
+
+fn parse(msg: &str) -> Result<Incoming, String> {
+    serde_json::from_str(msg).map_err(|e| format!("unreadable message: {e}"))
+}
+
+async fn send(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, v: Value) -> bool {
+    socket
+        .send(Message::Text(v.to_string().into()))
+        .await
+        .is_ok()
+}
+
+fn error_msg(text: &str) -> Value {
+    json!({"type": "error", "message": text})
+}
+
+async fn push_queue(
+    state: &AppState,
+    caller: &Caller,
+    out: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    known: &mut HashSet<String>,
+) -> bool {
+    let Some(group) = caller.tech_group_id else {
+        return false;
+    };
+    match sessions::queue(state, caller.id, group).await {
+        Ok(q) => {
+            known.clear();
+            known.extend(q.iter().map(|s| s.id.clone()));
+            send(out, json!({"type": "queue", "sessions": q})).await
+        }
+        Err(e) => send(out, error_msg(&e.message)).await,
+    }
+}
+
+async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
+    let (mut out, mut inc) = socket.split();
+    let mut events = state.bus.subscribe();
+    let mut known = HashSet::new();
+    if !send(&mut out, json!({"type": "hello", "user_id": caller.id})).await
+        || !push_queue(&state, &caller, &mut out, &mut known).await
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            msg = inc.next() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    _ => break,
+                };
+                let reply = match parse(&text) {
+                    Ok(Incoming::Ping) => Some(json!({"type": "pong"})),
+                    Ok(Incoming::Signal { session_id: Some(id), payload }) => {
+                        match console_signal(&state, &caller, &id, payload).await {
+                            Ok(()) => None,
+                            Err(e) => Some(error_msg(&e)),
+                        }
+                    }
+                    Ok(Incoming::Activity { session_id }) => {
+                        let _ = sessions::touch(&state.store.pool, &session_id).await;
+                        None
+                    }
+                    Ok(_) => Some(error_msg("unexpected message")),
+                    Err(e) => Some(error_msg(&e)),
+                };
+                if let Some(r) = reply && !send(&mut out, r).await {
+                    break;
+                }
+            }
+            ev = events.recv() => {
+                let ok = match ev {
+                    Ok(Event::QueueChanged { .. }) => push_queue(&state, &caller, &mut out, &mut known).await,
+                    Ok(ev @ (Event::SessionState { .. } | Event::Warning { .. })) => {
+                        let relevant = match &ev {
+                            Event::SessionState { session_id, tech_id, .. } =>
+                                known.contains(session_id) || *tech_id == Some(caller.id),
+                            Event::Warning { session_id, .. } => known.contains(session_id),
+                            _ => false,
+                        };
+                        !relevant || send(&mut out, serde_json::to_value(&ev).unwrap_or_default()).await
+                    }
+                    Ok(ev @ Event::Signal { to: Peer::Console, .. }) => {
+                        let held = match &ev {
+                            Event::Signal { session_id, .. } => sessions::load(&state.store.pool, session_id)
+                                .await.map(|s| s.tech_id == Some(caller.id)).unwrap_or(false),
+                            _ => false,
+                        };
+                        !held || send(&mut out, serde_json::to_value(&ev).unwrap_or_default()).await
+                    }
+                    Ok(_) => true,
+                    Err(RecvError::Lagged(_)) => push_queue(&state, &caller, &mut out, &mut known).await,
+                    Err(RecvError::Closed) => false,
+                };
+                if !ok {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn console_signal(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    payload: Value,
+) -> Result<(), String> {
+    check_payload(&payload)?;
+    let s = sessions::load(&state.store.pool, id)
+        .await
+        .map_err(|e| e.message)?;
+    if s.tech_id != Some(caller.id) || !matches!(s.state.as_str(), "active" | "on_hold") {
+        return Err("not a live session of yours".to_owned());
+    }
+    let _ = sessions::touch(&state.store.pool, id).await;
+    state
+        .bus
+        .publish(Event::Signal {
+            session_id: id.to_owned(),
+            to: Peer::Applet,
+            payload,
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
+    let (mut out, mut inc) = socket.split();
+    let mut events = state.bus.subscribe();
+    if let Err(e) = sessions::applet_connected(&state, &id).await {
+        tracing::warn!(session = %id, error = %e, "applet connect");
+    }
+    let view = match sessions::load(&state.store.pool, &id).await {
+        Ok(v) => v,
+        Err(_) => return,
+    };
+    let wait = match (view.channel_id, view.tech_id) {
+        (Some(c), _) => sessions::estimate_for_channel(&state.store.pool, c)
+            .await
+            .ok()
+            .flatten(),
+        (None, Some(t)) => sessions::estimate_for_tech(&state.store.pool, t)
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    if !send(
+        &mut out,
+        json!({"type": "hello", "session_id": id, "state": view.state,
+        "estimated_wait_s": wait}),
+    )
+    .await
+    {
+        return;
+    }
+    let mut closed = false;
+    loop {
+        tokio::select! {
+            msg = inc.next() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    _ => break,
+                };
+                let reply = match parse(&text) {
+                    Ok(Incoming::Ping) => Some(json!({"type": "pong"})),
+                    Ok(Incoming::Signal { payload, .. }) => applet_signal(&state, &id, payload).await.err().map(|e| error_msg(&e)),
+                    Ok(Incoming::Close) => {
+                        let _ = sessions::close(&state, &id, CloseReason::Customer).await;
+                        closed = true;
+                        None
+                    }
+                    Ok(_) => Some(error_msg("unexpected message")),
+                    Err(e) => Some(error_msg(&e)),
+                };
+                if let Some(r) = reply && !send(&mut out, r).await {
+                    break;
+                }
+            }
+            ev = events.recv() => {
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                };
+                let mine = match &ev {
+                    Event::SessionState { session_id, .. } | Event::Warning { session_id, .. } => *session_id == id,
+                    Event::Signal { session_id, to: Peer::Applet, .. } => *session_id == id,
+                    _ => false,
+                };
+                if !mine {
+                    continue;
+                }
+                if !send(&mut out, serde_json::to_value(&ev).unwrap_or_default()).await {
+                    break;
+                }
+                if let Event::SessionState { state: s, tech_id, .. } = &ev {
+                    match s {
+                        SessionState::Active => {
+                            if let Some(t) = tech_id && !send_granted(&state, &mut out, &id, *t).await {
+                                break;
+                            }
+                        }
+                        SessionState::Closed => {
+                            closed = true;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    if !closed {
+        let _ = sessions::close(&state, &id, CloseReason::Disconnected).await;
+    }
+}
+
+async fn send_granted(
+    state: &AppState,
+    out: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    id: &str,
+    tech: i64,
+) -> bool {
+    let granted = scope::granted_for(&state.store.pool, tech).await.ok();
+    let nickname: Option<String> = sqlx::query_scalar(
+        "SELECT CASE WHEN nickname = '' THEN name ELSE nickname END FROM users WHERE id = $1",
+    )
+    .bind(tech)
+    .fetch_optional(&state.store.pool)
+    .await
+    .ok()
+    .flatten();
+    send(out, json!({"type": "granted", "session_id": id, "technician": nickname, "permissions": granted})).await
+}
+
+async fn applet_signal(state: &AppState, id: &str, payload: Value) -> Result<(), String> {
+    check_payload(&payload)?;
+    let s = sessions::load(&state.store.pool, id)
+        .await
+        .map_err(|e| e.message)?;
+    if !matches!(s.state.as_str(), "active" | "on_hold") {
+        return Err("no technician yet".to_owned());
+    }
+    let _ = sessions::touch(&state.store.pool, id).await;
+    state
+        .bus
+        .publish(Event::Signal {
+            session_id: id.to_owned(),
+            to: Peer::Console,
+            payload,
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
