@@ -8,9 +8,10 @@ set -euo pipefail
 # System packages the workspace needs. pkg-config finds system libraries for
 # the -sys crates; coturn brings turnutils_stunclient, the standard STUN
 # client the reflexive-address tests talk to; iproute2 and nftables build the
-# NAT lab (network namespaces, NAT; procps for sysctl). Later crates add theirs here
+# NAT lab (network namespaces, NAT; procps for sysctl); postgresql runs the
+# server's suite a second time on PostgreSQL. Later crates add theirs here
 # (nasm, cmake, libdav1d-dev...).
-APT_PACKAGES=(pkg-config coturn iproute2 nftables procps)
+APT_PACKAGES=(pkg-config coturn iproute2 nftables procps postgresql)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
