@@ -1,0 +1,114 @@
+//! Two server nodes on one PostgreSQL behave as one service: a console on
+//! node A sees a customer who arrived on node B, picks the session up, and
+//! signaling crosses between them through LISTEN/NOTIFY.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_queue_and_signaling() {
+    let Some(db) = postgres().await else {
+        return; // reason printed by postgres(); SQLite is single-node by design
+    };
+    let a = Harness::start(&db).await;
+    let b = Harness::start(&db).await;
+    let m = a.master.clone();
+    let g = a
+        .tech_group(&m, None, "Support", &["chat", "remote_control"])
+        .await;
+    let (_, tech) = a.user(&m, "technician", "t@acme.test", Some(g)).await;
+    a.call(
+        Method::PUT,
+        "/api/v1/channels/{id}/groups",
+        &["3"],
+        Some(&m),
+        Some(json!({"ids": [g]})),
+    )
+    .await;
+    let (_, chans) = b.get("/api/v1/channels", &[], &b.master).await;
+    let code = chans[2]["link_code"].as_str().unwrap().to_owned();
+
+    let mut console = ws_connect(&a.ws_url(&format!("/ws/console?token={tech}"))).await;
+    ws_expect(&mut console, "queue").await;
+    // The customer arrives on node B.
+    let (s, joined) = b
+        .post(
+            "/api/v1/join/channel/{code}",
+            &[&code],
+            None,
+            json!({"name": "Remote"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{joined}");
+    let sid = joined["session_id"].as_str().unwrap().to_owned();
+    let mut applet = applet_ws(&b, &joined).await;
+    let q = ws_expect_where(&mut console, "queue", |q| {
+        !q["sessions"].as_array().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        q["sessions"][0]["id"],
+        sid.as_str(),
+        "queue change crossed from B to A"
+    );
+    // Picked up on A: the applet on B hears it.
+    let (s, _) = a
+        .post(
+            "/api/v1/sessions/{id}/pickup",
+            &[&sid],
+            Some(&tech),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let st = ws_expect_where(&mut applet, "session_state", |v| v["state"] == "active").await;
+    assert_eq!(st["session_id"], sid.as_str());
+    let granted = ws_expect(&mut applet, "granted").await;
+    assert_eq!(
+        granted["permissions"]["granted"],
+        json!(["chat", "remote_control"])
+    );
+    let relay_b = ws_expect_where(&mut applet, "signal", |v| v["payload"]["kind"] == "relay").await;
+    let relay_a =
+        ws_expect_where(&mut console, "signal", |v| v["payload"]["kind"] == "relay").await;
+    assert_eq!(
+        relay_a["payload"], relay_b["payload"],
+        "both peers got the same relay (node A's)"
+    );
+    // Fingerprints both ways across nodes.
+    ws_send(&mut console, json!({"type": "signal", "session_id": sid, "payload": {"kind": "fingerprint", "v": "console"}})).await;
+    assert_eq!(
+        ws_expect(&mut applet, "signal").await["payload"]["v"],
+        "console"
+    );
+    ws_send(
+        &mut applet,
+        json!({"type": "signal", "payload": {"kind": "fingerprint", "v": "applet"}}),
+    )
+    .await;
+    let got = ws_expect_where(&mut console, "signal", |v| {
+        v["payload"]["kind"] == "fingerprint"
+    })
+    .await;
+    assert_eq!(got["payload"]["v"], "applet");
+    // Closed on B by an administrator: A's console hears it.
+    let (s, _) = b
+        .post(
+            "/api/v1/sessions/{id}/close",
+            &[&sid],
+            Some(&b.master),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    ws_expect_where(&mut console, "session_state", |v| v["state"] == "closed").await;
+    // The audit chain stays one chain with two writers.
+    let (_, r) = a.get("/api/v1/audit/verify", &[], &m).await;
+    assert_eq!(r["intact"], true);
+    b.server.shutdown().await.unwrap();
+    a.server.shutdown().await.unwrap();
+}
