@@ -30,6 +30,8 @@ use crate::state::{AppState, ClientIp};
 
 /// Largest WebSocket message accepted from a peer.
 pub const MAX_WS_MESSAGE: usize = 16 * 1024;
+/// Read buffer per socket.
+const IO_BUFFER: usize = 4096;
 /// Largest signaling payload forwarded.
 pub const MAX_SIGNAL_PAYLOAD: usize = 4096;
 
@@ -91,6 +93,11 @@ pub async fn console(
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
+        // Small buffers: an idle socket costs a few KiB instead of the
+        // 2 x 128 KiB tungstenite reserves by default (serverbench).
+        .read_buffer_size(IO_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("console", user = caller.id);
             console_loop(state, socket, caller).instrument(span)
@@ -122,6 +129,11 @@ pub async fn applet(
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
+        // Small buffers: an idle socket costs a few KiB instead of the
+        // 2 x 128 KiB tungstenite reserves by default (serverbench).
+        .read_buffer_size(IO_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1 << 20)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("applet", session = %view.id);
             applet_loop(state, socket, view.id).instrument(span)

@@ -1,0 +1,288 @@
+//! `serverbench`: the server's two capacity figures.
+//!
+//! 1. PIN round trips per second on SQLite: a technician creates a private
+//!    session (a six-digit code drawn and stored unique among live codes) and
+//!    a customer redeems it (single use), through the server's own session
+//!    functions with `--tasks` concurrent workers; the same through HTTP; and,
+//!    as the reference, the database alone doing one INSERT plus one UPDATE
+//!    per round trip on the same pool.
+//! 2. Idle signaling WebSockets: a server runs as a child process (so its
+//!    memory is its own), the bench opens `--idle` console sockets and reads
+//!    the child's resident memory before and after.
+//!
+//! `cargo run --release -p secours-benches --bin serverbench -- --seconds 3 --idle 20000`
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use futures_util::StreamExt;
+use secours_signaling::auth::Caller;
+use secours_signaling::config::Config;
+use secours_signaling::model::Role;
+use secours_signaling::sessions::{self, Code};
+use secours_signaling::setup::{self, FirstMaster};
+use secours_signaling::state::AppState;
+use secours_signaling::store::audit::Actor;
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Seconds per throughput measurement.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+    /// Concurrent workers for the PIN figures.
+    #[arg(long, default_value_t = 16)]
+    tasks: usize,
+    /// Idle WebSocket connections to hold (0 skips the figure).
+    #[arg(long, default_value_t = 20_000)]
+    idle: usize,
+    /// Internal: run a server for the idle figure and print its address.
+    #[arg(long, hide = true)]
+    serve: Option<String>,
+}
+
+const PASSWORD: &str = "Sample1%x";
+
+fn config(db: &str) -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        stun_listen: None,
+        database_url: db.to_owned(),
+        ..Config::default()
+    }
+}
+
+async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Result<Value> {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await?;
+    let status = r.status();
+    let v: Value = r.json().await?;
+    if !status.is_success() {
+        bail!("{status}: {v}");
+    }
+    Ok(v)
+}
+
+/// Sets up an organisation with one technician allowed private sessions;
+/// returns its token and id.
+async fn technician(state: &AppState, base: &str) -> Result<(String, i64, i64)> {
+    let first = FirstMaster {
+        org_name: "Bench".into(),
+        name: "Root".into(),
+        email: "root@bench.test".into(),
+        password: PASSWORD.into(),
+    };
+    setup::create(&state.store, &first, &Actor::system("bench")).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let http = reqwest::Client::new();
+    let login = |email: &'static str, pw: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/auth/login");
+        async move { post(&http, url, None, json!({"email": email, "password": pw})).await }
+    };
+    let master = login("root@bench.test", PASSWORD).await?["token"].as_str().unwrap_or_default().to_owned();
+    let group = post(&http, format!("{base}/api/v1/tech-groups"), Some(&master),
+        json!({"name": "Support", "settings": {"permissions": ["private_sessions", "chat"]}})).await?;
+    let gid = group["id"].as_i64().context("group id")?;
+    let user = post(&http, format!("{base}/api/v1/users"), Some(&master), json!({"role": "technician",
+        "name": "T", "email": "t@bench.test", "password": "Initial1%", "tech_group_id": gid})).await?;
+    let uid = user["id"].as_i64().context("user id")?;
+    let first = login("t@bench.test", "Initial1%").await?["token"].as_str().unwrap_or_default().to_owned();
+    let changed = post(&http, format!("{base}/api/v1/me/password"), Some(&first),
+        json!({"current_password": "Initial1%", "new_password": PASSWORD})).await?;
+    Ok((changed["token"].as_str().unwrap_or_default().to_owned(), uid, gid))
+}
+
+async fn rate<F, Fut>(seconds: u64, tasks: usize, op: F) -> f64
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (op, done, failed) = (op.clone(), done.clone(), failed.clone());
+        handles.push(tokio::spawn(async move {
+            while Instant::now() < until {
+                if op().await {
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+    let f = failed.load(Ordering::Relaxed);
+    if f > 0 {
+        eprintln!("  ({f} operations failed)");
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn pin_figures(args: &Args) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let server = secours_signaling::start(config(&db)).await?;
+    let base = format!("http://{}", server.http_addr);
+    let state = server.state.clone();
+    let (token, uid, gid) = technician(&state, &base).await?;
+    let caller = Caller { id: uid, role: Role::Technician, email: "t@bench.test".into(),
+        tech_group_id: Some(gid), token_hash: String::new() };
+
+    // Reference: the database alone, one INSERT and one UPDATE per round trip.
+    let pool = state.store.pool.clone();
+    let counter = Arc::new(AtomicU64::new(0));
+    let reference = rate(args.seconds, args.tasks, move || {
+        let pool = pool.clone();
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let id = format!("{n:032x}");
+            let ins = sqlx::query("INSERT INTO support_sessions (id, kind, state, created_at, last_activity) \
+                VALUES ($1, 'bench', 'pending', 0, 0)").bind(&id).execute(&pool).await;
+            let upd = sqlx::query("UPDATE support_sessions SET state = 'closed' WHERE id = $1 AND state = 'pending'")
+                .bind(&id).execute(&pool).await;
+            ins.is_ok() && upd.is_ok()
+        }
+    }).await;
+
+    let st = state.clone();
+    let service = rate(args.seconds, args.tasks, move || {
+        let (st, caller) = (st.clone(), caller.clone());
+        async move {
+            match sessions::create_private(&st, &caller).await {
+                Ok(p) => sessions::redeem(&st, Code::Pin(&p.pin), "bench").await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    }).await;
+
+    let http = reqwest::Client::new();
+    let over_http = rate(args.seconds, args.tasks, move || {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        async move {
+            let Ok(created) = post(&http, format!("{base}/api/v1/sessions"), Some(&token), json!({})).await else {
+                return false;
+            };
+            let pin = created["pin"].as_str().unwrap_or_default().to_owned();
+            post(&http, format!("{base}/api/v1/join"), None, json!({"pin": pin, "name": "bench"})).await.is_ok()
+        }
+    }).await;
+    println!("PIN round trips on SQLite ({} workers, {} s each; create + redeem):", args.tasks, args.seconds);
+    println!("  {:<44} {:>10.0} /s", "reference: database alone (INSERT + UPDATE)", reference);
+    println!("  {:<44} {:>10.0} /s  ({:.2} of reference)", "server session functions", service, service / reference);
+    println!("  {:<44} {:>10.0} /s  ({:.2} of reference)", "over HTTP (2 requests, JSON, loopback)", over_http, over_http / reference);
+    println!("bench=pin db=sqlite service_per_s={service:.0} http_per_s={over_http:.0} db_reference_per_s={reference:.0}");
+    server.shutdown().await?;
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)))
+        .unwrap_or(0)
+}
+
+async fn serve(db: &str) -> Result<()> {
+    let server = secours_signaling::start(config(db)).await?;
+    let base = format!("http://{}", server.http_addr);
+    let (token, _, _) = technician(&server.state, &base).await?;
+    println!("{} {}", server.http_addr, token);
+    std::io::stdout().flush()?;
+    // Until the parent closes our stdin.
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    }).await;
+    Ok(())
+}
+
+async fn idle_figure(args: &Args) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("idle.db").display());
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--serve", &db])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("child stdout")?).read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let addr = parts.next().context("child address")?.to_owned();
+    let token = parts.next().context("child token")?.to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss_kib(pid);
+    let url = format!("ws://{addr}/ws/console?token={token}");
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(args.idle);
+    let mut pending = futures_util::stream::iter((0..args.idle).map(|_| {
+        let url = url.clone();
+        async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+            // hello + queue: the connection is fully set up server-side.
+            for _ in 0..2 {
+                ws.next().await;
+            }
+            Ok::<_, anyhow::Error>(ws)
+        }
+    }))
+    .buffer_unordered(64);
+    while let Some(ws) = pending.next().await {
+        sockets.push(ws.context("opening an idle socket")?);
+    }
+    let opened = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    let per = (after.saturating_sub(before)) as f64 / sockets.len().max(1) as f64;
+    println!("Idle console WebSockets held by one server process:");
+    println!("  connections {}, opened in {:.1} s ({:.0}/s)", sockets.len(), opened.as_secs_f64(),
+        sockets.len() as f64 / opened.as_secs_f64());
+    println!("  server RSS before {:.1} MiB, after {:.1} MiB, {:.1} KiB per connection",
+        before as f64 / 1024.0, after as f64 / 1024.0, per);
+    println!("bench=idle_ws connections={} rss_before_mib={:.1} rss_after_mib={:.1} kib_per_conn={per:.1}",
+        sockets.len(), before as f64 / 1024.0, after as f64 / 1024.0);
+    drop(sockets);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // Each idle socket is a descriptor on both sides.
+    let want = (args.idle as u64) * 2 + 1024;
+    // As root the hard limit can be raised too; otherwise up to it.
+    if rlimit::setrlimit(rlimit::Resource::NOFILE, want, want).is_err()
+        && let Err(e) = rlimit::increase_nofile_limit(want)
+    {
+        eprintln!("cannot raise the descriptor limit: {e}");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        if let Some(db) = &args.serve {
+            return serve(db).await;
+        }
+        pin_figures(&args).await?;
+        if args.idle > 0 {
+            idle_figure(&args).await?;
+        }
+        Ok(())
+    })
+}
