@@ -157,6 +157,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         store,
         bus,
         hub,
+        estimates: Default::default(),
     }));
     let (app, _) = router(&state);
 

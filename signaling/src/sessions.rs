@@ -4,6 +4,9 @@
 //! Every state change is one conditional UPDATE, so two technicians (or two
 //! nodes) racing for the same session cannot both win.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
@@ -95,34 +98,55 @@ fn technician(caller: &Caller) -> ApiResult<()> {
 /// A technician opens a private session and gets a PIN and a link.
 pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<PrivateSession> {
     technician(caller)?;
-    scope::require_perm(&state.store.pool, caller.id, Perm::PrivateSessions).await?;
     let now = now_ms();
     let expires_at = now + state.config.timeouts.code_validity_s * 1000;
+    let tech = caller.id;
+    let mask = Perm::mask(&[Perm::PrivateSessions]);
     for _ in 0..16 {
         let pin = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
         let link = random_token();
-        let id = random_id();
-        let inserted = sqlx::query(
-            "INSERT INTO support_sessions (id, kind, state, pin, link_hash, expires_at, tech_id, \
-             created_at, last_activity) VALUES ($1, 'private', 'pending', $2, $3, $4, $5, $6, $6)",
-        )
-        .bind(&id)
-        .bind(&pin)
-        .bind(sha256_hex(&link))
-        .bind(expires_at)
-        .bind(caller.id)
-        .bind(now)
-        .execute(&state.store.pool)
-        .await;
+        let (id, link_hash, p) = (random_id(), sha256_hex(&link), pin.clone());
+        // One statement: the permission check (PERM-11, account and group
+        // enabled) and the insert, group-committed on SQLite.
+        let inserted: Result<Option<SessionView>, sqlx::Error> = state
+            .store
+            .hot_write(move |c| {
+                let (id, pin, link_hash) = (id.clone(), p.clone(), link_hash.clone());
+                Box::pin(async move {
+                    sqlx::query_as(concat!(
+                        "INSERT INTO support_sessions (id, kind, state, pin, link_hash, expires_at, tech_id, ",
+                        "created_at, last_activity) SELECT $1, 'private', 'pending', $2, $3, $4, u.id, $5, $5 ",
+                        "FROM users u JOIN tech_groups g ON g.id = u.tech_group_id WHERE u.id = $6 ",
+                        "AND u.enabled AND g.enabled AND (g.permissions & $7) <> 0 ",
+                        "RETURNING id, kind, state, channel_id, tech_id, group_id, customer_name, ",
+                        "customer_fields, created_at, waiting_since, picked_at, expires_at, close_reason, is_test"
+                    ))
+                    .bind(id)
+                    .bind(pin)
+                    .bind(link_hash)
+                    .bind(expires_at)
+                    .bind(now)
+                    .bind(tech)
+                    .bind(mask)
+                    .fetch_optional(&mut *c)
+                    .await
+                })
+            })
+            .await;
         match inserted {
-            Ok(_) => {
+            Ok(Some(session)) => {
                 let base = state.config.public_url.trim_end_matches('/');
                 return Ok(PrivateSession {
-                    session: load(&state.store.pool, &id).await?,
+                    session,
                     pin,
                     link: format!("{base}/join?link={link}"),
                     expires_at,
                 });
+            }
+            Ok(None) => {
+                // Say precisely why (rare path).
+                scope::require_perm(&state.store.pool, caller.id, Perm::PrivateSessions).await?;
+                return Err(ApiError::forbidden("account or group disabled"));
             }
             // The code is live for another session: draw again.
             Err(e)
@@ -172,40 +196,47 @@ pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> Ap
         Code::Pin(p) => (true, p.to_owned()),
         Code::Link(l) => (false, sha256_hex(l)),
     };
-    // Two statements differing only in the column: both static SQL.
-    let sql_pin = "UPDATE support_sessions SET pin = NULL, link_hash = NULL, state = 'connecting', \
-        customer_name = $1, customer_token_hash = $2, expires_at = $3, last_activity = $4, warned_at = NULL \
-        WHERE pin = $5 AND state = 'pending' AND expires_at > $4 RETURNING id, tech_id";
-    let sql_link = "UPDATE support_sessions SET pin = NULL, link_hash = NULL, state = 'connecting', \
-        customer_name = $1, customer_token_hash = $2, expires_at = $3, last_activity = $4, warned_at = NULL \
-        WHERE link_hash = $5 AND state = 'pending' AND expires_at > $4 RETURNING id, tech_id";
-    let row: Option<(String, Option<i64>)> =
-        sqlx::query_as(if column_pin { sql_pin } else { sql_link })
-            .bind(customer_name)
-            .bind(sha256_hex(&token))
-            .bind(connecting)
-            .bind(now)
-            .bind(&value)
-            .fetch_optional(&state.store.pool)
-            .await?;
-    let Some((session_id, tech)) = row else {
+    let token_hash = sha256_hex(&token);
+    let name = customer_name.to_owned();
+    // One statement, group-committed on SQLite: the code is cleared (single
+    // use) as the session moves on, and the technician's nickname comes back.
+    let row: Option<(String, Option<i64>, Option<String>)> = state
+        .store
+        .hot_write(move |c| {
+            let (name, token_hash, value) = (name.clone(), token_hash.clone(), value.clone());
+            Box::pin(async move {
+                macro_rules! redeem_by {
+                    ($column:literal) => {
+                        concat!(
+                            "UPDATE support_sessions SET pin = NULL, link_hash = NULL, state = 'connecting', ",
+                            "customer_name = $1, customer_token_hash = $2, expires_at = $3, last_activity = $4, ",
+                            "warned_at = NULL WHERE ", $column, " = $5 AND state = 'pending' AND expires_at > $4 ",
+                            "RETURNING id, tech_id, (SELECT CASE WHEN u.nickname = '' THEN u.name ELSE u.nickname END ",
+                            "FROM users u WHERE u.id = support_sessions.tech_id)"
+                        )
+                    };
+                }
+                let sql = if column_pin { redeem_by!("pin") } else { redeem_by!("link_hash") };
+                sqlx::query_as(sql)
+                    .bind(name)
+                    .bind(token_hash)
+                    .bind(connecting)
+                    .bind(now)
+                    .bind(value)
+                    .fetch_optional(&mut *c)
+                    .await
+            })
+        })
+        .await?;
+    let Some((session_id, tech, technician)) = row else {
         return Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             "invalid_code",
             "this code is wrong, used or expired",
         ));
     };
-    let technician: Option<String> = match tech {
-        Some(t) => sqlx::query_scalar(
-            "SELECT CASE WHEN nickname = '' THEN name ELSE nickname END FROM users WHERE id = $1",
-        )
-        .bind(t)
-        .fetch_optional(&state.store.pool)
-        .await?,
-        None => None,
-    };
     let estimated_wait_s = match tech {
-        Some(t) => estimate_for_tech(&state.store.pool, t).await?,
+        Some(t) => state.estimates.for_tech(&state.store.pool, t).await?,
         None => None,
     };
     state
@@ -258,7 +289,10 @@ pub async fn join_channel(
         session_id: id,
         customer_token: token,
         technician: None,
-        estimated_wait_s: estimate_for_channel(&state.store.pool, channel).await?,
+        estimated_wait_s: state
+            .estimates
+            .for_channel(&state.store.pool, channel)
+            .await?,
     })
 }
 
@@ -407,6 +441,11 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
         });
     }
     announce_state(state, id, SessionState::Active, Some(caller.id), None).await;
+    // A pick-up changes the averages: this node recomputes them next time
+    // (other nodes within the cache's few seconds).
+    if let Ok(s) = load(&state.store.pool, id).await {
+        state.estimates.forget(s.channel_id, s.tech_id);
+    }
     // The relay this node runs pairs the two peers (they use it first, then
     // race direct paths); the token travels to both through signaling.
     let relay = serde_json::json!({
@@ -677,5 +716,60 @@ pub async fn check_customer(pool: &AnyPool, id: &str, token: &str) -> ApiResult<
     match hash.flatten() {
         Some(h) if h == sha256_hex(token) => load(pool, id).await,
         _ => Err(ApiError::unauthenticated()),
+    }
+}
+
+/// (is a technician, id).
+type EstimateKey = (bool, i64);
+
+/// APPLET-4 estimates, recomputed at most every few seconds per technician
+/// or channel: an estimate needs no more, and the customer-facing hot path
+/// stays at one statement.
+#[derive(Debug, Default)]
+pub struct EstimateCache {
+    entries: std::sync::Mutex<HashMap<EstimateKey, (Instant, Option<i64>)>>,
+}
+
+const ESTIMATE_TTL: Duration = Duration::from_secs(5);
+
+impl EstimateCache {
+    async fn get(&self, key: (bool, i64), pool: &AnyPool) -> ApiResult<Option<i64>> {
+        if let Ok(map) = self.entries.lock()
+            && let Some((at, v)) = map.get(&key)
+            && at.elapsed() < ESTIMATE_TTL
+        {
+            return Ok(*v);
+        }
+        let v = if key.0 {
+            estimate_for_tech(pool, key.1).await?
+        } else {
+            estimate_for_channel(pool, key.1).await?
+        };
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(key, (Instant::now(), v));
+        }
+        Ok(v)
+    }
+    /// Drops the cached estimates of a channel and a technician.
+    pub fn forget(&self, channel: Option<i64>, tech: Option<i64>) {
+        if let Ok(mut map) = self.entries.lock() {
+            if let Some(c) = channel {
+                map.remove(&(false, c));
+            }
+            if let Some(t) = tech {
+                map.remove(&(true, t));
+            }
+        }
+    }
+    /// For a private session's technician.
+    pub async fn for_tech(&self, pool: &AnyPool, tech: i64) -> ApiResult<Option<i64>> {
+        self.get((true, tech), pool).await
+    }
+    /// For a channel.
+    pub async fn for_channel(&self, pool: &AnyPool, channel: i64) -> ApiResult<Option<i64>> {
+        self.get((false, channel), pool).await
     }
 }

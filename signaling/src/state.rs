@@ -27,6 +27,8 @@ pub struct Inner {
     pub bus: Bus,
     /// The relay hub mounted at `/relay/v1/ws`.
     pub hub: RelayHub,
+    /// Cached waiting-time estimates (APPLET-4).
+    pub estimates: crate::sessions::EstimateCache,
 }
 
 impl std::ops::Deref for AppState {

@@ -308,11 +308,15 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
         Err(_) => return,
     };
     let wait = match (view.channel_id, view.tech_id) {
-        (Some(c), _) => sessions::estimate_for_channel(&state.store.pool, c)
+        (Some(c), _) => state
+            .estimates
+            .for_channel(&state.store.pool, c)
             .await
             .ok()
             .flatten(),
-        (None, Some(t)) => sessions::estimate_for_tech(&state.store.pool, t)
+        (None, Some(t)) => state
+            .estimates
+            .for_tech(&state.store.pool, t)
             .await
             .ok()
             .flatten(),

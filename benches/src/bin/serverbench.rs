@@ -58,7 +58,12 @@ fn config(db: &str) -> Config {
     }
 }
 
-async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Result<Value> {
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> Result<Value> {
     let mut req = http.post(url).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -81,24 +86,52 @@ async fn technician(state: &AppState, base: &str) -> Result<(String, i64, i64)> 
         email: "root@bench.test".into(),
         password: PASSWORD.into(),
     };
-    setup::create(&state.store, &first, &Actor::system("bench")).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    setup::create(&state.store, &first, &Actor::system("bench"))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let http = reqwest::Client::new();
     let login = |email: &'static str, pw: &'static str| {
         let http = http.clone();
         let url = format!("{base}/api/v1/auth/login");
         async move { post(&http, url, None, json!({"email": email, "password": pw})).await }
     };
-    let master = login("root@bench.test", PASSWORD).await?["token"].as_str().unwrap_or_default().to_owned();
-    let group = post(&http, format!("{base}/api/v1/tech-groups"), Some(&master),
-        json!({"name": "Support", "settings": {"permissions": ["private_sessions", "chat"]}})).await?;
+    let master = login("root@bench.test", PASSWORD).await?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let group = post(
+        &http,
+        format!("{base}/api/v1/tech-groups"),
+        Some(&master),
+        json!({"name": "Support", "settings": {"permissions": ["private_sessions", "chat"]}}),
+    )
+    .await?;
     let gid = group["id"].as_i64().context("group id")?;
-    let user = post(&http, format!("{base}/api/v1/users"), Some(&master), json!({"role": "technician",
-        "name": "T", "email": "t@bench.test", "password": "Initial1%", "tech_group_id": gid})).await?;
+    let user = post(
+        &http,
+        format!("{base}/api/v1/users"),
+        Some(&master),
+        json!({"role": "technician",
+        "name": "T", "email": "t@bench.test", "password": "Initial1%", "tech_group_id": gid}),
+    )
+    .await?;
     let uid = user["id"].as_i64().context("user id")?;
-    let first = login("t@bench.test", "Initial1%").await?["token"].as_str().unwrap_or_default().to_owned();
-    let changed = post(&http, format!("{base}/api/v1/me/password"), Some(&first),
-        json!({"current_password": "Initial1%", "new_password": PASSWORD})).await?;
-    Ok((changed["token"].as_str().unwrap_or_default().to_owned(), uid, gid))
+    let first = login("t@bench.test", "Initial1%").await?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let changed = post(
+        &http,
+        format!("{base}/api/v1/me/password"),
+        Some(&first),
+        json!({"current_password": "Initial1%", "new_password": PASSWORD}),
+    )
+    .await?;
+    Ok((
+        changed["token"].as_str().unwrap_or_default().to_owned(),
+        uid,
+        gid,
+    ))
 }
 
 async fn rate<F, Fut>(seconds: u64, tasks: usize, op: F) -> f64
@@ -136,13 +169,21 @@ where
 
 async fn pin_figures(args: &Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let db = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
     let server = secours_signaling::start(config(&db)).await?;
     let base = format!("http://{}", server.http_addr);
     let state = server.state.clone();
     let (token, uid, gid) = technician(&state, &base).await?;
-    let caller = Caller { id: uid, role: Role::Technician, email: "t@bench.test".into(),
-        tech_group_id: Some(gid), token_hash: String::new() };
+    let caller = Caller {
+        id: uid,
+        role: Role::Technician,
+        email: "t@bench.test".into(),
+        tech_group_id: Some(gid),
+        token_hash: String::new(),
+    };
 
     // Reference: the database alone, one INSERT and one UPDATE per round trip.
     let pool = state.store.pool.clone();
@@ -152,41 +193,87 @@ async fn pin_figures(args: &Args) -> Result<()> {
         let n = counter.fetch_add(1, Ordering::Relaxed);
         async move {
             let id = format!("{n:032x}");
-            let ins = sqlx::query("INSERT INTO support_sessions (id, kind, state, created_at, last_activity) \
-                VALUES ($1, 'bench', 'pending', 0, 0)").bind(&id).execute(&pool).await;
-            let upd = sqlx::query("UPDATE support_sessions SET state = 'closed' WHERE id = $1 AND state = 'pending'")
-                .bind(&id).execute(&pool).await;
+            let ins = sqlx::query(
+                "INSERT INTO support_sessions (id, kind, state, created_at, last_activity) \
+                VALUES ($1, 'bench', 'pending', 0, 0)",
+            )
+            .bind(&id)
+            .execute(&pool)
+            .await;
+            let upd = sqlx::query(
+                "UPDATE support_sessions SET state = 'closed' WHERE id = $1 AND state = 'pending'",
+            )
+            .bind(&id)
+            .execute(&pool)
+            .await;
             ins.is_ok() && upd.is_ok()
         }
-    }).await;
+    })
+    .await;
 
     let st = state.clone();
     let service = rate(args.seconds, args.tasks, move || {
         let (st, caller) = (st.clone(), caller.clone());
         async move {
             match sessions::create_private(&st, &caller).await {
-                Ok(p) => sessions::redeem(&st, Code::Pin(&p.pin), "bench").await.is_ok(),
+                Ok(p) => sessions::redeem(&st, Code::Pin(&p.pin), "bench")
+                    .await
+                    .is_ok(),
                 Err(_) => false,
             }
         }
-    }).await;
+    })
+    .await;
 
     let http = reqwest::Client::new();
     let over_http = rate(args.seconds, args.tasks, move || {
         let (http, base, token) = (http.clone(), base.clone(), token.clone());
         async move {
-            let Ok(created) = post(&http, format!("{base}/api/v1/sessions"), Some(&token), json!({})).await else {
+            let Ok(created) = post(
+                &http,
+                format!("{base}/api/v1/sessions"),
+                Some(&token),
+                json!({}),
+            )
+            .await
+            else {
                 return false;
             };
             let pin = created["pin"].as_str().unwrap_or_default().to_owned();
-            post(&http, format!("{base}/api/v1/join"), None, json!({"pin": pin, "name": "bench"})).await.is_ok()
+            post(
+                &http,
+                format!("{base}/api/v1/join"),
+                None,
+                json!({"pin": pin, "name": "bench"}),
+            )
+            .await
+            .is_ok()
         }
-    }).await;
-    println!("PIN round trips on SQLite ({} workers, {} s each; create + redeem):", args.tasks, args.seconds);
-    println!("  {:<44} {:>10.0} /s", "reference: database alone (INSERT + UPDATE)", reference);
-    println!("  {:<44} {:>10.0} /s  ({:.2} of reference)", "server session functions", service, service / reference);
-    println!("  {:<44} {:>10.0} /s  ({:.2} of reference)", "over HTTP (2 requests, JSON, loopback)", over_http, over_http / reference);
-    println!("bench=pin db=sqlite service_per_s={service:.0} http_per_s={over_http:.0} db_reference_per_s={reference:.0}");
+    })
+    .await;
+    println!(
+        "PIN round trips on SQLite ({} workers, {} s each; create + redeem):",
+        args.tasks, args.seconds
+    );
+    println!(
+        "  {:<44} {:>10.0} /s",
+        "reference: database alone (INSERT + UPDATE)", reference
+    );
+    println!(
+        "  {:<44} {:>10.0} /s  ({:.2} of reference)",
+        "server session functions",
+        service,
+        service / reference
+    );
+    println!(
+        "  {:<44} {:>10.0} /s  ({:.2} of reference)",
+        "over HTTP (2 requests, JSON, loopback)",
+        over_http,
+        over_http / reference
+    );
+    println!(
+        "bench=pin db=sqlite service_per_s={service:.0} http_per_s={over_http:.0} db_reference_per_s={reference:.0}"
+    );
     server.shutdown().await?;
     Ok(())
 }
@@ -195,7 +282,10 @@ fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
@@ -209,7 +299,8 @@ async fn serve(db: &str) -> Result<()> {
     let _ = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         let _ = std::io::stdin().read_line(&mut line);
-    }).await;
+    })
+    .await;
     Ok(())
 }
 
@@ -252,12 +343,24 @@ async fn idle_figure(args: &Args) -> Result<()> {
     let after = rss_kib(pid);
     let per = (after.saturating_sub(before)) as f64 / sockets.len().max(1) as f64;
     println!("Idle console WebSockets held by one server process:");
-    println!("  connections {}, opened in {:.1} s ({:.0}/s)", sockets.len(), opened.as_secs_f64(),
-        sockets.len() as f64 / opened.as_secs_f64());
-    println!("  server RSS before {:.1} MiB, after {:.1} MiB, {:.1} KiB per connection",
-        before as f64 / 1024.0, after as f64 / 1024.0, per);
-    println!("bench=idle_ws connections={} rss_before_mib={:.1} rss_after_mib={:.1} kib_per_conn={per:.1}",
-        sockets.len(), before as f64 / 1024.0, after as f64 / 1024.0);
+    println!(
+        "  connections {}, opened in {:.1} s ({:.0}/s)",
+        sockets.len(),
+        opened.as_secs_f64(),
+        sockets.len() as f64 / opened.as_secs_f64()
+    );
+    println!(
+        "  server RSS before {:.1} MiB, after {:.1} MiB, {:.1} KiB per connection",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        per
+    );
+    println!(
+        "bench=idle_ws connections={} rss_before_mib={:.1} rss_after_mib={:.1} kib_per_conn={per:.1}",
+        sockets.len(),
+        before as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
     drop(sockets);
     drop(child.stdin.take());
     let _ = child.wait();

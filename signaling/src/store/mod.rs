@@ -3,6 +3,7 @@
 //! the migrations of each dialect under `migrations/`.
 
 pub mod audit;
+pub mod batch;
 pub mod throttle;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,6 +46,7 @@ pub struct Store {
     /// The dialect.
     pub backend: Backend,
     url: String,
+    batcher: Option<batch::Batcher>,
 }
 
 impl std::fmt::Debug for Store {
@@ -121,16 +123,40 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
+        let batcher = (backend == Backend::Sqlite).then(|| batch::Batcher::start(pool.clone()));
         Ok(Self {
             pool,
             backend,
             url: url.to_owned(),
+            batcher,
         })
     }
 
     /// The URL (with its password) for a second connection such as PostgreSQL LISTEN.
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Runs a hot write: group-committed on SQLite ([`batch`]), directly on
+    /// a pooled connection on PostgreSQL. `op` may run twice; it must only
+    /// touch the database.
+    pub async fn hot_write<R, F>(&self, op: F) -> Result<R, sqlx::Error>
+    where
+        R: Send + 'static,
+        F: for<'c> Fn(
+                &'c mut sqlx::AnyConnection,
+            ) -> futures_util::future::BoxFuture<'c, Result<R, sqlx::Error>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        match &self.batcher {
+            Some(b) => b.run(op).await,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                op(&mut conn).await
+            }
+        }
     }
 
     /// A transaction that holds the organisation's write lock from its first
