@@ -46,6 +46,10 @@ fn demo_runs_and_checks_out(path: &str, link: &str) {
         "refused before sending: reboot",
         "echo of the applied value suppressed: yes",
         "receiver verified disk ok",
+        "private session opened: PIN ",
+        "the session appeared in Alex's live queue; Alex picked it up",
+        "fingerprints and candidates swapped over the signaling sockets",
+        "closed by the technician; audit chain intact",
         "OK: every step checked out.",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");

@@ -98,20 +98,22 @@ impl Perm {
             .filter(|p| mask & p.bit() != 0)
             .collect()
     }
-    /// Actions the customer must consent to (per action, or once with PERM-12).
+    /// Actions the technician starts on the customer's machine or data, which
+    /// the customer must consent to (per action, or once with PERM-12).
+    /// Chat, clipboard synchronisation and files the customer sends are the
+    /// customer's own doing.
     pub fn needs_consent(self) -> bool {
         matches!(
             self,
             Perm::RemoteControl
                 | Perm::DesktopView
                 | Perm::SendFiles
-                | Perm::ReceiveFiles
                 | Perm::FileManager
+                | Perm::SendUrl
                 | Perm::SystemInfo
                 | Perm::Reboot
                 | Perm::Record
                 | Perm::RequestCredentials
-                | Perm::Clipboard
                 | Perm::ShareOwnScreen
                 | Perm::Scripts
                 | Perm::Unattended

@@ -1,9 +1,11 @@
 //! `secours demo`: a whole support session in one process.
 //!
-//! A stand-in for the server pairs the two peers (session id, token, each
-//! other's certificate fingerprint, the technician group's permissions, a
-//! relay token), then a console and an applet, each on its own task, connect
-//! over loopback through the relay hub (TLS 1.3 inside a WebSocket) or
+//! The real server runs embedded (see `broker`): a technician logs in and
+//! opens a PIN session, the customer enters the PIN, the technician picks it
+//! up from the live queue, and the server hands both peers a relay token,
+//! the session's permissions, and each other's certificate fingerprint.
+//! Then a console and an applet, each on its own task, connect
+//! over loopback through the server's relay hub (TLS 1.3 inside a WebSocket) or
 //! directly over QUIC, and run the real protocol state machines: handshake
 //! with fingerprints and the short authentication string, consent,
 //! remote-control input, clipboard both ways, a file each way with MD5 checked
@@ -11,6 +13,7 @@
 //! codec issue.
 
 mod applet;
+mod broker;
 mod console;
 mod peer;
 
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use md5::{Digest, Md5};
 use secours_protocol::handshake::{DEFAULT_HANDSHAKE_TIMEOUT, Handshake, HandshakeConfig};
-use secours_protocol::pb::{self, Permission, Role};
+use secours_protocol::pb::{self, Role};
 use secours_protocol::{Fingerprint, PermissionSet, Session, SessionConfig, SessionToken};
 
 use applet::Applet;
@@ -30,7 +33,7 @@ use peer::FileDesk;
 use secours_transport::LocalIdentity;
 use secours_transport::connector::{self, Reports};
 use secours_transport::quic::QuicEndpoint;
-use secours_transport::relay::{HubConfig, RelayHub, Side};
+use secours_transport::relay::Side;
 use tracing::Instrument;
 
 /// Options of `secours demo`.
@@ -92,28 +95,6 @@ fn md5_file(path: &Path) -> Result<[u8; 16]> {
     Ok(h.finalize().into())
 }
 
-/// The technician group of the demo: a usual help-desk group, with control
-/// and file sending prompted, and no reboot.
-fn group_permissions() -> PermissionSet {
-    PermissionSet::new(
-        [
-            Permission::Chat,
-            Permission::RemoteControl,
-            Permission::DesktopView,
-            Permission::SendFiles,
-            Permission::ReceiveFiles,
-            Permission::SendUrl,
-            Permission::SystemInfo,
-            Permission::Clipboard,
-        ],
-        [
-            Permission::RemoteControl,
-            Permission::SendFiles,
-            Permission::SendUrl,
-        ],
-    )
-}
-
 fn capabilities() -> pb::Capabilities {
     pb::Capabilities {
         video_codecs: vec![pb::VideoCodec::Av1 as i32],
@@ -154,8 +135,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let applet_id = LocalIdentity::generate()?;
     let (console_fp, applet_fp) = (console_id.fingerprint(), applet_id.fingerprint());
     let token = SessionToken::from_bytes(random()?);
-    let session_id = format!("demo-{}", hex::encode(random::<4>()?));
     let config = |role: Role,
+                  session_id: &str,
+                  permissions: &PermissionSet,
                   local: Fingerprint,
                   observed: Fingerprint,
                   expected: Fingerprint|
@@ -165,11 +147,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             local_fingerprint: local,
             expected_peer_fingerprint: expected,
             observed_peer_fingerprint: observed,
-            session_id: session_id.clone(),
+            session_id: session_id.to_owned(),
             session_token: token.clone(),
             nonce: random()?,
             capabilities: capabilities(),
-            permissions: group_permissions(),
+            permissions: permissions.clone(),
             software: format!("secours/{}", env!("CARGO_PKG_VERSION")),
             versions: Handshake::default_versions(),
             timeout: DEFAULT_HANDSHAKE_TIMEOUT,
@@ -182,27 +164,47 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .build()?;
 
     println!("Secours demo: one support session, two peers on loopback");
-    println!("  session {session_id}; technician certificate {console_fp}");
+    println!("  technician certificate {console_fp}");
     println!("  customer certificate {applet_fp}");
     println!("  working files under {}", root.0.display());
     let started = Instant::now();
     let path = args.path;
     let outcome = runtime.block_on(async {
+        // The applet's direct endpoint exists first: its address is the
+        // candidate it announces through the server.
+        let applet_ep = match path {
+            DemoPath::Relay => None,
+            _ => Some(QuicEndpoint::bind("127.0.0.1:0".parse()?)?),
+        };
+        let candidate = applet_ep
+            .as_ref()
+            .map(QuicEndpoint::local_addr)
+            .transpose()?;
+        let brokered = broker::broker(&root.0, console_fp, applet_fp, candidate).await?;
+        println!("Server");
+        for line in &brokered.log {
+            println!("  {line}");
+        }
+        let session_id = brokered.session_id.clone();
         let (mut console_link, mut applet_link, where_, race) =
-            connect(path, &console_id, &applet_id).await?;
+            connect(path, &console_id, &applet_id, &brokered, applet_ep).await?;
         let link_ms = started.elapsed().as_secs_f64() * 1e3;
         println!("  link: {where_}, TLS 1.3 with both certificates pinned, up in {link_ms:.1} ms");
         let console_cfg = config(
             Role::Console,
+            &session_id,
+            &brokered.console_permissions,
             console_fp,
             console_link.peer_fingerprint(),
-            applet_fp,
+            brokered.applet_fp_at_console,
         )?;
         let applet_cfg = config(
             Role::Applet,
+            &session_id,
+            &brokered.applet_permissions,
             applet_fp,
             applet_link.peer_fingerprint(),
-            console_fp,
+            brokered.console_fp_at_applet,
         )?;
         let applet_desk = FileDesk::new(&applet_dir);
         let applet_file = to_technician.clone();
@@ -232,6 +234,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         let applet_result = applet_task
             .await
             .map_err(|e| anyhow!("the applet task failed: {e}"))?;
+        let server_line = brokered.finish().await?;
         // The first failure is the cause; the other side only saw the link go.
         match (console_result, applet_result) {
             (Err(e), Err(a)) => Err(e.context(format!("console (the applet: {a:#})"))),
@@ -242,11 +245,18 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                     "{where_}; the session ended on the {} path",
                     final_path.kind
                 );
-                Ok((console, applet, console_stats, applet_stats, where_))
+                Ok((
+                    console,
+                    applet,
+                    console_stats,
+                    applet_stats,
+                    where_,
+                    server_line,
+                ))
             }
         }
     });
-    let (console, applet, console_stats, applet_stats, where_) = outcome?;
+    let (console, applet, console_stats, applet_stats, where_, server_line) = outcome?;
     let elapsed = started.elapsed();
 
     // Check both files on disk against independent MD5s.
@@ -362,6 +372,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     if let Some(rtt) = console.rtt_ms {
         println!("  round trip (session ping): {rtt:.2} ms");
     }
+    println!("Server after the session");
+    println!("  {server_line}");
     println!("End");
     println!(
         "  {:?} after {:.2} s; temporary files removed",
@@ -375,38 +387,61 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Makes the link both peers will use: the relay hub the server would mount,
-/// or a direct QUIC connection.
+/// Makes the link both peers will use: the server's relay hub with the
+/// token it issued, or a direct QUIC connection to the candidate the applet
+/// announced; each side pins the fingerprint it learned through signaling.
 async fn connect(
     path: DemoPath,
     console: &LocalIdentity,
     applet: &LocalIdentity,
+    b: &broker::Brokered,
+    applet_ep: Option<QuicEndpoint>,
 ) -> Result<(
     secours_transport::Link,
     secours_transport::Link,
     String,
     Option<Reports>,
 )> {
-    let (cfp, afp) = (console.fingerprint(), applet.fingerprint());
+    let (cfp, afp) = (b.console_fp_at_applet, b.applet_fp_at_console);
+    let relay = || async {
+        let (c, a) = tokio::join!(
+            secours_transport::relay::connect(
+                &b.relay_base,
+                &b.relay_token,
+                Side::Console,
+                console,
+                afp
+            ),
+            secours_transport::relay::connect(
+                &b.relay_base,
+                &b.relay_token,
+                Side::Applet,
+                applet,
+                cfp
+            ),
+        );
+        Ok::<_, anyhow::Error>((
+            c?,
+            a?,
+            format!("the server's relay hub at {}", b.relay_base),
+        ))
+    };
+    let direct = |applet_ep: Option<QuicEndpoint>| -> Result<_> {
+        let applet_ep = applet_ep.context("no applet endpoint")?;
+        let addr = b
+            .candidate_at_console
+            .context("the applet announced no candidate")?;
+        let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
+        Ok((applet_ep, console_ep, addr))
+    };
     match path {
         DemoPath::Relay => {
-            let hub = RelayHub::new(HubConfig::default());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let base = format!("ws://{}", listener.local_addr()?);
-            tokio::spawn(hub.clone().serve(listener));
-            let token = hub.issue();
-            let (c, a) = tokio::join!(
-                secours_transport::relay::connect(&base, &token, Side::Console, console, afp),
-                secours_transport::relay::connect(&base, &token, Side::Applet, applet, cfp),
-            );
-            Ok((c?, a?, format!("relay hub at {base}"), None))
+            let (c, a, where_) = relay().await?;
+            Ok((c, a, where_, None))
         }
         DemoPath::Auto => {
-            let (c, a, relay_where, _) =
-                Box::pin(connect(DemoPath::Relay, console, applet)).await?;
-            let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
-            let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
-            let addr = applet_ep.local_addr()?;
+            let (c, a, relay_where) = relay().await?;
+            let (applet_ep, console_ep, addr) = direct(applet_ep)?;
             let (console_id, applet_id) = (console.clone(), applet.clone());
             let console_direct =
                 Box::pin(async move { console_ep.connect(&console_id, afp, addr).await });
@@ -421,9 +456,7 @@ async fn connect(
             ))
         }
         DemoPath::Quic => {
-            let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
-            let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
-            let addr = applet_ep.local_addr()?;
+            let (applet_ep, console_ep, addr) = direct(applet_ep)?;
             let (c, a) = tokio::join!(
                 console_ep.connect(console, afp, addr),
                 applet_ep.accept(applet, cfp)
