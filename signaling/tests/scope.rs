@@ -219,6 +219,69 @@ async fn scenario(db: &Db) {
         let (s, v) = h.get(path, &[], &tech).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
     }
+    // ORG-7: save for this node, for its sub-groups, for every group in scope.
+    let perms = |p: &[&str]| json!({"permissions": p});
+    let sid = support.to_string();
+    let (_, v) = h
+        .call(
+            Method::PUT,
+            "/api/v1/tech-groups/{id}/settings?apply=node",
+            &[&sid],
+            Some(&admin),
+            Some(perms(&["chat", "reboot"])),
+        )
+        .await;
+    assert_eq!(v["group_ids"], json!([support]));
+    let (_, v) = h
+        .call(
+            Method::PUT,
+            "/api/v1/tech-groups/{id}/settings?apply=subgroups",
+            &[&sid],
+            Some(&admin),
+            Some(perms(&["chat", "clipboard"])),
+        )
+        .await;
+    assert_eq!(v["group_ids"], json!([support, level2, l3]));
+    let (_, g) = h
+        .get("/api/v1/tech-groups/{id}", &[&l3.to_string()], &admin)
+        .await;
+    assert_eq!(g["permissions"], json!(["chat", "clipboard"]));
+    let (_, v) = h
+        .call(
+            Method::PUT,
+            "/api/v1/tech-groups/{id}/settings?apply=all",
+            &[&sid],
+            Some(&admin),
+            Some(perms(&["chat"])),
+        )
+        .await;
+    assert_eq!(
+        v["group_ids"],
+        json!([support, level2, l3]),
+        "an administrator's 'all' is its scope"
+    );
+    let (_, g) = h
+        .get("/api/v1/tech-groups/{id}", &[&sales.to_string()], &m)
+        .await;
+    assert_eq!(
+        g["permissions"],
+        json!(["chat"]),
+        "Sales kept its own settings"
+    );
+    let (_, v) = h
+        .call(
+            Method::PUT,
+            "/api/v1/tech-groups/{id}/settings?apply=all",
+            &[&sid],
+            Some(&m),
+            Some(perms(&["chat", "transfer"])),
+        )
+        .await;
+    assert_eq!(
+        v["group_ids"].as_array().unwrap().len(),
+        4,
+        "a master's 'all' is the organisation"
+    );
     // A disabled group locks its technicians out at once.
     let (s, _) = h
         .call(
