@@ -105,21 +105,20 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
     for _ in 0..16 {
         let pin = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
         let link = random_token();
-        let (id, link_hash, p) = (random_id(), sha256_hex(&link), pin.clone());
+        let session_id = random_id();
+        let (id, link_hash, p) = (session_id.clone(), sha256_hex(&link), pin.clone());
         // One statement: the permission check (PERM-11, account and group
         // enabled) and the insert, group-committed on SQLite.
-        let inserted: Result<Option<SessionView>, sqlx::Error> = state
+        let inserted: Result<u64, sqlx::Error> = state
             .store
             .hot_write(move |c| {
                 let (id, pin, link_hash) = (id.clone(), p.clone(), link_hash.clone());
                 Box::pin(async move {
-                    sqlx::query_as(concat!(
+                    sqlx::query(concat!(
                         "INSERT INTO support_sessions (id, kind, state, pin, link_hash, expires_at, tech_id, ",
                         "created_at, last_activity) SELECT $1, 'private', 'pending', $2, $3, $4, u.id, $5, $5 ",
                         "FROM users u JOIN tech_groups g ON g.id = u.tech_group_id WHERE u.id = $6 ",
-                        "AND u.enabled AND g.enabled AND (g.permissions & $7) <> 0 ",
-                        "RETURNING id, kind, state, channel_id, tech_id, group_id, customer_name, ",
-                        "customer_fields, created_at, waiting_since, picked_at, expires_at, close_reason, is_test"
+                        "AND u.enabled AND g.enabled AND (g.permissions & $7) <> 0"
                     ))
                     .bind(id)
                     .bind(pin)
@@ -128,14 +127,32 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
                     .bind(now)
                     .bind(tech)
                     .bind(mask)
-                    .fetch_optional(&mut *c)
+                    .execute(&mut *c)
                     .await
+                    .map(|r| r.rows_affected())
                 })
             })
             .await;
         match inserted {
-            Ok(Some(session)) => {
+            Ok(1) => {
                 let base = state.config.public_url.trim_end_matches('/');
+                // What the row holds, without reading it back.
+                let session = SessionView {
+                    id: session_id,
+                    kind: "private".to_owned(),
+                    state: SessionState::Pending.as_str().to_owned(),
+                    channel_id: None,
+                    tech_id: Some(tech),
+                    group_id: None,
+                    customer_name: String::new(),
+                    customer_fields: "{}".to_owned(),
+                    created_at: now,
+                    waiting_since: None,
+                    picked_at: None,
+                    expires_at: Some(expires_at),
+                    close_reason: None,
+                    is_test: false,
+                };
                 return Ok(PrivateSession {
                     session,
                     pin,
@@ -143,7 +160,7 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
                     expires_at,
                 });
             }
-            Ok(None) => {
+            Ok(_) => {
                 // Say precisely why (rare path).
                 scope::require_perm(&state.store.pool, caller.id, Perm::PrivateSessions).await?;
                 return Err(ApiError::forbidden("account or group disabled"));

@@ -36,9 +36,13 @@ struct Args {
     /// Seconds per throughput measurement.
     #[arg(long, default_value_t = 3)]
     seconds: u64,
-    /// Concurrent workers for the PIN figures.
-    #[arg(long, default_value_t = 16)]
+    /// Concurrent clients for the PIN figures (customers and technicians
+    /// arrive concurrently; group commit batches what is waiting).
+    #[arg(long, default_value_t = 128)]
     tasks: usize,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
     /// Idle WebSocket connections to hold (0 skips the figure).
     #[arg(long, default_value_t = 20_000)]
     idle: usize,
@@ -229,25 +233,35 @@ async fn pin_figures(args: &Args) -> Result<()> {
     let over_http = rate(args.seconds, args.tasks, move || {
         let (http, base, token) = (http.clone(), base.clone(), token.clone());
         async move {
-            let Ok(created) = post(
+            let created = match post(
                 &http,
                 format!("{base}/api/v1/sessions"),
                 Some(&token),
                 json!({}),
             )
             .await
-            else {
-                return false;
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    report_once(&e);
+                    return false;
+                }
             };
             let pin = created["pin"].as_str().unwrap_or_default().to_owned();
-            post(
+            match post(
                 &http,
                 format!("{base}/api/v1/join"),
                 None,
                 json!({"pin": pin, "name": "bench"}),
             )
             .await
-            .is_ok()
+            {
+                Ok(_) => true,
+                Err(e) => {
+                    report_once(&e);
+                    false
+                }
+            }
         }
     })
     .await;
@@ -276,6 +290,14 @@ async fn pin_figures(args: &Args) -> Result<()> {
     );
     server.shutdown().await?;
     Ok(())
+}
+
+/// Prints the first failure of a run (the count comes at the end).
+fn report_once(e: &anyhow::Error) {
+    static SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SHOWN.swap(true, Ordering::Relaxed) {
+        eprintln!("  first failure: {e:#}");
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -370,14 +392,18 @@ async fn idle_figure(args: &Args) -> Result<()> {
 fn main() -> Result<()> {
     let args = Args::parse();
     // Each idle socket is a descriptor on both sides.
-    let want = (args.idle as u64) * 2 + 1024;
+    let want = (args.idle as u64 * 2).max(8192) + 1024;
     // As root the hard limit can be raised too; otherwise up to it.
     if rlimit::setrlimit(rlimit::Resource::NOFILE, want, want).is_err()
         && let Err(e) = rlimit::increase_nofile_limit(want)
     {
         eprintln!("cannot raise the descriptor limit: {e}");
     }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async {
         if let Some(db) = &args.serve {
             return serve(db).await;
