@@ -13,6 +13,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod events;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod ipfilter;
 pub mod model;
 pub mod notify;

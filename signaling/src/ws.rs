@@ -174,6 +174,15 @@ fn parse(msg: &str) -> Result<Incoming, String> {
     serde_json::from_str(msg).map_err(|e| format!("unreadable message: {e}"))
 }
 
+/// Checks a text message from a peer the way the sockets do (parse, then the
+/// payload rules of a signal); fuzzed by `fuzz/fuzz_targets/server_inputs.rs`.
+pub fn inspect(msg: &str) -> Result<(), String> {
+    match parse(msg)? {
+        Incoming::Signal { payload, .. } => check_payload(&payload).map_err(str::to_owned),
+        _ => Ok(()),
+    }
+}
+
 async fn send(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, v: Value) -> bool {
     socket
         .send(Message::Text(v.to_string().into()))
@@ -224,7 +233,7 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
                 let reply = match parse(&text) {
                     Ok(Incoming::Ping) => Some(json!({"type": "pong"})),
                     Ok(Incoming::Signal { session_id: Some(id), payload }) => {
-                        match console_signal(&state, &caller, &id, payload).await {
+                        match forward_signal(&state, &id, payload, Peer::Console, Some(caller.id)).await {
                             Ok(()) => None,
                             Err(e) => Some(error_msg(&e)),
                         }
@@ -272,25 +281,39 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
     }
 }
 
-async fn console_signal(
+/// Forwards a signal from one peer of a live session to the other. A
+/// console may only signal in a session it holds.
+async fn forward_signal(
     state: &AppState,
-    caller: &Caller,
     id: &str,
     payload: Value,
+    from: Peer,
+    holder: Option<i64>,
 ) -> Result<(), String> {
     check_payload(&payload)?;
     let s = sessions::load(&state.store.pool, id)
         .await
         .map_err(|e| e.message)?;
-    if s.tech_id != Some(caller.id) || !matches!(s.state.as_str(), "active" | "on_hold") {
+    if from == Peer::Console && s.tech_id != holder {
         return Err("not a live session of yours".to_owned());
     }
+    if !matches!(s.state.as_str(), "active" | "on_hold") {
+        return Err(match from {
+            Peer::Console => "not a live session of yours",
+            Peer::Applet => "no technician yet",
+        }
+        .to_owned());
+    }
     let _ = sessions::touch(&state.store.pool, id).await;
+    let to = match from {
+        Peer::Console => Peer::Applet,
+        Peer::Applet => Peer::Console,
+    };
     state
         .bus
         .publish(Event::Signal {
             session_id: id.to_owned(),
-            to: Peer::Applet,
+            to,
             payload,
         })
         .await
@@ -342,7 +365,7 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
                 };
                 let reply = match parse(&text) {
                     Ok(Incoming::Ping) => Some(json!({"type": "pong"})),
-                    Ok(Incoming::Signal { payload, .. }) => applet_signal(&state, &id, payload).await.err().map(|e| error_msg(&e)),
+                    Ok(Incoming::Signal { payload, .. }) => forward_signal(&state, &id, payload, Peer::Applet, None).await.err().map(|e| error_msg(&e)),
                     Ok(Incoming::Close) => {
                         let _ = sessions::close(&state, &id, CloseReason::Customer).await;
                         closed = true;
@@ -410,24 +433,4 @@ async fn send_granted(
     .ok()
     .flatten();
     send(out, json!({"type": "granted", "session_id": id, "technician": nickname, "permissions": granted})).await
-}
-
-async fn applet_signal(state: &AppState, id: &str, payload: Value) -> Result<(), String> {
-    check_payload(&payload)?;
-    let s = sessions::load(&state.store.pool, id)
-        .await
-        .map_err(|e| e.message)?;
-    if !matches!(s.state.as_str(), "active" | "on_hold") {
-        return Err("no technician yet".to_owned());
-    }
-    let _ = sessions::touch(&state.store.pool, id).await;
-    state
-        .bus
-        .publish(Event::Signal {
-            session_id: id.to_owned(),
-            to: Peer::Console,
-            payload,
-        })
-        .await
-        .map_err(|e| e.to_string())
 }

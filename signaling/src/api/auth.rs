@@ -46,7 +46,8 @@ pub struct LoginResponse {
     pub password_expiry_notice: bool,
 }
 
-pub(crate) fn normalise_email(email: &str) -> ApiResult<String> {
+/// Lower-cased, trimmed, checked e-mail address.
+pub fn normalise_email(email: &str) -> ApiResult<String> {
     let e = email.trim().to_lowercase();
     if e.len() > 254 || e.len() < 3 || !e.contains('@') || e.chars().any(char::is_whitespace) {
         return Err(ApiError::invalid("not an e-mail address"));
