@@ -19,6 +19,7 @@ pub mod ipfilter;
 pub mod model;
 pub mod notify;
 pub mod password;
+pub mod pin_queue;
 pub mod scope;
 pub mod server;
 pub mod sessions;

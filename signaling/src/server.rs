@@ -152,11 +152,21 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         allowed_origins: origins,
         ..HubConfig::default()
     });
+    let pins = (store.backend == crate::store::Backend::Sqlite).then(|| {
+        crate::pin_queue::PinQueue::start(
+            store.pool.clone(),
+            crate::model::Perm::mask(&[crate::model::Perm::PrivateSessions]),
+        )
+    });
+    let redeems = (store.backend == crate::store::Backend::Sqlite)
+        .then(|| crate::pin_queue::RedeemQueue::start(store.pool.clone()));
     let state = AppState(Arc::new(Inner {
         config,
         store,
         bus,
         hub,
+        pins,
+        redeems,
         estimates: Default::default(),
     }));
     let (app, _) = router(&state);

@@ -109,30 +109,43 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
         let (id, link_hash, p) = (session_id.clone(), sha256_hex(&link), pin.clone());
         // One statement: the permission check (PERM-11, account and group
         // enabled) and the insert, group-committed on SQLite.
-        let inserted: Result<u64, sqlx::Error> = state
-            .store
-            .hot_write(move |c| {
-                let (id, pin, link_hash) = (id.clone(), p.clone(), link_hash.clone());
-                Box::pin(async move {
-                    sqlx::query(concat!(
-                        "INSERT INTO support_sessions (id, kind, state, pin, link_hash, expires_at, tech_id, ",
-                        "created_at, last_activity) SELECT $1, 'private', 'pending', $2, $3, $4, u.id, $5, $5 ",
-                        "FROM users u JOIN tech_groups g ON g.id = u.tech_group_id WHERE u.id = $6 ",
-                        "AND u.enabled AND g.enabled AND (g.permissions & $7) <> 0"
-                    ))
-                    .bind(id)
-                    .bind(pin)
-                    .bind(link_hash)
-                    .bind(expires_at)
-                    .bind(now)
-                    .bind(tech)
-                    .bind(mask)
-                    .execute(&mut *c)
-                    .await
-                    .map(|r| r.rows_affected())
+        let inserted: Result<u64, sqlx::Error> = match &state.pins {
+            Some(queue) => queue
+                .insert(crate::pin_queue::PinRow {
+                    id: id.clone(),
+                    pin: p.clone(),
+                    link_hash: link_hash.clone(),
+                    expires_at,
+                    now,
+                    tech,
                 })
-            })
-            .await;
+                .await
+                .map(u64::from),
+            None => state
+                .store
+                .hot_write(move |c| {
+                    let (id, pin, link_hash) = (id.clone(), p.clone(), link_hash.clone());
+                    Box::pin(async move {
+                        sqlx::query(concat!(
+                            "INSERT INTO support_sessions (id, kind, state, pin, link_hash, expires_at, tech_id, ",
+                            "created_at, last_activity) SELECT $1, 'private', 'pending', $2, $3, $4, u.id, $5, $5 ",
+                            "FROM users u JOIN tech_groups g ON g.id = u.tech_group_id WHERE u.id = $6 ",
+                            "AND u.enabled AND g.enabled AND (g.permissions & $7) <> 0"
+                        ))
+                        .bind(id)
+                        .bind(pin)
+                        .bind(link_hash)
+                        .bind(expires_at)
+                        .bind(now)
+                        .bind(tech)
+                        .bind(mask)
+                        .execute(&mut *c)
+                        .await
+                        .map(|r| r.rows_affected())
+                    })
+                })
+                .await,
+        };
         match inserted {
             Ok(1) => {
                 let base = state.config.public_url.trim_end_matches('/');
@@ -217,34 +230,39 @@ pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> Ap
     let name = customer_name.to_owned();
     // One statement, group-committed on SQLite: the code is cleared (single
     // use) as the session moves on, and the technician's nickname comes back.
-    let row: Option<(String, Option<i64>, Option<String>)> = state
-        .store
-        .hot_write(move |c| {
-            let (name, token_hash, value) = (name.clone(), token_hash.clone(), value.clone());
-            Box::pin(async move {
-                macro_rules! redeem_by {
-                    ($column:literal) => {
-                        concat!(
-                            "UPDATE support_sessions SET pin = NULL, link_hash = NULL, state = 'connecting', ",
-                            "customer_name = $1, customer_token_hash = $2, expires_at = $3, last_activity = $4, ",
-                            "warned_at = NULL WHERE ", $column, " = $5 AND state = 'pending' AND expires_at > $4 ",
-                            "RETURNING id, tech_id, (SELECT CASE WHEN u.nickname = '' THEN u.name ELSE u.nickname END ",
-                            "FROM users u WHERE u.id = support_sessions.tech_id)"
-                        )
-                    };
-                }
-                let sql = if column_pin { redeem_by!("pin") } else { redeem_by!("link_hash") };
-                sqlx::query_as(sql)
-                    .bind(name)
-                    .bind(token_hash)
-                    .bind(connecting)
-                    .bind(now)
-                    .bind(value)
-                    .fetch_optional(&mut *c)
-                    .await
-            })
-        })
-        .await?;
+    let row: crate::pin_queue::Redeemed = match &state.redeems {
+        Some(queue) => {
+            queue
+                .redeem(crate::pin_queue::Redemption {
+                    by_link: !column_pin,
+                    code: value,
+                    name,
+                    token_hash,
+                    connecting,
+                    now,
+                })
+                .await?
+        }
+        None => {
+            state
+                .store
+                .hot_write(move |c| {
+                    let (name, token_hash, value) =
+                        (name.clone(), token_hash.clone(), value.clone());
+                    Box::pin(async move {
+                        sqlx::query_as(crate::pin_queue::redeem_sql(!column_pin))
+                            .bind(name)
+                            .bind(token_hash)
+                            .bind(connecting)
+                            .bind(now)
+                            .bind(value)
+                            .fetch_optional(&mut *c)
+                            .await
+                    })
+                })
+                .await?
+        }
+    };
     let Some((session_id, tech, technician)) = row else {
         return Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,

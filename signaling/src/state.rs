@@ -27,6 +27,10 @@ pub struct Inner {
     pub bus: Bus,
     /// The relay hub mounted at `/relay/v1/ws`.
     pub hub: RelayHub,
+    /// Coalesced PIN creations (SQLite only).
+    pub pins: Option<crate::pin_queue::PinQueue>,
+    /// Coalesced PIN redemptions (SQLite only).
+    pub redeems: Option<crate::pin_queue::RedeemQueue>,
     /// Cached waiting-time estimates (APPLET-4).
     pub estimates: crate::sessions::EstimateCache,
 }

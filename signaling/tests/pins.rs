@@ -211,6 +211,90 @@ async fn pins_are_single_use_unique_and_throttled() {
     }
 }
 
+/// Creations and redemptions arriving together are coalesced on SQLite:
+/// each still gets its own answer, a refused technician in the same batch
+/// is refused alone, and two customers racing for one code: one wins.
+async fn concurrency(db: &Db) {
+    let h = std::sync::Arc::new(Harness::start(db).await);
+    let m = h.master.clone();
+    let g = h
+        .tech_group(&m, None, "Support", &["private_sessions"])
+        .await;
+    let viewers = h.tech_group(&m, None, "Viewers", &["chat"]).await;
+    let (_, tech) = h.user(&m, "technician", "t@acme.test", Some(g)).await;
+    let (_, viewer) = h.user(&m, "technician", "v@acme.test", Some(viewers)).await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (h, token) = (
+            h.clone(),
+            if i % 10 == 0 {
+                viewer.clone()
+            } else {
+                tech.clone()
+            },
+        );
+        tasks.push(tokio::spawn(async move {
+            h.post("/api/v1/sessions", &[], Some(&token), json!({}))
+                .await
+        }));
+    }
+    let mut pins = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (s, v) = t.await.unwrap();
+        if i % 10 == 0 {
+            assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+        } else {
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            pins.push(v["pin"].as_str().unwrap().to_owned());
+        }
+    }
+    let unique: std::collections::HashSet<_> = pins.iter().collect();
+    assert_eq!(unique.len(), pins.len(), "live codes are unique");
+    // Every code redeemed twice at once, from different addresses.
+    let mut tasks = Vec::new();
+    for (i, pin) in pins.iter().chain(pins.iter()).enumerate() {
+        let (h, pin) = (h.clone(), pin.clone());
+        tasks.push(tokio::spawn(async move {
+            let ip = format!("198.18.{}.{}", i / 200, i % 200 + 1);
+            let (s, v) = h
+                .call_from(
+                    &ip,
+                    Method::POST,
+                    "/api/v1/join",
+                    &[],
+                    None,
+                    Some(json!({"pin": pin, "name": format!("c{i}")})),
+                )
+                .await;
+            (pin, s, v)
+        }));
+    }
+    let mut wins = std::collections::HashMap::new();
+    for t in tasks {
+        let (pin, s, v) = t.await.unwrap();
+        match s {
+            StatusCode::OK => {
+                assert_eq!(v["technician"], "nick-t@acme.test");
+                *wins.entry(pin).or_insert(0) += 1;
+            }
+            StatusCode::NOT_FOUND => assert_eq!(v["code"], "invalid_code"),
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!(wins.len(), pins.len(), "every code was redeemed");
+    assert!(
+        wins.values().all(|n| *n == 1),
+        "no code was redeemed twice: {wins:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_codes_each_get_their_own_answer() {
+    for db in backends().await {
+        concurrency(&db).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pins_expire() {
     for db in backends().await {
