@@ -62,6 +62,18 @@ impl PinQueue {
     }
 }
 
+/// Waits for a job, then takes every job already waiting (up to MAX_ROWS).
+async fn next_batch<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Option<Vec<T>> {
+    let mut jobs = vec![rx.recv().await?];
+    while jobs.len() < MAX_ROWS {
+        match rx.try_recv() {
+            Ok(j) => jobs.push(j),
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
 async fn one(pool: &AnyPool, r: &PinRow, mask: i64) -> Result<bool, sqlx::Error> {
     sqlx::query(ONE_ROW)
         .bind(&r.id)
@@ -118,14 +130,7 @@ async fn many(pool: &AnyPool, rows: &[PinRow], mask: i64) -> Result<HashSet<Stri
 }
 
 async fn writer(pool: AnyPool, mask: i64, mut rx: mpsc::UnboundedReceiver<(PinRow, Reply)>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_ROWS {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
+    while let Some(jobs) = next_batch(&mut rx).await {
         if jobs.len() > 1 {
             let rows: Vec<PinRow> = jobs.iter().map(|(r, _)| r.clone()).collect();
             if let Ok(inserted) = many(&pool, &rows, mask).await {
@@ -242,14 +247,7 @@ async fn redeem_many(pool: &AnyPool, rows: &[Redemption]) -> Result<Vec<RedeemRo
 }
 
 async fn redeemer(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<(Redemption, RedeemReply)>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_ROWS {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
+    while let Some(jobs) = next_batch(&mut rx).await {
         let (pins, links): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|(r, _)| !r.by_link);
         if pins.len() > 1 {
             let rows: Vec<Redemption> = pins.iter().map(|(r, _)| r.clone()).collect();
