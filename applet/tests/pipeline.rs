@@ -1,6 +1,8 @@
 //! The whole screen pipeline on the synthetic scenes: capture -> damage ->
 //! convert -> AV1 (both backends) -> dav1d, measured against the source.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 
 use secours_applet::{Scene, ScreenCapture, SyntheticScreen};

@@ -10,7 +10,7 @@
 
 mod events;
 
-pub use events::{EventLog, RecordedEvent};
+pub use events::{EventLog, RecordedEvent, Side};
 
 use std::fs::File;
 use std::io::BufWriter;
