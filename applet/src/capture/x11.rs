@@ -88,6 +88,16 @@ impl X11Capture {
         Ok(capture)
     }
 
+    /// Whether images come through MIT-SHM (else plain GetImage).
+    pub fn uses_shm(&self) -> bool {
+        self.shm.is_some()
+    }
+
+    /// Whether XDamage tells what changed (else whole frames are compared).
+    pub fn uses_xdamage(&self) -> bool {
+        self.damage.is_some()
+    }
+
     fn set_up_shm(&self) -> Option<(ShmBuffer, shm::Seg)> {
         let attempt = || -> Result<(ShmBuffer, shm::Seg), AppletError> {
             let v = self.conn.shm_query_version()?.reply()?;
