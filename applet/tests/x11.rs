@@ -75,6 +75,7 @@ fn xvfb() -> Xvfb {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
+        let _ = child.wait();
     }
     panic!("no display number free for Xvfb");
 }
