@@ -70,6 +70,8 @@ pub struct FrameReport {
     pub bytes: usize,
     /// Frames inside the encoder without a packet yet.
     pub held: usize,
+    /// This frame was encoded as a keyframe (requested or a new size).
+    pub keyframe: bool,
     pub size: (u32, u32),
 }
 
@@ -210,13 +212,18 @@ impl ScreenEncoder {
         let t2 = Instant::now();
         let packets = encoder.encode(yuv, capture_us, self.keyframe_due)?;
         report.encode_time = t2.elapsed();
+        report.keyframe = self.keyframe_due;
         self.keyframe_due = false;
         self.in_flight.push_back((capture_us, target));
         self.collect(packets, &mut out);
         report.bytes = out.iter().map(|f| f.data.len()).sum();
         report.held = self.held();
         report.size = target;
-        self.adapter.observe(report.total());
+        // A keyframe costs several inter frames: it says nothing about
+        // whether the encoder keeps up.
+        if !report.keyframe {
+            self.adapter.observe(report.total());
+        }
         Ok((out, report))
     }
 
