@@ -9,12 +9,12 @@ set -euo pipefail
 # the -sys crates; coturn brings turnutils_stunclient, the standard STUN
 # client the reflexive-address tests talk to; iproute2 and nftables build the
 # NAT lab (network namespaces, NAT; procps for sysctl); postgresql runs the
-# server's suite a second time on PostgreSQL. The codec needs cmake, nasm
-# and a C++ compiler (libaom, libwebm built from their bundled sources) and
-# Debian's libdav1d-dev (the decoder); its tests run a real X server (xvfb)
-# and check recordings with ffprobe/ffmpeg (ffmpeg).
+# server's suite a second time on PostgreSQL. The codec builds libaom
+# (cmake, nasm), dav1d (meson, ninja-build, nasm) and libwebm (g++) from
+# their bundled sources; its tests run a real X server (xvfb) and check
+# recordings with ffprobe/ffmpeg (ffmpeg).
 APT_PACKAGES=(pkg-config coturn iproute2 nftables procps postgresql
-  cmake nasm g++ libdav1d-dev xvfb ffmpeg)
+  cmake nasm meson ninja-build g++ xvfb ffmpeg)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -63,7 +63,14 @@ fn run(backend: Backend, scene: Scene) -> Run {
         assert_eq!((f.width, f.height), (W, H));
         for d in decoder.decode(f.data.clone(), f.capture_us).unwrap() {
             let source = &sources[&d.pts_us];
-            min_psnr = min_psnr.min(psnr_y(source, &d.frame).unwrap());
+            let q = psnr_y(source, &d.frame).unwrap();
+            if std::env::var("PSNR_DEBUG").is_ok() {
+                eprintln!(
+                    "{backend} {scene:?} pts {} keyframe {} psnr {q:.1}",
+                    d.pts_us, f.keyframe
+                );
+            }
+            min_psnr = min_psnr.min(q);
             decoded += 1;
         }
     }

@@ -12,6 +12,7 @@ use secours_protocol::transfer::TransferEvent;
 use secours_protocol::{Message, Session};
 
 use super::peer::{FileDesk, Script};
+use super::video::ScreenSender;
 
 pub struct Applet {
     pub prompts: Vec<String>,
@@ -23,10 +24,11 @@ pub struct Applet {
     pub desk: FileDesk,
     file_to_send: PathBuf,
     file_offered: bool,
+    pub screen: ScreenSender,
 }
 
 impl Applet {
-    pub fn new(desk: FileDesk, file_to_send: PathBuf) -> Self {
+    pub fn new(desk: FileDesk, file_to_send: PathBuf, screen: ScreenSender) -> Self {
         Self {
             prompts: vec![],
             inputs: vec![],
@@ -37,6 +39,7 @@ impl Applet {
             desk,
             file_to_send,
             file_offered: false,
+            screen,
         }
     }
 }
@@ -53,6 +56,7 @@ impl Script for Applet {
                     .push(format!("{actions:?} ({detail}): customer clicks Allow"));
                 s.answer_consent(id, true, now)?;
             }
+            Event::Message(Message::KeyframeRequest(_)) => self.screen.keyframe_requested(),
             Event::Message(m) => {
                 let kind = match m {
                     Message::PointerMove(_) => "move",
@@ -107,6 +111,7 @@ impl Script for Applet {
     }
 
     fn tick(&mut self, s: &mut Session, now: Instant) -> Result<()> {
+        self.screen.tick(s, now)?;
         self.desk.pump(s, now)
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use secours_codec::recording::{RecordedEvent, Side};
 use secours_protocol::clipboard::ClipboardContent;
 use secours_protocol::consent::{ConsentEvent, Decision};
 use secours_protocol::pb::{self, EndReason, Permission};
@@ -13,6 +14,7 @@ use secours_protocol::{Message, Session, ShortAuthString};
 use secours_transport::connector::{PathReport, Reports};
 
 use super::peer::{FileDesk, Script};
+use super::video::ScreenViewer;
 
 pub struct Console {
     pub started: Instant,
@@ -32,6 +34,7 @@ pub struct Console {
     /// hang up before it is decided, so the summary can say who won.
     race: Option<Reports>,
     pub race_log: Vec<String>,
+    pub screen: ScreenViewer,
 }
 
 impl Console {
@@ -40,6 +43,7 @@ impl Console {
         file_to_send: PathBuf,
         started: Instant,
         race: Option<Reports>,
+        screen: ScreenViewer,
     ) -> Self {
         Self {
             started,
@@ -57,6 +61,7 @@ impl Console {
             closed: false,
             race,
             race_log: vec![],
+            screen,
         }
     }
 
@@ -173,8 +178,30 @@ impl Script for Console {
             }) => {
                 bail!("the customer refused {actions:?}: {reason}")
             }
-            Event::Clipboard(ClipboardContent::Text(t)) => self.clipboard_in.push(t),
-            Event::Chat { text, .. } => self.chat_in.push(text),
+            Event::Clipboard(ClipboardContent::Text(t)) => {
+                self.screen.log(
+                    now,
+                    RecordedEvent::Clipboard {
+                        from: Side::Customer,
+                        kind: "text".into(),
+                        bytes: t.len() as u64,
+                    },
+                )?;
+                self.clipboard_in.push(t);
+            }
+            Event::Chat { text, .. } => {
+                self.screen.log(
+                    now,
+                    RecordedEvent::Chat {
+                        from: Side::Customer,
+                        text: text.clone(),
+                    },
+                )?;
+                self.chat_in.push(text);
+            }
+            Event::Message(m) => {
+                self.screen.on_message(s, &m, now)?;
+            }
             Event::Rtt(d) => self.rtt_ms = Some(d.as_secs_f64() * 1e3),
             Event::Transfer(t) => self.desk.on_event(s, &t, now)?,
             Event::Closed { error: Some(e), .. } => bail!("console: session failed: {e}"),
@@ -206,7 +233,8 @@ impl Script for Console {
             && !self.desk.sent.is_empty()
             && !self.desk.received.is_empty()
             && !self.clipboard_in.is_empty()
-            && !self.chat_in.is_empty();
+            && !self.chat_in.is_empty()
+            && self.screen.satisfied();
         if done && !self.closed {
             self.closed = true;
             s.send_chat("All fixed. Have a good day!", 0, now)?;

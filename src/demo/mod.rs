@@ -16,6 +16,7 @@ mod applet;
 mod broker;
 mod console;
 mod peer;
+mod video;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ use secours_transport::connector::{self, Reports};
 use secours_transport::quic::QuicEndpoint;
 use secours_transport::relay::Side;
 use tracing::Instrument;
+use video::{ScreenSender, ScreenViewer};
 
 /// Options of `secours demo`.
 #[derive(Debug, clap::Args)]
@@ -210,7 +212,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         let applet_file = to_technician.clone();
         let applet_task = tokio::spawn(
             async move {
-                let mut script = Applet::new(applet_desk, applet_file);
+                let mut script =
+                    Applet::new(applet_desk, applet_file, ScreenSender::new(Instant::now())?);
                 let mut session = Session::new(applet_cfg, Instant::now());
                 peer::run(&mut session, &mut applet_link, &mut script, limit).await?;
                 Ok::<_, anyhow::Error>((script, applet_link.stats()))
@@ -222,6 +225,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             to_customer.clone(),
             started,
             race.clone(),
+            ScreenViewer::new(&console_dir, started)?,
         );
         let console_result = async {
             let mut session = Session::new(console_cfg, Instant::now());
@@ -256,7 +260,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             }
         }
     });
-    let (console, applet, console_stats, applet_stats, where_, server_line) = outcome?;
+    let (mut console, applet, console_stats, applet_stats, where_, server_line) = outcome?;
+    console.screen.finish()?;
     let elapsed = started.elapsed();
 
     // Check both files on disk against independent MD5s.
@@ -310,6 +315,43 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         applet.inputs.len(),
         applet.inputs.join(" ")
     );
+    let (tx, rx) = (&applet.screen, &console.screen);
+    println!(
+        "Screen (synthetic 'typing' scene, {} encoder, dav1d decoder)",
+        tx.backend
+    );
+    println!(
+        "  {} frames sent ({} keyframes, {:.0} KiB), {} decoded at {}x{}, first picture {:.0} ms after start",
+        tx.frames_sent,
+        tx.keyframes_sent,
+        tx.bytes_sent as f64 / 1024.0,
+        rx.decoded,
+        rx.size.0,
+        rx.size.1,
+        rx.first_frame_ms.unwrap_or(0.0)
+    );
+    println!(
+        "  keyframe requested by the console: {} request(s) received, keyframe arrived: {}",
+        tx.keyframe_requests,
+        if rx.keyframe_after_request {
+            "yes"
+        } else {
+            "NO"
+        }
+    );
+    println!(
+        "  cursor apart from the video: {} shape(s), {} positions",
+        rx.cursor_shapes, rx.cursor_positions
+    );
+    if let Some(r) = rx.summary {
+        println!(
+            "  recorded: session.webm, {} frames ({} keyframes) over {:.2} s; session.events.jsonl, {} events",
+            r.frames,
+            r.keyframes,
+            r.span_us as f64 / 1e6,
+            rx.event_lines
+        );
+    }
     println!("Clipboard");
     println!(
         "  technician -> customer: {:?}",
@@ -380,7 +422,17 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         applet.end.unwrap_or(pb::EndReason::Unspecified),
         elapsed.as_secs_f64()
     );
-    if !files_ok || !applet.echo_suppressed || applet.inputs.len() != console.inputs_sent {
+    let screen_ok = console.screen.satisfied()
+        && console
+            .screen
+            .summary
+            .is_some_and(|r| r.frames == console.screen.decoded)
+        && applet.screen.keyframe_requests == 1;
+    if !files_ok
+        || !screen_ok
+        || !applet.echo_suppressed
+        || applet.inputs.len() != console.inputs_sent
+    {
         bail!("the demo session did not check out (see above)");
     }
     println!("\nOK: every step checked out.");

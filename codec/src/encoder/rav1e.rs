@@ -52,20 +52,22 @@ fn make_context(settings: &EncoderSettings) -> Result<Context<u8>, CodecError> {
         matrix_coefficients: MatrixCoefficients::BT709,
     });
     enc.low_latency = true;
-    // In bitrate mode `quantizer` caps the quantizer (100 by default, which
-    // keeps low targets out of reach); 255 leaves the whole range to rate control.
-    enc.quantizer = 255;
+    // In bitrate mode `quantizer` caps the quantizer: rav1e's default (100)
+    // keeps low targets out of reach, no cap (255) lets the frames after a
+    // keyframe fall to unreadable quality; 200 does neither.
+    enc.quantizer = 200;
+    // Never lossless: when the budget is ample rate control reaches
+    // quantizer 0, and rav1e 0.8.1's lossless frames in low-latency bitrate
+    // mode are streams dav1d and libaom both refuse ("failed to decode tile
+    // data"; test every_frame_of_a_long_clip_decodes). 20 is still far
+    // above what the eye can tell on screen content.
+    enc.min_quantizer = 20;
     enc.bitrate = i32::try_from(u64::from(settings.bitrate_kbps.max(1)) * 1000).unwrap_or(i32::MAX);
-    // The shortest rate-control reservoir rav1e accepts: it follows a new
-    // target within frames rather than seconds.
-    enc.reservoir_frame_delay = Some(12);
     enc.min_key_frame_interval = 0;
     enc.max_key_frame_interval = 3000;
     enc.speed_settings.scene_detection_mode = SceneDetectionSpeed::None;
     enc.speed_settings.rdo_lookahead_frames = 1;
-    // Tiles are left to rav1e (0 = by size): forcing 2 tiles at 320x240
-    // made streams dav1d refuses after a dozen frames (test
-    // every_frame_of_a_long_clip_decodes).
+    // Tiles are left to rav1e (0 = by size).
     let threads = settings.thread_count();
     Config::new()
         .with_encoder_config(enc)
