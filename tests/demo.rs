@@ -50,6 +50,10 @@ fn demo_runs_and_checks_out(path: &str, link: &str) {
         "the session appeared in Alex's live queue; Alex picked it up",
         "fingerprints and candidates swapped over the signaling sockets",
         "closed by the technician; audit chain intact",
+        "codec self-test: ",
+        "keyframe arrived: yes",
+        "cursor apart from the video: 1 shape(s)",
+        "recorded: session.webm, ",
         "OK: every step checked out.",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");

@@ -117,3 +117,32 @@ fn aom_round_trip_on_every_scene() {
 fn rav1e_round_trip_on_every_scene() {
     check_all_scenes(Backend::Rav1e);
 }
+
+/// An encoder that cannot keep up scales the picture down step by step;
+/// every frame still decodes, at the size it says. The budget is 1 us (a
+/// million frames a second), which no encoder meets: not a timing race.
+#[test]
+fn resolution_adapts_when_the_encoder_falls_behind() {
+    let mut screen = SyntheticScreen::new(Scene::Scrolling, W, H).unwrap();
+    let mut settings = PipelineSettings::new(Backend::Aom);
+    settings.fps = 1_000_000;
+    settings.threads = 2;
+    let mut encoder = ScreenEncoder::new(settings);
+    let mut decoder = Decoder::new(2).unwrap();
+    let mut sizes = Vec::new();
+    for i in 0..30u64 {
+        let cap = screen.capture().unwrap();
+        let (frames, _) = encoder.push(&cap.frame, i * FRAME_US, None).unwrap();
+        for f in frames {
+            let pictures = decoder.decode(f.data.clone(), f.capture_us).unwrap();
+            assert_eq!(pictures.len(), 1);
+            let p = &pictures[0].frame;
+            assert_eq!((p.width(), p.height()), (f.width, f.height));
+            if sizes.last() != Some(&(f.width, f.height)) {
+                assert!(f.keyframe, "a new size starts with a keyframe");
+                sizes.push((f.width, f.height));
+            }
+        }
+    }
+    assert_eq!(sizes, vec![(640, 360), (480, 270), (320, 180)]);
+}

@@ -53,6 +53,9 @@ pub struct DemoArgs {
     /// The path between the peers.
     #[arg(long, value_enum, default_value_t = DemoPath::Auto)]
     pub path: DemoPath,
+    /// The applet's AV1 encoder: `auto` runs the start-up self-test.
+    #[arg(long, default_value = "auto")]
+    pub encoder: String,
 }
 
 /// Which transport the demo uses.
@@ -169,6 +172,16 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     println!("  technician certificate {console_fp}");
     println!("  customer certificate {applet_fp}");
     println!("  working files under {}", root.0.display());
+    // The applet picks its encoder and size before the session, as it
+    // would at start-up, unless told which to use.
+    let overrides = secours_codec::selftest::Overrides {
+        backend: match args.encoder.as_str() {
+            "auto" => None,
+            other => Some(other.parse().map_err(|e: String| anyhow!(e))?),
+        },
+        size: None,
+    };
+    let choice = secours_codec::selftest::choose(video::SCREEN, 30, overrides)?;
     let started = Instant::now();
     let path = args.path;
     let outcome = runtime.block_on(async {
@@ -209,11 +222,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             brokered.console_fp_at_applet,
         )?;
         let applet_desk = FileDesk::new(&applet_dir);
+        let applet_choice = choice.clone();
         let applet_file = to_technician.clone();
         let applet_task = tokio::spawn(
             async move {
-                let mut script =
-                    Applet::new(applet_desk, applet_file, ScreenSender::new(Instant::now())?);
+                let mut script = Applet::new(
+                    applet_desk,
+                    applet_file,
+                    ScreenSender::new(Instant::now(), applet_choice)?,
+                );
                 let mut session = Session::new(applet_cfg, Instant::now());
                 peer::run(&mut session, &mut applet_link, &mut script, limit).await?;
                 Ok::<_, anyhow::Error>((script, applet_link.stats()))
@@ -320,6 +337,16 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "Screen (synthetic 'typing' scene, {} encoder, dav1d decoder)",
         tx.backend
     );
+    for t in &choice.trials {
+        println!(
+            "  codec self-test: {} at {}x{}: p95 {:.1} ms a frame (budget 33.3 ms){}",
+            t.backend,
+            t.size.0,
+            t.size.1,
+            t.p95.as_secs_f64() * 1e3,
+            if t.meets_budget { ", chosen" } else { "" }
+        );
+    }
     println!(
         "  {} frames sent ({} keyframes, {:.0} KiB), {} decoded at {}x{}, first picture {:.0} ms after start",
         tx.frames_sent,

@@ -11,10 +11,14 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use secours_applet::{Scene, ScreenCapture, SyntheticScreen};
 use secours_codec::recording::{EventLog, RecordedEvent, RecordingSummary, WebmRecorder};
+use secours_codec::selftest::Choice;
 use secours_codec::{Backend, Decoder, PipelineSettings, ScreenEncoder};
 use secours_protocol::CommandError;
 use secours_protocol::pb;
 use secours_protocol::{Message, Session};
+
+/// The customer's (synthetic) screen.
+pub const SCREEN: (u32, u32) = (1280, 720);
 
 /// Frames the console wants before the technician is satisfied.
 pub const FRAMES_WANTED: u64 = 30;
@@ -39,17 +43,15 @@ pub struct ScreenSender {
 }
 
 impl ScreenSender {
-    pub fn new(started: Instant) -> Result<Self> {
-        let backend = if Backend::Aom.available() {
-            Backend::Aom
-        } else {
-            Backend::Rav1e
-        };
+    /// `choice`: the start-up self-test's backend and size.
+    pub fn new(started: Instant, choice: Choice) -> Result<Self> {
+        let backend = choice.backend;
         let mut settings = PipelineSettings::new(backend);
         settings.bitrate_kbps = 1_500;
         settings.fps = 30;
+        settings.start_size = Some(choice.size);
         Ok(Self {
-            screen: SyntheticScreen::new(Scene::Typing, 1280, 720)?,
+            screen: SyntheticScreen::new(Scene::Typing, SCREEN.0, SCREEN.1)?,
             encoder: ScreenEncoder::new(settings),
             started,
             next_at: started,
