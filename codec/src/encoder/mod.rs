@@ -82,6 +82,7 @@ impl EncoderSettings {
         }
     }
 
+    #[cfg(any(feature = "aom", feature = "rav1e"))]
     pub(crate) fn thread_count(&self) -> usize {
         if self.threads > 0 {
             return self.threads;
@@ -162,6 +163,7 @@ pub fn new_encoder(
     }
 }
 
+#[cfg(any(feature = "aom", feature = "rav1e"))]
 pub(crate) fn check_frame(settings: &EncoderSettings, frame: &I420Frame) -> Result<(), CodecError> {
     if (frame.width(), frame.height()) != (settings.width, settings.height) {
         return Err(CodecError::SizeMismatch {
