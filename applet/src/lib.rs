@@ -11,4 +11,4 @@ pub use capture::x11::X11Capture;
 pub use capture::{Captured, CursorImage, CursorPosition, ScreenCapture};
 pub use error::AppletError;
 pub use input::x11::X11Injector;
-pub use input::{InputInjector, MouseButton};
+pub use input::{InputInjector, MouseButton, video_to_screen};
