@@ -12,9 +12,9 @@ set -euo pipefail
 # server's suite a second time on PostgreSQL. The codec builds libaom
 # (cmake, nasm), dav1d (meson, ninja-build, nasm) and libwebm (g++) from
 # their bundled sources; its tests run a real X server (xvfb) and check
-# recordings with ffprobe/ffmpeg (ffmpeg).
+# recordings with ffprobe/ffmpeg (ffmpeg) and in Chromium's <video> (chromium).
 APT_PACKAGES=(pkg-config coturn iproute2 nftables procps postgresql
-  cmake nasm meson ninja-build g++ xvfb ffmpeg)
+  cmake nasm meson ninja-build g++ xvfb ffmpeg chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
