@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod error;
 pub mod input;
+mod x11_screen;
 
 pub use capture::synthetic::{Scene, SyntheticScreen};
 pub use capture::x11::X11Capture;

@@ -44,18 +44,14 @@ impl std::fmt::Debug for X11Capture {
 impl X11Capture {
     /// Connects to `display` (`None`: `$DISPLAY`).
     pub fn connect(display: Option<&str>) -> Result<Self, AppletError> {
-        let (conn, screen_num) = x11rb::connect(display)?;
+        let crate::x11_screen::X11Screen {
+            conn,
+            root,
+            width,
+            height,
+            depth,
+        } = crate::x11_screen::open(display)?;
         let setup = conn.setup();
-        let screen = setup
-            .roots
-            .get(screen_num)
-            .ok_or_else(|| AppletError::Format(format!("no screen {screen_num}")))?;
-        let (root, width, height, depth) = (
-            screen.root,
-            screen.width_in_pixels,
-            screen.height_in_pixels,
-            screen.root_depth,
-        );
         let format = setup
             .pixmap_formats
             .iter()

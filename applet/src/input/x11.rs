@@ -33,17 +33,10 @@ impl std::fmt::Debug for X11Injector {
 
 impl X11Injector {
     pub fn connect(display: Option<&str>) -> Result<Self, AppletError> {
-        let (conn, screen_num) = x11rb::connect(display)?;
+        let screen = crate::x11_screen::open(display)?;
+        let (conn, root) = (screen.conn, screen.root);
+        let (width, height) = (u32::from(screen.width), u32::from(screen.height));
         let setup = conn.setup();
-        let screen = setup
-            .roots
-            .get(screen_num)
-            .ok_or_else(|| AppletError::Format(format!("no screen {screen_num}")))?;
-        let (root, width, height) = (
-            screen.root,
-            u32::from(screen.width_in_pixels),
-            u32::from(screen.height_in_pixels),
-        );
         let (min, max) = (setup.min_keycode, setup.max_keycode);
         conn.xtest_get_version(2, 2)?
             .reply()
