@@ -54,6 +54,7 @@ fn demo_runs_and_checks_out(path: &str, link: &str) {
         "keyframe arrived: yes",
         "cursor apart from the video: 1 shape(s)",
         "recorded: session.webm, ",
+        "bitrate follows the link: ",
         "OK: every step checked out.",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");

@@ -11,6 +11,8 @@ use secours_protocol::session::Event;
 use secours_protocol::transfer::TransferEvent;
 use secours_protocol::{Message, Session};
 
+use secours_transport::LinkStats;
+
 use super::peer::{FileDesk, Script};
 use super::video::ScreenSender;
 
@@ -113,5 +115,14 @@ impl Script for Applet {
     fn tick(&mut self, s: &mut Session, now: Instant) -> Result<()> {
         self.screen.tick(s, now)?;
         self.desk.pump(s, now)
+    }
+
+    fn link_stats(&mut self, stats: &LinkStats) {
+        self.screen.follow_link(stats.send_rate_bps);
+    }
+
+    fn video_dropped(&mut self, _frames: u64) {
+        // The console lost a frame's references: start again from a keyframe.
+        self.screen.keyframe_requested();
     }
 }

@@ -370,6 +370,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "  cursor apart from the video: {} shape(s), {} positions",
         rx.cursor_shapes, rx.cursor_positions
     );
+    println!(
+        "  bitrate follows the link: {} kbit/s for an estimate of {:.1} Mbit/s ({} change(s))",
+        tx.bitrate_kbps(),
+        tx.link_estimate_bps as f64 / 1e6,
+        tx.rate_changes
+    );
     if let Some(r) = rx.summary {
         println!(
             "  recorded: session.webm, {} frames ({} keyframes) over {:.2} s; session.events.jsonl, {} events",

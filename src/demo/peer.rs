@@ -13,7 +13,7 @@ use secours_protocol::session::Event;
 use secours_protocol::transfer::TransferEvent;
 use secours_protocol::{Channel, Session};
 
-use secours_transport::{Link, LinkEvent, PathInfo};
+use secours_transport::{Link, LinkEvent, LinkStats, PathInfo};
 
 /// A peer's application logic.
 pub trait Script {
@@ -21,7 +21,15 @@ pub trait Script {
     fn on_event(&mut self, session: &mut Session, event: Event, now: Instant) -> Result<()>;
     /// Called every turn of the loop (push file data, start the next step).
     fn tick(&mut self, session: &mut Session, now: Instant) -> Result<()>;
+    /// The link's figures, a few times a second (the rate estimate the
+    /// video follows).
+    fn link_stats(&mut self, _stats: &LinkStats) {}
+    /// Our video frames were dropped on the link for being late.
+    fn video_dropped(&mut self, _frames: u64) {}
 }
+
+/// How often the script hears the link's figures.
+const STATS_EVERY: Duration = Duration::from_millis(250);
 
 /// Drives `session` over `link` until it closes or `limit` passes; returns
 /// the path the session ended on.
@@ -37,8 +45,13 @@ pub async fn run(
 ) -> Result<PathInfo> {
     let deadline = Instant::now() + limit;
     let mut pending: VecDeque<(Channel, Bytes)> = VecDeque::new();
+    let mut stats_at = Instant::now();
     loop {
         let now = Instant::now();
+        if now >= stats_at {
+            script.link_stats(&link.stats());
+            stats_at = now + STATS_EVERY;
+        }
         if now >= deadline {
             bail!("the session did not finish within {limit:?}");
         }
@@ -83,7 +96,7 @@ pub async fn run(
         tokio::select! {
             event = link.recv() => match event {
                 Some(LinkEvent::Data { channel, data }) => session.handle_data(channel, &data, Instant::now()),
-                Some(LinkEvent::VideoDropped { .. }) => {}
+                Some(LinkEvent::VideoDropped { frames }) => script.video_dropped(frames),
                 Some(LinkEvent::Closed(error)) => return link_ended(session, script, error).map(|()| link.path()),
                 None => return link_ended(session, script, None).map(|()| link.path()),
             },

@@ -22,6 +22,9 @@ pub const SCREEN: (u32, u32) = (1280, 720);
 
 /// Frames the console wants before the technician is satisfied.
 pub const FRAMES_WANTED: u64 = 30;
+/// Bounds of the video's share of the link, kbit/s.
+const MIN_KBPS: u64 = 150;
+const MAX_KBPS: u64 = 8_000;
 /// The console asks for a keyframe after this frame.
 const KEYFRAME_AFTER: u64 = 10;
 
@@ -40,6 +43,8 @@ pub struct ScreenSender {
     pub backend: Backend,
     /// A cursor shape not sent yet.
     cursor_shape: Option<Message>,
+    pub link_estimate_bps: u64,
+    pub rate_changes: u64,
 }
 
 impl ScreenSender {
@@ -63,7 +68,28 @@ impl ScreenSender {
             cursor_messages: 0,
             backend,
             cursor_shape: None,
+            link_estimate_bps: 0,
+            rate_changes: 0,
         })
+    }
+
+    /// Follows the link's sending-rate estimate: the video may use most of
+    /// it (files and input share the rest), within what screen content needs.
+    pub fn follow_link(&mut self, send_rate_bps: u64) {
+        if send_rate_bps == 0 {
+            return;
+        }
+        let kbps = (send_rate_bps * 7 / 10 / 1000).clamp(MIN_KBPS, MAX_KBPS) as u32;
+        let current = self.encoder.bitrate_kbps();
+        // Ignore small wobbles: rav1e restarts its sequence on every change.
+        if kbps.abs_diff(current) * 5 > current && self.encoder.set_bitrate(kbps).is_ok() {
+            self.rate_changes += 1;
+        }
+        self.link_estimate_bps = send_rate_bps;
+    }
+
+    pub fn bitrate_kbps(&self) -> u32 {
+        self.encoder.bitrate_kbps()
     }
 
     pub fn keyframe_requested(&mut self) {
