@@ -114,7 +114,7 @@ impl SyntheticScreen {
                             &mut canvas,
                             window.x + 8,
                             y,
-                            window.width - 16,
+                            window.width.saturating_sub(16),
                             &line_text(u64::from(row)),
                             INK,
                             WINDOW,
@@ -150,15 +150,20 @@ impl SyntheticScreen {
             Scene::Idle => Vec::new(),
             Scene::Typing => {
                 // One character a frame, wrapping lines inside the window.
-                let cols = u64::from((self.window.width - 16) / CW).max(1);
-                let rows = u64::from((self.window.height - 16) / CH).max(1);
+                let cols = u64::from((self.window.width.saturating_sub(16)) / CW).max(1);
+                let rows = u64::from((self.window.height.saturating_sub(16)) / CH).max(1);
                 let text = typed_text(n + 1);
                 let ch = text.chars().last().unwrap_or(' ');
                 let (row, col) = ((n / cols) % rows, n % cols);
                 let x = self.window.x + 8 + col as u32 * CW;
                 let y = self.window.y + 8 + row as u32 * CH;
                 if col == 0 {
-                    let line = Rect::new(self.window.x + 8, y, self.window.width - 16, CH);
+                    let line = Rect::new(
+                        self.window.x + 8,
+                        y,
+                        self.window.width.saturating_sub(16),
+                        CH,
+                    );
                     self.canvas.fill_rect(line, WINDOW);
                 }
                 draw_glyph(&mut self.canvas, x, y, ch, INK, WINDOW);
@@ -176,6 +181,9 @@ impl SyntheticScreen {
                 let stride = self.canvas.stride();
                 let shift = CH as usize * stride;
                 let rows = (h / CH) * CH;
+                if rows < CH {
+                    return Vec::new(); // shorter than a line: nothing scrolls
+                }
                 let data = self.canvas.data_mut();
                 data.copy_within(shift..rows as usize * stride, 0);
                 let y = rows - CH;
@@ -359,6 +367,18 @@ mod tests {
             let first = s.capture().unwrap().frame;
             let second = s.capture().unwrap().frame;
             assert_eq!(first == second, scene == Scene::Idle, "{scene:?}");
+        }
+    }
+
+    #[test]
+    fn tiny_screens_do_not_panic() {
+        for scene in Scene::ALL {
+            for (w, h) in [(1, 1), (16, 16), (33, 17)] {
+                let mut s = SyntheticScreen::new(scene, w, h).unwrap();
+                for _ in 0..3 {
+                    s.capture().unwrap();
+                }
+            }
         }
     }
 
