@@ -8,15 +8,24 @@
 //! - without a relay: punches, exchanges a message over the direct QUIC link
 //!   and prints `RESULT direct <remote>` or `RESULT failed <why>`;
 //! - with a relay: connects through it, lets the connector race the punched
-//!   direct path, exchanges messages before and after, and prints
-//!   `RESULT <path> <remote>` (`direct` or `relay`) or `RESULT failed <why>`.
+//!   direct path, exchanges messages before and after, then runs a whole
+//!   protocol session over the link (handshake binding both fingerprints,
+//!   chat both ways, the technician's close), and prints
+//!   `RESULT <path> <remote> session=ok sas=<digits> chats=<n>` (`direct`
+//!   or `relay`) or `RESULT failed <why>`. The session token comes from the
+//!   environment (`LAB_SESSION_TOKEN`, hex), as the server would hand it out.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 
+use std::time::{Duration, Instant};
+
+use secours_protocol::handshake::{DEFAULT_HANDSHAKE_TIMEOUT, Handshake, HandshakeConfig};
+use secours_protocol::pb::{EndReason, Permission, Role};
+use secours_protocol::session::Event;
 use secours_protocol::wire::{self, Channel, Message};
-use secours_protocol::{Fingerprint, pb};
+use secours_protocol::{Fingerprint, PermissionSet, Session, SessionConfig, SessionToken, pb};
 use secours_transport::LinkEvent;
 use secours_transport::connector::{self, PathReport};
 use secours_transport::identity::LocalIdentity;
@@ -156,6 +165,7 @@ async fn with_relay(
         }
     };
     let console = role == "console";
+    let local_fp = me.fingerprint();
     let attempt = Box::pin(async move {
         if console {
             puncher.connect(&me, fp, &theirs).await
@@ -184,11 +194,119 @@ async fn with_relay(
         println!("RESULT failed after the race: {e}");
         return;
     }
+    let session = match run_session(&mut link, console, local_fp, fp).await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("RESULT failed in the session: {e}");
+            return;
+        }
+    };
     let path = link.path();
     println!(
-        "RESULT {} {}",
+        "RESULT {} {} {session}",
         path.kind,
         path.remote.map(|a| a.to_string()).unwrap_or_default()
     );
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+}
+
+/// A whole protocol session over `link`: handshake, chat both ways (the
+/// customer answers each line), the technician closes after two answers.
+/// Returns `session=ok sas=<digits> chats=<n>`.
+async fn run_session(
+    link: &mut secours_transport::Link,
+    console: bool,
+    local: Fingerprint,
+    expected: Fingerprint,
+) -> Result<String, String> {
+    let token = std::env::var("LAB_SESSION_TOKEN").map_err(|_| "no LAB_SESSION_TOKEN")?;
+    let token = SessionToken::from_slice(&unhex(&token)).ok_or("bad LAB_SESSION_TOKEN")?;
+    let nonce: [u8; 32] = rand::random();
+    let config = SessionConfig::new(HandshakeConfig {
+        role: if console { Role::Console } else { Role::Applet },
+        local_fingerprint: local,
+        expected_peer_fingerprint: expected,
+        observed_peer_fingerprint: link.peer_fingerprint(),
+        session_id: "natlab".into(),
+        session_token: token,
+        nonce,
+        capabilities: pb::Capabilities::default(),
+        permissions: PermissionSet::new([Permission::Chat], []),
+        software: "natpeer".into(),
+        versions: Handshake::default_versions(),
+        timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+    });
+    let mut session = Session::new(config, Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut sas, mut chats) = (String::new(), 0u32);
+    loop {
+        if Instant::now() > deadline {
+            return Err("the session did not end in 20 s".into());
+        }
+        while let Some(event) = session.poll_event() {
+            let now = Instant::now();
+            match event {
+                Event::Established(e) => {
+                    sas = e.sas.to_string().replace(' ', "");
+                    if console {
+                        send_chat(&mut session, "line 1 from the technician", now)?;
+                    }
+                }
+                Event::Chat { text, .. } => {
+                    chats += 1;
+                    if console {
+                        if chats == 2 {
+                            session.close(EndReason::ByTechnician, "done", now);
+                        } else {
+                            send_chat(&mut session, "line 2 from the technician", now)?;
+                        }
+                    } else {
+                        send_chat(&mut session, &format!("got: {text}"), now)?;
+                    }
+                }
+                Event::Closed { error: Some(e), .. } => return Err(e.to_string()),
+                Event::Closed { .. } => {
+                    flush(&mut session, link).await?;
+                    return Ok(format!("session=ok sas={sas} chats={chats}"));
+                }
+                _ => {}
+            }
+        }
+        flush(&mut session, link).await?;
+        let wake = session
+            .poll_timeout()
+            .map_or(Duration::from_millis(20), |t| {
+                t.saturating_duration_since(Instant::now())
+            })
+            .min(Duration::from_millis(20));
+        tokio::select! {
+            event = link.recv() => match event {
+                Some(LinkEvent::Data { channel, data }) => session.handle_data(channel, &data, Instant::now()),
+                Some(LinkEvent::VideoDropped { .. }) => {}
+                Some(LinkEvent::Closed(e)) => return Err(format!("link closed: {e:?}")),
+                None => return Err("link gone".into()),
+            },
+            () = tokio::time::sleep(wake) => {}
+        }
+        let now = Instant::now();
+        if session.poll_timeout().is_some_and(|t| t <= now) {
+            session.handle_timeout(now);
+        }
+    }
+}
+
+fn send_chat(session: &mut Session, text: &str, now: Instant) -> Result<(), String> {
+    session
+        .send_chat(text, 0, now)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn flush(session: &mut Session, link: &secours_transport::Link) -> Result<(), String> {
+    while let Some(t) = session.poll_transmit() {
+        link.send(t.channel, t.data)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

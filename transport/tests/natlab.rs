@@ -121,11 +121,20 @@ fn example(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
+static SESSION_TOKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+});
+
 fn spawn(ns: &str, args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>, ChildStdin) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(example("natpeer"))
         .args(args)
+        // The per-session secret the server would hand both peers.
+        .env("LAB_SESSION_TOKEN", &*SESSION_TOKEN)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -216,6 +225,26 @@ fn session_behind_port_restricted_nats_moves_to_direct() {
     let (c, p) = session(Nat::PortRestricted, Nat::PortRestricted, true);
     assert!(c.starts_with("RESULT direct 10.99.20.2:"), "console: {c}");
     assert!(p.starts_with("RESULT direct 10.99.10.2:"), "applet: {p}");
+    same_session(&c, &p);
+}
+
+/// Both peers ran a whole protocol session over the lab's link and read
+/// the same short authentication string (both fingerprints bound end to end).
+fn same_session(c: &str, p: &str) {
+    let field = |line: &str, name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(str::to_owned)
+    };
+    assert!(
+        c.contains("session=ok") && p.contains("session=ok"),
+        "{c} / {p}"
+    );
+    let sas = field(c, "sas=");
+    assert!(sas.as_ref().is_some_and(|s| s.len() == 6), "console: {c}");
+    assert_eq!(sas, field(p, "sas="), "{c} / {p}");
+    assert_eq!(field(c, "chats=").as_deref(), Some("2"), "{c}");
+    assert_eq!(field(p, "chats=").as_deref(), Some("2"), "{p}");
 }
 
 #[test]
@@ -229,4 +258,5 @@ fn session_behind_a_symmetric_nat_stays_on_the_relay() {
         "console: {c}"
     );
     assert!(p.starts_with("RESULT relay 10.99.20.1:8080"), "applet: {p}");
+    same_session(&c, &p);
 }
