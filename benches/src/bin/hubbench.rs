@@ -22,6 +22,75 @@ struct Args {
     /// Idle paired sessions to hold for the memory figure.
     #[arg(long, default_value_t = 2000)]
     idle: usize,
+    /// Internal: run only a hub in this process, with N tokens issued up
+    /// front (the hub's own memory is measured from the parent).
+    #[arg(long, hide = true)]
+    serve_hub: Option<usize>,
+}
+
+/// Resident memory of process `pid`, bytes.
+fn rss_of(pid: u32) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
+}
+
+/// Child mode: a hub alone, printing its address and `n` tokens.
+async fn serve_hub(n: usize) -> Result<()> {
+    let hub = RelayHub::new(HubConfig {
+        idle_timeout: Duration::from_secs(600),
+        ..HubConfig::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let mut out = format!("ready ws://{}\n", listener.local_addr()?);
+    for _ in 0..n {
+        out.push_str(hub.issue().as_str());
+        out.push('\n');
+    }
+    print!("{out}");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    // Serves until the parent kills it.
+    hub.serve(listener).await.context("hub stopped")
+}
+
+/// The hub's own memory per idle paired session: the hub in a child
+/// process, the clients here.
+async fn hub_share(n: usize) -> Result<f64> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["--serve-hub", &n.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut lines = std::io::BufReader::new(child.stdout.take().context("child stdout")?).lines();
+    let base = lines
+        .next()
+        .context("hub child said nothing")??
+        .strip_prefix("ready ")
+        .context("hub child not ready")?
+        .to_string();
+    let tokens: Vec<String> = lines.take(n).collect::<Result<_, _>>()?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss_of(child.id());
+    let mut held = Vec::with_capacity(n);
+    for t in &tokens {
+        let a = format!("{base}/relay/v1/{t}?side=console");
+        let b = format!("{base}/relay/v1/{t}?side=applet");
+        let (a, b) = tokio::join!(
+            tokio_tungstenite::connect_async(a),
+            tokio_tungstenite::connect_async(b)
+        );
+        held.push((a?.0, b?.0));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let per = rss_of(child.id()).saturating_sub(before) as f64 / n as f64;
+    drop(held);
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(per)
 }
 
 /// Process CPU time (user + system), from /proc.
@@ -99,6 +168,9 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if let Some(n) = args.serve_hub {
+        return rt.block_on(serve_hub(n));
+    }
     rt.block_on(async move {
         let seconds = Duration::from_secs(args.seconds);
         let tcp = tcp_reference(seconds).await?;
@@ -137,6 +209,8 @@ fn main() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let per = (rss().saturating_sub(before)) as f64 / args.idle as f64;
+        drop(held);
+        let hub_only = hub_share(args.idle).await?;
         println!("hub forwarding: {gbps:.2} Gbit/s using {cores:.2} cores (clients included) = {:.2} Gbit/s per core", gbps / cores);
         println!("reference: plain TCP copy on loopback {tcp:.2} Gbit/s");
         println!(
@@ -146,11 +220,16 @@ fn main() -> Result<()> {
             per * 20_000.0 / 1048576.0
         );
         println!(
-            "hub_gbps={gbps:.3} hub_gbps_per_core={:.3} tcp_gbps={tcp:.3} idle_session_kib={:.1}",
-            gbps / cores,
-            per / 1024.0
+            "idle paired sessions, the hub alone in its own process: {:.1} KiB each, {:.0} MiB per 20,000",
+            hub_only / 1024.0,
+            hub_only * 20_000.0 / 1048576.0
         );
-        drop(held);
+        println!(
+            "hub_gbps={gbps:.3} hub_gbps_per_core={:.3} tcp_gbps={tcp:.3} idle_session_kib={:.1} hub_idle_session_kib={:.1}",
+            gbps / cores,
+            per / 1024.0,
+            hub_only / 1024.0
+        );
         Ok(())
     })
 }
