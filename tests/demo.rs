@@ -66,3 +66,55 @@ fn demo_runs_and_checks_out(path: &str, link: &str) {
         .expect("the demo names its working directory");
     assert!(!std::path::Path::new(dir).exists(), "{dir} was left behind");
 }
+
+#[test]
+fn demo_keeps_its_recording_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_secours"))
+        .args([
+            "demo",
+            "--file-mib",
+            "1",
+            "--reply-mib",
+            "1",
+            "--path",
+            "relay",
+        ])
+        .arg("--record-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run secours demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed:\n{stdout}");
+    assert!(
+        std::fs::metadata(dir.path().join("session.webm"))
+            .unwrap()
+            .len()
+            > 0
+    );
+    let log = std::fs::read_to_string(dir.path().join("session.events.jsonl")).unwrap();
+    let events: Vec<&str> = log
+        .lines()
+        .map(|l| {
+            let start = l.find("\"event\":\"").unwrap() + 9;
+            &l[start..start + l[start..].find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(events.first(), Some(&"session_start"), "{log}");
+    assert_eq!(events.last(), Some(&"session_end"), "{log}");
+    assert_eq!(events.iter().filter(|e| **e == "file").count(), 2, "{log}");
+    // Each file's MD5 in the log is the one the summary printed as verified.
+    for line in log.lines().filter(|l| l.contains("\"event\":\"file\"")) {
+        let md5 = line
+            .split("\"md5\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            stdout.contains(&format!("md5 {md5} receiver verified")),
+            "{md5}\n{stdout}"
+        );
+    }
+}

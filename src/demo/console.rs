@@ -131,6 +131,18 @@ impl Console {
         Ok(())
     }
 
+    /// Sends a chat line and keeps it in the session's log.
+    fn chat(&mut self, s: &mut Session, text: &str, now: Instant) -> Result<()> {
+        s.send_chat(text, 0, now)?;
+        self.screen.log(
+            now,
+            RecordedEvent::Chat {
+                from: Side::Technician,
+                text: text.into(),
+            },
+        )
+    }
+
     fn offer(&mut self, s: &mut Session, now: Instant) -> Result<()> {
         if !self.file_offered {
             self.file_offered = true;
@@ -147,9 +159,10 @@ impl Script for Console {
             Event::Established(e) => {
                 self.handshake_ms = Some(now.duration_since(self.started).as_secs_f64() * 1e3);
                 self.sas = Some(e.sas);
-                s.send_chat(
+                self.screen.log_start(now)?;
+                self.chat(
+                    s,
                     "Hello, I am Alex from the help desk. I will look at your printer.",
-                    0,
                     now,
                 )?;
                 match s.request(
@@ -166,6 +179,13 @@ impl Script for Console {
             Event::Consent(ConsentEvent::Granted { actions, .. }) => {
                 self.consent_log
                     .push(format!("customer allowed {actions:?}"));
+                self.screen.log(
+                    now,
+                    RecordedEvent::Control {
+                        action: format!("{actions:?}"),
+                        state: "granted by the customer".into(),
+                    },
+                )?;
                 if actions.contains(&Permission::RemoteControl) {
                     self.take_control(s, now)?;
                 }
@@ -203,7 +223,30 @@ impl Script for Console {
                 self.screen.on_message(s, &m, now)?;
             }
             Event::Rtt(d) => self.rtt_ms = Some(d.as_secs_f64() * 1e3),
-            Event::Transfer(t) => self.desk.on_event(s, &t, now)?,
+            Event::Transfer(t) => {
+                let (sent, received) = (self.desk.sent.len(), self.desk.received.len());
+                self.desk.on_event(s, &t, now)?;
+                // Files that finished, with their MD5, into the session's log.
+                let done = self.desk.sent[sent..]
+                    .iter()
+                    .map(|d| (Side::Technician, d))
+                    .chain(
+                        self.desk.received[received..]
+                            .iter()
+                            .map(|(d, _)| (Side::Customer, d)),
+                    );
+                let lines: Vec<RecordedEvent> = done
+                    .map(|(from, d)| RecordedEvent::File {
+                        from,
+                        name: d.name.clone(),
+                        size: d.size,
+                        md5: hex::encode(d.md5),
+                    })
+                    .collect();
+                for line in lines {
+                    self.screen.log(now, line)?;
+                }
+            }
             Event::Closed { error: Some(e), .. } => bail!("console: session failed: {e}"),
             _ => {}
         }
@@ -237,7 +280,13 @@ impl Script for Console {
             && self.screen.satisfied();
         if done && !self.closed {
             self.closed = true;
-            s.send_chat("All fixed. Have a good day!", 0, now)?;
+            self.chat(s, "All fixed. Have a good day!", now)?;
+            self.screen.log(
+                now,
+                RecordedEvent::SessionEnd {
+                    reason: "closed by the technician".into(),
+                },
+            )?;
             s.close(
                 EndReason::ByTechnician,
                 "Session ended by the technician",

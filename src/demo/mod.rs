@@ -50,6 +50,10 @@ pub struct DemoArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout_s: u64,
+    /// Keep the technician's recording (session.webm, session.events.jsonl)
+    /// in this directory; without it the recording goes with the temporary files.
+    #[arg(long)]
+    pub record_dir: Option<PathBuf>,
     /// The path between the peers.
     #[arg(long, value_enum, default_value_t = DemoPath::Auto)]
     pub path: DemoPath,
@@ -242,7 +246,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             to_customer.clone(),
             started,
             race.clone(),
-            ScreenViewer::new(&console_dir, started)?,
+            ScreenViewer::new(&console_dir, &session_id, started)?,
         );
         let console_result = async {
             let mut session = Session::new(console_cfg, Instant::now());
@@ -384,6 +388,14 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             r.span_us as f64 / 1e6,
             rx.event_lines
         );
+        if let Some(dir) = &args.record_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            for name in ["session.webm", "session.events.jsonl"] {
+                std::fs::copy(console_dir.join(name), dir.join(name))
+                    .with_context(|| format!("keep {name} in {}", dir.display()))?;
+            }
+            println!("  recording kept in {}", dir.display());
+        }
     }
     println!("Clipboard");
     println!(

@@ -176,6 +176,7 @@ pub struct ScreenViewer {
     decoder: Decoder,
     recorder: Option<WebmRecorder>,
     events: Option<EventLog>,
+    session_id: String,
     started: Instant,
     pub decoded: u64,
     pub size: (u32, u32),
@@ -190,13 +191,14 @@ pub struct ScreenViewer {
 }
 
 impl ScreenViewer {
-    pub fn new(dir: &Path, started: Instant) -> Result<Self> {
+    pub fn new(dir: &Path, session_id: &str, started: Instant) -> Result<Self> {
         let mut events = EventLog::create(dir.join("session.events.jsonl"))?;
         events.set_origin(0);
         Ok(Self {
             decoder: Decoder::new(0)?,
             recorder: Some(WebmRecorder::create(dir.join("session.webm"))?),
             events: Some(events),
+            session_id: session_id.to_owned(),
             started,
             decoded: 0,
             size: (0, 0),
@@ -214,6 +216,12 @@ impl ScreenViewer {
     /// Enough seen, and the keyframe request answered.
     pub fn satisfied(&self) -> bool {
         self.decoded >= FRAMES_WANTED && self.keyframe_after_request
+    }
+
+    /// The session's first line in the log.
+    pub fn log_start(&mut self, now: Instant) -> Result<()> {
+        let session = self.session_id.clone();
+        self.log(now, RecordedEvent::SessionStart { session })
     }
 
     /// Adds a line to the session's event log (chat, files, control...).

@@ -113,13 +113,7 @@ fn cpu_seconds() -> f64 {
 
 /// Resident memory, bytes.
 fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 4096
+    rss_of(std::process::id())
 }
 
 type Ws =
