@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/proto");
+    // Read at run time: `env!` would freeze the path of the checkout that first
+    // built this script, and a build cache shared by clones would look there.
+    let spec = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../spec/proto");
     let schema = spec.join("secours.proto");
     println!("cargo:rerun-if-changed={}", schema.display());
     let descriptors = protox::compile([&schema], [&spec])?;

@@ -216,6 +216,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         )));
     }
     let (tx, rx) = oneshot::channel::<()>();
+    // The relay forwards small messages (input, acknowledgements) that must
+    // not wait for Nagle behind the previous segment's ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("TCP_NODELAY on an incoming connection: {e}");
+        }
+    });
     let task = tokio::spawn(async move {
         axum::serve(
             listener,

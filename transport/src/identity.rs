@@ -21,6 +21,9 @@ use crate::error::LinkError;
 
 /// ALPN of the Secours session protocol, v1.
 pub const ALPN: &[u8] = b"secours/1";
+/// ALPN of the relay's record layer with acknowledgements (spec section 12);
+/// relay peers offer it first and fall back to [`ALPN`].
+pub const ALPN_RELAY_ACKS: &[u8] = b"secours/2";
 /// The name peers put in their certificates and ask for (not checked: the
 /// fingerprint is the identity).
 pub const SERVER_NAME: &str = "peer.secours.invalid";

@@ -9,7 +9,7 @@ pub mod connector;
 pub mod error;
 pub mod identity;
 pub mod link;
-mod mux;
+pub mod mux;
 pub mod netsim;
 pub mod punch;
 pub mod quic;

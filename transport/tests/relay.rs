@@ -80,6 +80,11 @@ async fn every_channel_through_the_hub_sees_only_ciphertext() {
         })
         .collect();
     assert_eq!(ids, (0..1000).collect::<Vec<_>>());
+    // The applet acknowledged what it read before it wrote the chats: the
+    // console knows the round trip through the peer and a rate.
+    let stats = console.stats();
+    assert!(stats.rtt > Duration::ZERO, "{stats:?}");
+    assert!(stats.send_rate_bps > 0, "{stats:?}");
     let seen = seen.lock().unwrap();
     assert!(
         seen.len() > 400_000,

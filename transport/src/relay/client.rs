@@ -26,6 +26,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 struct RelayBackend {
     counters: Arc<Counters>,
+    shared: Arc<mux::Shared>,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
     started: Instant,
@@ -36,11 +37,17 @@ impl Backend for RelayBackend {
     fn stats(&self) -> LinkStats {
         let sent = self.counters.sent.load(Ordering::Relaxed);
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        // With acknowledgements, the round trip through the peer and what the
+        // window lets through; without, only the average sending rate.
+        let (rtt, rate) = self
+            .shared
+            .with_window(|w| (w.srtt(), w.rate_bps()))
+            .unwrap_or((None, None));
         LinkStats {
-            // TCP hides RTT and loss; the session's ping measures RTT.
-            rtt: Duration::ZERO,
+            rtt: rtt.unwrap_or(Duration::ZERO),
+            // TCP hides loss.
             loss: 0.0,
-            send_rate_bps: (sent as f64 * 8.0 / secs) as u64,
+            send_rate_bps: rate.unwrap_or((sent as f64 * 8.0 / secs) as u64),
             bytes_sent: sent,
             bytes_received: self.counters.received.load(Ordering::Relaxed),
             video_dropped: self.counters.video_dropped.load(Ordering::Relaxed),
@@ -71,10 +78,17 @@ pub async fn connect(
 ) -> Result<Link, LinkError> {
     tokio::time::timeout(
         CONNECT_TIMEOUT,
-        connect_inner(base, token, side, local, peer),
+        connect_inner(base, token, side, local, peer, OFFER),
     )
     .await
     .map_err(|_| LinkError::Timeout("relay connection"))?
+}
+
+/// ALPNs a relay peer offers, preferred first.
+const OFFER: &[&[u8]] = &[identity::ALPN_RELAY_ACKS, identity::ALPN];
+
+fn alpns(offer: &[&[u8]]) -> Vec<Vec<u8>> {
+    offer.iter().map(|a| a.to_vec()).collect()
 }
 
 async fn connect_inner(
@@ -83,6 +97,7 @@ async fn connect_inner(
     side: Side,
     local: &LocalIdentity,
     peer: Fingerprint,
+    offer: &[&[u8]],
 ) -> Result<Link, LinkError> {
     let side_name = match side {
         Side::Console => "console",
@@ -120,7 +135,8 @@ async fn connect_inner(
     let meta = (local_addr, remote_addr);
     match side {
         Side::Console => {
-            let config = identity::client_config(local, peer, &refusals)?;
+            let mut config = identity::client_config(local, peer, &refusals)?;
+            config.alpn_protocols = alpns(offer);
             let name = ServerName::try_from(identity::SERVER_NAME)
                 .map_err(|e| LinkError::Tls(e.to_string()))?;
             let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -131,10 +147,12 @@ async fn connect_inner(
                         .take()
                         .map_or_else(|| LinkError::from_io(&e), LinkError::from)
                 })?;
-            Ok(start(tls, meta, peer))
+            let acks = tls.get_ref().1.alpn_protocol() == Some(identity::ALPN_RELAY_ACKS);
+            Ok(start(tls, meta, peer, acks))
         }
         Side::Applet => {
-            let config = identity::server_config(local, peer, &refusals)?;
+            let mut config = identity::server_config(local, peer, &refusals)?;
+            config.alpn_protocols = alpns(offer);
             let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
                 .accept(io)
                 .await
@@ -143,7 +161,8 @@ async fn connect_inner(
                         .take()
                         .map_or_else(|| LinkError::from_io(&e), LinkError::from)
                 })?;
-            Ok(start(tls, meta, peer))
+            let acks = tls.get_ref().1.alpn_protocol() == Some(identity::ALPN_RELAY_ACKS);
+            Ok(start(tls, meta, peer, acks))
         }
     }
 }
@@ -191,14 +210,17 @@ fn start<S>(
     tls: S,
     (local, remote): (Option<SocketAddr>, Option<SocketAddr>),
     peer: Fingerprint,
+    acks: bool,
 ) -> Link
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let counters = Arc::new(Counters::default());
+    let shared = Arc::new(mux::Shared::new(acks));
     let (closer, mut closed) = tokio::sync::watch::channel(false);
     let backend = Arc::new(RelayBackend {
         counters: counters.clone(),
+        shared: shared.clone(),
         remote,
         local,
         started: Instant::now(),
@@ -209,8 +231,8 @@ where
     let ev = events.clone();
     let c = counters.clone();
     tokio::spawn(async move {
-        let writer = mux::write_loop(w, out, c.clone(), ev.clone());
-        let reader = mux::read_loop(r, c, ev.clone());
+        let writer = mux::write_loop(w, out, shared.clone(), c.clone(), ev.clone());
+        let reader = mux::read_loop(r, shared, c, ev.clone());
         let result = tokio::select! {
             r = writer => r,
             r = reader => r,
@@ -219,4 +241,73 @@ where
         let _ = ev.send(LinkEvent::Closed(result.err())).await;
     });
     link
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::relay::{HubConfig, RelayHub};
+    use bytes::Bytes;
+    use secours_protocol::Channel;
+
+    /// A peer that offers only `secours/1` (no acknowledgement records) and
+    /// one that offers both agree on `secours/1`, and the channels work.
+    #[tokio::test]
+    async fn a_peer_without_acknowledgements_still_talks() {
+        let hub = RelayHub::new(HubConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("ws://{}", listener.local_addr().unwrap());
+        tokio::spawn(hub.clone().serve(listener));
+        let token = hub.issue();
+        let c = LocalIdentity::generate().unwrap();
+        let a = LocalIdentity::generate().unwrap();
+        let (cfp, afp) = (c.fingerprint(), a.fingerprint());
+        let (console, applet) = tokio::join!(
+            connect_inner(&base, &token, Side::Console, &c, afp, OFFER),
+            connect_inner(&base, &token, Side::Applet, &a, cfp, &[identity::ALPN]),
+        );
+        let (console, mut applet) = (console.unwrap(), applet.unwrap());
+        let file = Bytes::from(vec![3u8; 200_000]);
+        console.send(Channel::File, file.clone()).await.unwrap();
+        console
+            .send(Channel::Chat, Bytes::from_static(b"hi"))
+            .await
+            .unwrap();
+        let (mut got_file, mut got_chat) = (Vec::new(), Vec::new());
+        while got_file.len() < file.len() || got_chat.len() < 2 {
+            let ev = tokio::time::timeout(Duration::from_secs(10), applet.recv())
+                .await
+                .expect("delivered in time");
+            match ev {
+                Some(LinkEvent::Data {
+                    channel: Channel::File,
+                    data,
+                }) => got_file.extend_from_slice(&data),
+                Some(LinkEvent::Data {
+                    channel: Channel::Chat,
+                    data,
+                }) => got_chat.extend_from_slice(&data),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got_file, file);
+        assert_eq!(got_chat, b"hi");
+        // A reply: with acknowledgements, the applet's would come before it.
+        applet
+            .send(Channel::Chat, Bytes::from_static(b"ok"))
+            .await
+            .unwrap();
+        let mut console = console;
+        let ev = tokio::time::timeout(Duration::from_secs(10), console.recv()).await;
+        assert!(matches!(
+            ev,
+            Ok(Some(LinkEvent::Data {
+                channel: Channel::Chat,
+                ..
+            }))
+        ));
+        // No acknowledgements: no round trip measured, the window unused.
+        assert_eq!(console.stats().rtt, Duration::ZERO);
+    }
 }
