@@ -1,2 +1,5 @@
-//! Benchmarks live in `benches/`; this library only exists so Cargo has a target.
+//! Benchmarks live in `benches/` and `src/bin/`; this library holds what they
+//! share: the packet-level emulated link of `netbench`.
 #![forbid(unsafe_code)]
+
+pub mod packet_link;

@@ -7,6 +7,7 @@
 
 pub mod connector;
 pub mod error;
+pub mod file_pacer;
 pub mod identity;
 pub mod link;
 pub mod mux;

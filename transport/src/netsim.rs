@@ -88,7 +88,7 @@ pub fn profile(name: &str) -> Option<Profile> {
 }
 
 /// The `lan` profile's 0.5 ms delay does not fit the const table above.
-fn adjust(mut p: Profile) -> Profile {
+pub fn adjust(mut p: Profile) -> Profile {
     if p.name == "lan" {
         p.down.delay = Duration::from_micros(500);
         p.up.delay = Duration::from_micros(500);
@@ -126,16 +126,32 @@ impl Drop for UdpProxy {
     }
 }
 
-struct Scheduler {
+/// One direction's bottleneck, sans IO: random loss, a rate with a bounded
+/// queue, delay and jitter. Each packet admitted gets the time it leaves.
+#[derive(Debug)]
+pub struct Shaper {
     dir: Direction,
     rng: StdRng,
     free_at: Instant,
-    queued: usize,
+    in_order: bool,
+    last_release: Instant,
 }
 
-impl Scheduler {
+impl Shaper {
+    /// A shaper for `dir`; `in_order` keeps jitter from reordering packets.
+    pub fn new(dir: Direction, seed: u64, in_order: bool) -> Self {
+        let now = Instant::now();
+        Self {
+            dir,
+            rng: StdRng::seed_from_u64(seed),
+            free_at: now,
+            in_order,
+            last_release: now,
+        }
+    }
+
     /// When this packet leaves, or `None` if it is dropped.
-    fn admit(&mut self, len: usize, stats: &NetStats) -> Option<Instant> {
+    pub fn admit(&mut self, len: usize, stats: &NetStats) -> Option<Instant> {
         let now = Instant::now();
         if self.dir.loss > 0.0 && self.rng.random::<f64>() < self.dir.loss {
             stats.lost.fetch_add(1, Ordering::Relaxed);
@@ -158,13 +174,17 @@ impl Scheduler {
             Duration::from_secs_f64(len as f64 * 8.0 / self.dir.rate_bps as f64)
         };
         self.free_at = start + serialize;
-        self.queued = backlog + len;
         let jitter = if self.dir.jitter.is_zero() {
             Duration::ZERO
         } else {
             self.dir.jitter.mul_f64(self.rng.random::<f64>())
         };
-        Some(self.free_at + self.dir.delay + jitter)
+        let mut at = self.free_at + self.dir.delay + jitter;
+        if self.in_order {
+            at = at.max(self.last_release);
+            self.last_release = at;
+        }
+        Some(at)
     }
 }
 
@@ -187,12 +207,7 @@ impl UdpProxy {
         {
             let (front, cut, stats, client) =
                 (front.clone(), cut.clone(), stats.clone(), client.clone());
-            let mut sched = Scheduler {
-                dir: profile.up,
-                rng: StdRng::seed_from_u64(seed),
-                free_at: Instant::now(),
-                queued: 0,
-            };
+            let mut sched = Shaper::new(profile.up, seed, false);
             tasks.push(tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 while let Ok((n, from)) = front.recv_from(&mut buf).await {
@@ -210,12 +225,7 @@ impl UdpProxy {
         }
         {
             let (back, cut, stats) = (back.clone(), cut.clone(), stats.clone());
-            let mut sched = Scheduler {
-                dir: profile.down,
-                rng: StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15),
-                free_at: Instant::now(),
-                queued: 0,
-            };
+            let mut sched = Shaper::new(profile.down, seed ^ 0x9E37_79B9_7F4A_7C15, false);
             tasks.push(tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 while let Ok((n, _)) = back.recv_from(&mut buf).await {

@@ -3,6 +3,11 @@
 //! same run over the same emulated link: a plain TCP bulk copy for goodput and
 //! the link's own round-trip time for delay.
 //!
+//! As root the link is emulated per packet between two network namespaces
+//! (`secours_benches::packet_link`), so the TCP reference loses, queues and
+//! waits exactly as our paths do; otherwise netsim's proxies stand in (their
+//! TCP reference sees neither loss nor the round trip).
+//!
 //! `cargo run --release -p secours-benches --bin netbench -- --profile 4g --path quic --seconds 5`
 //! `cargo run --release -p secours-benches --bin netbench -- --all`
 
@@ -14,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::Parser;
+use secours_benches::packet_link::{self, ADDR_A, ADDR_B, PacketLink};
 use secours_protocol::pb;
 use secours_protocol::wire::{self, Channel, Decoded, FrameReader, Message};
 use secours_transport::identity::LocalIdentity;
@@ -37,13 +43,36 @@ struct Args {
     /// Every profile on both paths.
     #[arg(long)]
     all: bool,
-    /// QUIC congestion controller: cubic or bbr.
-    #[arg(long, default_value = "cubic")]
+    /// QUIC congestion controller: bbr (the product's default) or cubic.
+    #[arg(long, default_value = "bbr")]
     cc: String,
+    /// How the link is emulated: `packet` (TUN devices between two network
+    /// namespaces: TCP, QUIC and the relay all lose and queue the same
+    /// packets; root), `proxy` (netsim's UDP and TCP proxies: the TCP
+    /// reference then sees neither loss nor the round trip), or `auto`
+    /// (packet when possible).
+    #[arg(long, default_value = "auto")]
+    emulator: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emulator {
+    Packet,
+    Proxy,
+}
+
+impl Emulator {
+    fn name(self) -> &'static str {
+        match self {
+            Emulator::Packet => "packet",
+            Emulator::Proxy => "proxy",
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Row {
+    emulator: Emulator,
     profile: &'static str,
     path: &'static str,
     goodput_mbps: f64,
@@ -80,11 +109,28 @@ fn main() -> Result<()> {
         "bbr" => Congestion::Bbr,
         other => bail!("no congestion controller {other}: cubic or bbr"),
     };
+    let unavailable = packet_link::unavailable();
+    let emulator = match (args.emulator.as_str(), &unavailable) {
+        ("packet", Some(why)) => bail!("the packet emulator cannot run: {why}"),
+        ("packet", None) | ("auto", None) => Emulator::Packet,
+        ("proxy", _) => Emulator::Proxy,
+        ("auto", Some(why)) => {
+            eprintln!(
+                "netbench: packet emulator unavailable ({why}); using the proxies, whose TCP reference sees neither loss nor the round trip"
+            );
+            Emulator::Proxy
+        }
+        (other, _) => bail!("no emulator {other}: packet, proxy or auto"),
+    };
+    let tcp_cc = packet_link::tcp_congestion_control();
     let mut rows = Vec::new();
     for (profile, path) in runs {
-        let row = runtime.block_on(run(profile, path, seconds, cc))?;
+        let row = runtime.block_on(run(emulator, profile, path, seconds, cc))?;
         println!(
-            "profile={} path={} goodput_mbps={:.2} tcp_mbps={:.2} goodput_ratio={:.3} input_p50_ms={:.2} input_p99_ms={:.2} rtt_ms={:.2}",
+            "emulator={} cc={} tcp_cc={} profile={} path={} goodput_mbps={:.2} tcp_mbps={:.2} goodput_ratio={:.3} input_p50_ms={:.2} input_p99_ms={:.2} rtt_ms={:.2}",
+            row.emulator.name(),
+            args.cc,
+            tcp_cc,
             row.profile,
             row.path,
             row.goodput_mbps,
@@ -97,6 +143,12 @@ fn main() -> Result<()> {
         rows.push(row);
     }
     println!();
+    println!(
+        "link emulated by: {}; TCP reference: the kernel's {}; QUIC: {}",
+        emulator.name(),
+        packet_link::tcp_congestion_control(),
+        args.cc
+    );
     println!(
         "{:<11} {:<6} {:>10} {:>10} {:>6} {:>9} {:>9} {:>8}",
         "profile", "path", "goodput", "TCP ref", "ratio", "input50", "input99", "RTT"
@@ -118,18 +170,37 @@ fn main() -> Result<()> {
 }
 
 async fn run(
+    emulator: Emulator,
     profile: Profile,
     path: &'static str,
     seconds: Duration,
     cc: Congestion,
 ) -> Result<Row> {
-    let (tcp_mbps, rtt_ms) = tcp_reference(profile, seconds).await?;
-    let (console, applet, _guards) = match path {
-        "quic" => quic_pair(profile, cc).await?,
-        _ => relay_pair(profile).await?,
+    let (tcp_mbps, rtt_ms, (console, applet, guards)) = match emulator {
+        Emulator::Proxy => {
+            let (tcp_mbps, rtt_ms) = tcp_reference(profile, seconds).await?;
+            let pair = match path {
+                "quic" => quic_pair(profile, cc).await?,
+                _ => relay_pair(profile).await?,
+            };
+            (tcp_mbps, rtt_ms, pair)
+        }
+        Emulator::Packet => {
+            let link = PacketLink::start(profile, 7)?;
+            let (tcp_mbps, rtt_ms) = tcp_reference_packet(&link, seconds).await?;
+            let (console, applet, mut guards) = match path {
+                "quic" => quic_pair_packet(&link, cc).await?,
+                _ => relay_pair_packet(&link).await?,
+            };
+            // Dropped last: the links' tasks run on its namespaces' runtimes.
+            guards.push(Box::new(link));
+            (tcp_mbps, rtt_ms, (console, applet, guards))
+        }
     };
     let (goodput_mbps, p50_ms, p99_ms) = measure(console, applet, seconds).await?;
+    drop(guards);
     Ok(Row {
+        emulator,
         profile: profile.name,
         path,
         goodput_mbps,
@@ -146,29 +217,59 @@ async fn tcp_reference(profile: Profile, seconds: Duration) -> Result<(f64, f64)
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let upstream = listener.local_addr()?;
     let proxy = TcpProxy::start(upstream, profile, 7).await?;
-    let sink = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await?;
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut total = 0u64;
-        let mut first: Option<Instant> = None;
-        loop {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            first.get_or_insert_with(Instant::now);
-            total += n as u64;
-        }
-        let secs = first.map_or(1.0, |f| f.elapsed().as_secs_f64());
-        // Echo server for the RTT probe on the next connection.
-        let (mut e, _) = listener.accept().await?;
-        let mut b = [0u8; 8];
-        while e.read_exact(&mut b).await.is_ok() {
-            e.write_all(&b).await?;
-        }
-        Ok::<_, std::io::Error>((total, secs))
+    let sink = tokio::spawn(tcp_sink(listener));
+    let rtts = tcp_source(proxy.addr(), seconds).await?;
+    let (total, secs) = sink.await??;
+    Ok(tcp_figures(total, secs, rtts))
+}
+
+/// The same over the packet link: the sink in namespace B, the sender in A.
+async fn tcp_reference_packet(link: &PacketLink, seconds: Duration) -> Result<(f64, f64)> {
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let sink = link.b.spawn(async move {
+        let listener = tokio::net::TcpListener::bind((ADDR_B, 0)).await?;
+        let _ = addr_tx.send(listener.local_addr()?);
+        tcp_sink(listener).await
     });
-    let mut c = tokio::net::TcpStream::connect(proxy.addr()).await?;
+    let to = addr_rx.await.context("the TCP sink did not start")?;
+    let rtts = link.a.spawn(tcp_source(to, seconds)).await??;
+    let (total, secs) = sink.await??;
+    Ok(tcp_figures(total, secs, rtts))
+}
+
+fn tcp_figures(total: u64, secs: f64, mut rtts: Vec<f64>) -> (f64, f64) {
+    rtts.sort_by(f64::total_cmp);
+    let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or(f64::NAN);
+    (total as f64 * 8.0 / secs / 1e6, rtt)
+}
+
+/// Counts the first connection's bytes, then echoes 8-byte probes on the
+/// second.
+async fn tcp_sink(listener: tokio::net::TcpListener) -> std::io::Result<(u64, f64)> {
+    let (mut s, _) = listener.accept().await?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let mut first: Option<Instant> = None;
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        first.get_or_insert_with(Instant::now);
+        total += n as u64;
+    }
+    let secs = first.map_or(1.0, |f| f.elapsed().as_secs_f64());
+    let (mut e, _) = listener.accept().await?;
+    let mut b = [0u8; 8];
+    while e.read_exact(&mut b).await.is_ok() {
+        e.write_all(&b).await?;
+    }
+    Ok((total, secs))
+}
+
+/// Writes as fast as TCP takes it for `seconds`, then measures 10 RTTs.
+async fn tcp_source(to: SocketAddr, seconds: Duration) -> std::io::Result<Vec<f64>> {
+    let mut c = tokio::net::TcpStream::connect(to).await?;
     c.set_nodelay(true)?;
     let block = vec![0x5Au8; 64 * 1024];
     let end = Instant::now() + seconds;
@@ -177,7 +278,7 @@ async fn tcp_reference(profile: Profile, seconds: Duration) -> Result<(f64, f64)
     }
     c.shutdown().await?;
     drop(c);
-    let mut e = tokio::net::TcpStream::connect(proxy.addr()).await?;
+    let mut e = tokio::net::TcpStream::connect(to).await?;
     e.set_nodelay(true)?;
     let mut rtts = Vec::new();
     for i in 0..10u64 {
@@ -187,10 +288,7 @@ async fn tcp_reference(profile: Profile, seconds: Duration) -> Result<(f64, f64)
         e.read_exact(&mut b).await?;
         rtts.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    drop(e);
-    let (total, secs) = sink.await??;
-    rtts.sort_by(f64::total_cmp);
-    Ok((total as f64 * 8.0 / secs / 1e6, rtts[rtts.len() / 2]))
+    Ok(rtts)
 }
 
 type Guards = Vec<Box<dyn std::any::Any + Send>>;
@@ -232,6 +330,54 @@ async fn relay_pair(profile: Profile) -> Result<(Link, Link, Guards)> {
         al?,
         vec![Box::new(proxy), Box::new(AbortOnDrop(server))],
     ))
+}
+
+/// QUIC between the namespaces: the applet's endpoint in B, the console's
+/// in A.
+async fn quic_pair_packet(link: &PacketLink, cc: Congestion) -> Result<(Link, Link, Guards)> {
+    let c = LocalIdentity::generate()?;
+    let a = LocalIdentity::generate()?;
+    let (cfp, afp) = (c.fingerprint(), a.fingerprint());
+    let bind = |ip| async move {
+        QuicEndpoint::bind(SocketAddr::from((ip, 0))).map(|e| e.with_congestion(cc))
+    };
+    let applet_ep = link.b.spawn(bind(ADDR_B)).await??;
+    let console_ep = link.a.spawn(bind(ADDR_A)).await??;
+    let to = applet_ep.local_addr()?;
+    let (ae, ce) = (applet_ep.clone(), console_ep.clone());
+    let accept = link.b.spawn(async move { ae.accept(&a, cfp).await });
+    let connect = link.a.spawn(async move { ce.connect(&c, afp, to).await });
+    let (cl, al) = (connect.await??, accept.await??);
+    Ok((cl, al, vec![Box::new(console_ep), Box::new(applet_ep)]))
+}
+
+/// The relay between the namespaces: hub and applet in B (the applet reaches
+/// the hub without crossing the link), the console in A across it.
+async fn relay_pair_packet(link: &PacketLink) -> Result<(Link, Link, Guards)> {
+    let hub = RelayHub::new(HubConfig::default());
+    let h = hub.clone();
+    let (hub_addr, server) = link
+        .b
+        .spawn(async move {
+            let listener = tokio::net::TcpListener::bind((ADDR_B, 0)).await?;
+            let addr = listener.local_addr()?;
+            Ok::<_, std::io::Error>((addr, tokio::spawn(h.serve(listener))))
+        })
+        .await??;
+    let token = hub.issue();
+    let c = LocalIdentity::generate()?;
+    let a = LocalIdentity::generate()?;
+    let (cfp, afp) = (c.fingerprint(), a.fingerprint());
+    let url = format!("ws://{hub_addr}");
+    let (u, t) = (url.clone(), token.clone());
+    let applet = link
+        .b
+        .spawn(async move { relay::connect(&u, &t, Side::Applet, &a, cfp).await });
+    let console = link
+        .a
+        .spawn(async move { relay::connect(&url, &token, Side::Console, &c, afp).await });
+    let (cl, al) = (console.await??, applet.await??);
+    Ok((cl, al, vec![Box::new(AbortOnDrop(server))]))
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);

@@ -80,12 +80,7 @@ pub enum AckError {
     },
 }
 
-/// Queueing delay the window aims at: a quarter of the path's own round
-/// trip, between 3 and 25 ms (input then arrives within about the round
-/// trip, and the bottleneck stays busy).
-fn target(base: Duration) -> Duration {
-    (base / 4).clamp(Duration::from_millis(3), Duration::from_millis(25))
-}
+use crate::file_pacer::target;
 
 /// Bytes in flight, their send times, and the window over them.
 #[derive(Debug)]
