@@ -1,6 +1,7 @@
 //! What the transport parses from the network itself: the connector's frame
 //! reassembly and link-layer frames, the relay's records and acknowledgements
-//! (fed to the file window), and STUN requests to the responder.
+//! (fed to the file window), the direct path's input copies, and STUN
+//! requests to the responder.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     };
     secours_transport::connector::fuzz_link_bytes(tag, rest);
     secours_transport::mux::fuzz_records(tag & 1 == 1, rest);
+    secours_transport::input_copy::fuzz_input_copies(rest);
     let from = std::net::SocketAddr::from(([192, 0, 2, 1], 4000));
     let _ = secours_transport::stun::answer(rest, from);
 });

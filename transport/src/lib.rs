@@ -9,6 +9,7 @@ pub mod connector;
 pub mod error;
 pub mod file_pacer;
 pub mod identity;
+pub mod input_copy;
 pub mod link;
 pub mod mux;
 pub mod netsim;

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::LinkError;
 use crate::file_pacer::FilePacer;
 use crate::identity::{self, LocalIdentity, Refusals};
+use crate::input_copy::{self, InputAssembler};
 use crate::link::{
     Backend, Counters, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumbing, priority,
 };
@@ -158,7 +159,8 @@ impl QuicEndpoint {
                 .map_err(|e| LinkError::Quic(e.to_string()))?;
             streams.push((channel, send, recv));
         }
-        Ok(start(conn, streams, self.endpoint.clone(), peer))
+        // The applet's streams carry no channel byte: input offsets start at 0.
+        Ok(start(conn, streams, self.endpoint.clone(), peer, 0))
     }
 
     /// Applet: accepts the console's connection, accepting only `peer`.
@@ -191,7 +193,8 @@ impl QuicEndpoint {
             send.set_priority(priority(channel)).ok();
             streams.push((channel, send, recv));
         }
-        Ok(start(conn, streams, self.endpoint.clone(), peer))
+        // The console's streams start with their channel byte.
+        Ok(start(conn, streams, self.endpoint.clone(), peer, 1))
     }
 }
 
@@ -302,7 +305,90 @@ async fn send_file(
     let _ = send.finish();
 }
 
-fn start(conn: Connection, streams: Streams, endpoint: Endpoint, peer: Fingerprint) -> Link {
+/// Input copies go this long after their stream write, so that the two do
+/// not share (and lose) one packet.
+const INPUT_COPY_DELAY: Duration = Duration::from_millis(3);
+
+/// Writes input frames to the stream and, a little later, each as a
+/// datagram copy (`input_copy`).
+async fn send_input(
+    conn: Connection,
+    mut send: quinn::SendStream,
+    mut rx: mpsc::Receiver<Bytes>,
+    counters: Arc<Counters>,
+) {
+    let mut offset = 0u64;
+    while let Some(frame) = rx.recv().await {
+        if send.write_chunk(frame.clone()).await.is_err() {
+            return;
+        }
+        counters.add_sent(frame.len());
+        let fits = conn
+            .max_datagram_size()
+            .is_some_and(|max| frame.len() + input_copy::HEADER <= max);
+        if fits {
+            let copy = input_copy::encode(offset, &frame);
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(INPUT_COPY_DELAY).await;
+                // Best effort: the stream is the reliable copy.
+                let _ = conn.send_datagram(copy);
+            });
+        }
+        offset += frame.len() as u64;
+    }
+    let _ = send.finish();
+}
+
+/// Reads the input stream and the input copies, delivering each byte once,
+/// in order, from whichever arrives first. `header`: bytes before the
+/// channel's data on the stream (its channel byte, on the applet's side).
+async fn receive_input(
+    conn: Connection,
+    mut recv: quinn::RecvStream,
+    header: u64,
+    counters: Arc<Counters>,
+    events: mpsc::Sender<LinkEvent>,
+) {
+    let mut assembler = InputAssembler::new();
+    let mut stream_open = true;
+    loop {
+        let pieces = tokio::select! {
+            chunk = recv.read_chunk(64 * 1024, true), if stream_open => match chunk {
+                Ok(Some(chunk)) => assembler.from_stream(chunk.offset.saturating_sub(header), chunk.bytes),
+                Ok(None) | Err(_) => {
+                    stream_open = false;
+                    continue;
+                }
+            },
+            datagram = conn.read_datagram() => match datagram {
+                Ok(d) => match input_copy::decode(&d) {
+                    Some((offset, bytes)) => assembler.from_copy(offset, bytes),
+                    None => continue,
+                },
+                Err(_) => return,
+            },
+        };
+        for data in pieces {
+            counters.add_received(data.len());
+            let event = LinkEvent::Data {
+                channel: Channel::Input,
+                data,
+            };
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn start(
+    conn: Connection,
+    streams: Streams,
+    endpoint: Endpoint,
+    peer: Fingerprint,
+    input_header: u64,
+) -> Link {
     let counters = Arc::new(Counters::default());
     let backend = Arc::new(QuicBackend {
         conn: conn.clone(),
@@ -318,6 +404,17 @@ fn start(conn: Connection, streams: Streams, endpoint: Endpoint, peer: Fingerpri
             continue;
         };
         let c = counters.clone();
+        if channel == Channel::Input {
+            tokio::spawn(send_input(conn.clone(), send, rx, c.clone()));
+            tokio::spawn(receive_input(
+                conn.clone(),
+                recv,
+                input_header,
+                c,
+                events.clone(),
+            ));
+            continue;
+        }
         if channel == Channel::File {
             tokio::spawn(send_file(conn.clone(), send, rx, c));
         } else {
