@@ -37,6 +37,11 @@ pub struct FilePacer {
     base: VecDeque<(Instant, Duration)>,
     last_update: Option<Instant>,
     tx_at_update: u64,
+    /// After a cut, the round trip estimate still shows the old queue for a
+    /// while: no further change until then.
+    hold_until: Option<Instant>,
+    /// The rate at the last cut: growth slows near it.
+    cut_at_bps: Option<f64>,
     /// Pacing clock: when the next byte may go.
     next: Option<Instant>,
 }
@@ -56,6 +61,8 @@ impl FilePacer {
             base: VecDeque::new(),
             last_update: None,
             tx_at_update: 0,
+            hold_until: None,
+            cut_at_bps: None,
             next: None,
         }
     }
@@ -90,19 +97,36 @@ impl FilePacer {
         let base = self.base_delay().unwrap_or(rtt);
         let queue = rtt.saturating_sub(base);
         let target = target(base);
+        if self.hold_until.is_some_and(|t| now < t) {
+            return;
+        }
         if queue > target {
             self.slow_start = false;
+            self.cut_at_bps = Some(self.rate_bps);
+            // Cut from what actually went out (the rate may have been ahead
+            // of it), in proportion to the queue seen.
             let scale = (base + target).as_secs_f64() / (base + queue).as_secs_f64();
-            self.rate_bps = (self.rate_bps * scale.max(0.5)).max(MIN_BPS);
+            let from = self.rate_bps.min(sent_bps.max(MIN_BPS));
+            self.rate_bps = (from * scale.max(0.5)).max(MIN_BPS);
+            // The smoothed round trip lags: let it show the cut first.
+            self.hold_until = Some(now + rtt * 2);
         } else {
+            let below = 1.0 - queue.as_secs_f64() / target.as_secs_f64();
             let gain = if self.slow_start {
                 if queue * 2 > target {
                     self.slow_start = false;
                 }
                 1.0
+            } else if self
+                .cut_at_bps
+                .is_some_and(|c| (0.95 * c..=1.1 * c).contains(&self.rate_bps))
+            {
+                // Near where the queue built last time: probe gently (past
+                // it without a queue, the path has grown: speed up again).
+                0.01 * below
             } else {
                 // A tenth a round trip at an empty queue, less near the target.
-                0.1 * (1.0 - queue.as_secs_f64() / target.as_secs_f64())
+                0.1 * below
             };
             let ceiling = (2.0 * sent_bps).max(INITIAL_BPS);
             self.rate_bps = (self.rate_bps * (1.0 + gain)).min(ceiling.max(self.rate_bps));
