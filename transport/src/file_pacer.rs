@@ -19,11 +19,39 @@ pub(crate) fn target(base: Duration) -> Duration {
     (base / 4).clamp(Duration::from_millis(3), Duration::from_millis(25))
 }
 
-const INITIAL_BPS: f64 = 2e6;
-const MIN_BPS: f64 = 200e3;
 /// The lowest round trip is remembered per bucket, for this many buckets.
 const BASE_BUCKET: Duration = Duration::from_secs(10);
 const BASE_BUCKETS: usize = 6;
+
+/// The path's own round trip: the lowest seen over the last minute (in
+/// 10 s buckets, so a route change is forgotten), as LEDBAT keeps it.
+#[derive(Debug, Default)]
+pub(crate) struct BaseDelay {
+    buckets: VecDeque<(Instant, Duration)>,
+}
+
+impl BaseDelay {
+    pub(crate) fn note(&mut self, rtt: Duration, now: Instant) {
+        match self.buckets.back_mut() {
+            Some((start, min)) if now.saturating_duration_since(*start) < BASE_BUCKET => {
+                *min = (*min).min(rtt);
+            }
+            _ => {
+                self.buckets.push_back((now, rtt));
+                if self.buckets.len() > BASE_BUCKETS {
+                    self.buckets.pop_front();
+                }
+            }
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<Duration> {
+        self.buckets.iter().map(|(_, d)| *d).min()
+    }
+}
+
+const INITIAL_BPS: f64 = 2e6;
+const MIN_BPS: f64 = 200e3;
 /// The rate is reconsidered at most this often (and at most once a round trip).
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Bytes that may go at once after an idle or late wake-up.
@@ -34,7 +62,7 @@ const BURST: f64 = 64.0 * 1024.0;
 pub struct FilePacer {
     rate_bps: f64,
     slow_start: bool,
-    base: VecDeque<(Instant, Duration)>,
+    base: BaseDelay,
     last_update: Option<Instant>,
     tx_at_update: u64,
     /// After a cut, the round trip estimate still shows the old queue for a
@@ -58,7 +86,7 @@ impl FilePacer {
         Self {
             rate_bps: INITIAL_BPS,
             slow_start: true,
-            base: VecDeque::new(),
+            base: BaseDelay::default(),
             last_update: None,
             tx_at_update: 0,
             hold_until: None,
@@ -78,7 +106,7 @@ impl FilePacer {
         if rtt.is_zero() {
             return;
         }
-        self.note_base(rtt, now);
+        self.base.note(rtt, now);
         let Some(last) = self.last_update else {
             self.last_update = Some(now);
             self.tx_at_update = tx_bytes;
@@ -94,7 +122,7 @@ impl FilePacer {
             tx_bytes.saturating_sub(self.tx_at_update) as f64 * 8.0 / since.as_secs_f64().max(1e-3);
         self.last_update = Some(now);
         self.tx_at_update = tx_bytes;
-        let base = self.base_delay().unwrap_or(rtt);
+        let base = self.base.get().unwrap_or(rtt);
         let queue = rtt.saturating_sub(base);
         let target = target(base);
         if self.hold_until.is_some_and(|t| now < t) {
@@ -147,24 +175,6 @@ impl FilePacer {
         let floor = now.checked_sub(credit).unwrap_or(now);
         let start = self.next.map_or(floor, |t| t.max(floor));
         self.next = Some(start + Duration::from_secs_f64(bytes as f64 * 8.0 / self.rate_bps));
-    }
-
-    fn note_base(&mut self, rtt: Duration, now: Instant) {
-        match self.base.back_mut() {
-            Some((start, min)) if now.saturating_duration_since(*start) < BASE_BUCKET => {
-                *min = (*min).min(rtt);
-            }
-            _ => {
-                self.base.push_back((now, rtt));
-                if self.base.len() > BASE_BUCKETS {
-                    self.base.pop_front();
-                }
-            }
-        }
-    }
-
-    fn base_delay(&self) -> Option<Duration> {
-        self.base.iter().map(|(_, d)| *d).min()
     }
 }
 

@@ -31,9 +31,6 @@ const MIN_RECORDS: u64 = 2;
 const MAX: u64 = 64 << 20;
 /// Send times kept for round-trip samples (one per record).
 const FLIGHTS: usize = 8192;
-/// The lowest round trip is remembered per bucket, for this many buckets.
-const BASE_BUCKET: Duration = Duration::from_secs(10);
-const BASE_BUCKETS: usize = 6;
 /// Round-trip samples whose minimum is the current delay (filters jitter).
 const CURRENT_FILTER: usize = 2;
 /// File records are paced at this multiple of window / round trip: twice in
@@ -80,7 +77,7 @@ pub enum AckError {
     },
 }
 
-use crate::file_pacer::target;
+use crate::file_pacer::{BaseDelay, target};
 
 /// Bytes in flight, their send times, and the window over them.
 #[derive(Debug)]
@@ -90,7 +87,7 @@ pub struct FileWindow {
     acked: u64,
     /// (sent total after a record, when, whether a full file record).
     flights: VecDeque<(u64, Instant, bool)>,
-    base: VecDeque<(Instant, Duration)>,
+    base: BaseDelay,
     recent: VecDeque<Duration>,
     srtt: Option<Duration>,
     slow_start: bool,
@@ -113,7 +110,7 @@ impl FileWindow {
             sent: 0,
             acked: 0,
             flights: VecDeque::new(),
-            base: VecDeque::new(),
+            base: BaseDelay::default(),
             recent: VecDeque::new(),
             srtt: None,
             slow_start: true,
@@ -231,12 +228,12 @@ impl FileWindow {
         let Some(rtt) = file_sample else {
             return Ok(());
         };
-        self.note_base(rtt, now);
+        self.base.note(rtt, now);
         self.recent.push_back(rtt);
         if self.recent.len() > CURRENT_FILTER {
             self.recent.pop_front();
         }
-        let base = self.base_delay().unwrap_or(rtt);
+        let base = self.base.get().unwrap_or(rtt);
         let current = self.recent.iter().copied().min().unwrap_or(rtt);
         let queue = current.saturating_sub(base);
         let target = target(base);
@@ -270,24 +267,6 @@ impl FileWindow {
             self.cwnd = (self.cwnd + grow as u64).min(MAX);
         }
         Ok(())
-    }
-
-    fn note_base(&mut self, rtt: Duration, now: Instant) {
-        match self.base.back_mut() {
-            Some((start, min)) if now.saturating_duration_since(*start) < BASE_BUCKET => {
-                *min = (*min).min(rtt);
-            }
-            _ => {
-                self.base.push_back((now, rtt));
-                if self.base.len() > BASE_BUCKETS {
-                    self.base.pop_front();
-                }
-            }
-        }
-    }
-
-    fn base_delay(&self) -> Option<Duration> {
-        self.base.iter().map(|(_, d)| *d).min()
     }
 }
 
