@@ -132,10 +132,11 @@ impl FilePacer {
             self.slow_start = false;
             self.cut_at_bps = Some(self.rate_bps);
             // Cut from what actually went out (the rate may have been ahead
-            // of it), in proportion to the queue seen.
+            // of it), in proportion to the queue seen, by 15 % at most: the
+            // hold lets a deeper queue show again if one cut was not enough.
             let scale = (base + target).as_secs_f64() / (base + queue).as_secs_f64();
             let from = self.rate_bps.min(sent_bps.max(MIN_BPS));
-            self.rate_bps = (from * scale.max(0.5)).max(MIN_BPS);
+            self.rate_bps = (from * scale.max(0.85)).max(MIN_BPS);
             // The smoothed round trip lags: let it show the cut first.
             self.hold_until = Some(now + rtt * 2);
         } else {
