@@ -100,6 +100,13 @@ impl FilePacer {
         self.rate_bps
     }
 
+    /// Whether [`FilePacer::on_rtt`] would reconsider the rate now (once a
+    /// round trip): callers skip gathering the connection's counters otherwise.
+    pub fn due(&self, rtt: Duration, now: Instant) -> bool {
+        self.last_update
+            .is_none_or(|last| now.saturating_duration_since(last) >= rtt.max(MIN_INTERVAL))
+    }
+
     /// A round-trip estimate of the connection (`rtt`, smoothed, queue
     /// included) and the bytes it has sent in all (`tx_bytes`).
     pub fn on_rtt(&mut self, rtt: Duration, tx_bytes: u64, now: Instant) {

@@ -286,7 +286,12 @@ async fn send_file(
         while offset < frame.len() {
             loop {
                 let now = Instant::now();
-                pacer.on_rtt(conn.rtt(), conn.stats().udp_tx.bytes, now);
+                let rtt = conn.rtt();
+                // The connection's counters only once a round trip: they
+                // are gathered under its lock.
+                if pacer.due(rtt, now) {
+                    pacer.on_rtt(rtt, conn.stats().udp_tx.bytes, now);
+                }
                 let wait = pacer.wait(now);
                 if wait.is_zero() {
                     break;
