@@ -21,9 +21,19 @@ use crate::error::LinkError;
 
 /// ALPN of the Secours session protocol, v1.
 pub const ALPN: &[u8] = b"secours/1";
-/// ALPN of the relay's record layer with acknowledgements (spec section 12);
-/// relay peers offer it first and fall back to [`ALPN`].
-pub const ALPN_RELAY_ACKS: &[u8] = b"secours/2";
+/// ALPN of v1 with delivery acknowledgements (spec section 12): Ack records
+/// on the relay, file acknowledgement datagrams on QUIC. Peers offer it
+/// first and fall back to [`ALPN`].
+pub const ALPN_ACKS: &[u8] = b"secours/2";
+/// ALPNs a peer offers, preferred first.
+pub const OFFER: &[&[u8]] = &[ALPN_ACKS, ALPN];
+/// What a peer from before acknowledgements offers (interoperability tests).
+pub const OFFER_V1: &[&[u8]] = &[ALPN];
+
+/// `offer` as rustls wants it.
+pub(crate) fn alpns(offer: &[&[u8]]) -> Vec<Vec<u8>> {
+    offer.iter().map(|a| a.to_vec()).collect()
+}
 /// The name peers put in their certificates and ask for (not checked: the
 /// fingerprint is the identity).
 pub const SERVER_NAME: &str = "peer.secours.invalid";

@@ -8,6 +8,7 @@
 pub mod connector;
 pub mod error;
 pub mod file_pacer;
+pub mod file_rate;
 pub mod identity;
 pub mod input_copy;
 pub mod link;

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::LinkError;
 use crate::file_pacer::FilePacer;
+use crate::file_rate::{self, FileAck, FileRate, FileReassembly};
 use crate::identity::{self, LocalIdentity, Refusals};
 use crate::input_copy::{self, InputAssembler};
 use crate::link::{
@@ -78,6 +79,7 @@ pub struct QuicEndpoint {
     endpoint: Endpoint,
     idle: Duration,
     congestion: Congestion,
+    offer: &'static [&'static [u8]],
 }
 
 impl QuicEndpoint {
@@ -97,12 +99,20 @@ impl QuicEndpoint {
             endpoint,
             idle: IDLE_TIMEOUT,
             congestion: Congestion::default(),
+            offer: identity::OFFER,
         })
     }
 
     /// Which congestion controller new connections use.
     pub fn with_congestion(mut self, congestion: Congestion) -> Self {
         self.congestion = congestion;
+        self
+    }
+
+    /// The ALPNs offered (default [`identity::OFFER`]; [`identity::OFFER_V1`]
+    /// behaves as a peer from before acknowledgements).
+    pub fn with_offer(mut self, offer: &'static [&'static [u8]]) -> Self {
+        self.offer = offer;
         self
     }
 
@@ -141,7 +151,8 @@ impl QuicEndpoint {
         addr: SocketAddr,
     ) -> Result<Link, LinkError> {
         let refusals = Refusals::default();
-        let tls = identity::client_config(local, peer, &refusals)?;
+        let mut tls = identity::client_config(local, peer, &refusals)?;
+        tls.alpn_protocols = identity::alpns(self.offer);
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         config.transport_config(transport_config(self.idle, self.congestion));
@@ -159,7 +170,7 @@ impl QuicEndpoint {
                 .map_err(|e| LinkError::Quic(e.to_string()))?;
             streams.push((channel, send, recv));
         }
-        // The applet's streams carry no channel byte: input offsets start at 0.
+        // The applet's streams carry no channel byte: offsets start at 0.
         Ok(start(conn, streams, self.endpoint.clone(), peer, 0))
     }
 
@@ -170,7 +181,8 @@ impl QuicEndpoint {
         peer: Fingerprint,
     ) -> Result<Link, LinkError> {
         let refusals = Refusals::default();
-        let tls = identity::server_config(local, peer, &refusals)?;
+        let mut tls = identity::server_config(local, peer, &refusals)?;
+        tls.alpn_protocols = identity::alpns(self.offer);
         let crypto = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         config.transport_config(transport_config(self.idle, self.congestion));
@@ -196,6 +208,14 @@ impl QuicEndpoint {
         // The console's streams start with their channel byte.
         Ok(start(conn, streams, self.endpoint.clone(), peer, 1))
     }
+}
+
+/// Whether the handshake agreed on delivery acknowledgements.
+fn acknowledges(conn: &Connection) -> bool {
+    conn.handshake_data()
+        .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|h| h.protocol)
+        .is_some_and(|p| p == identity::ALPN_ACKS)
 }
 
 /// Maps a connection failure to a typed error.
@@ -272,9 +292,111 @@ type Streams = Vec<(Channel, quinn::SendStream, quinn::RecvStream)>;
 /// decisions.
 const FILE_PIECE: usize = 16 * 1024;
 
-/// Writes file frames at the scavenger rate (`file_pacer`), so that the
-/// file leaves the path's queue short for input and video.
+/// Writes file frames at the rate the peer's acknowledgements allow
+/// (`file_rate`), so that the file leaves the path's queue short for input
+/// and video.
 async fn send_file(
+    mut send: quinn::SendStream,
+    mut rx: mpsc::Receiver<Bytes>,
+    counters: Arc<Counters>,
+    mut acks: mpsc::Receiver<(FileAck, Instant)>,
+) {
+    let absorb = |rate: &mut FileRate, (ack, at): (FileAck, Instant)| {
+        if let Err(e) = rate.on_ack(ack, at) {
+            tracing::warn!(%e, "file acknowledgement ignored");
+        }
+    };
+    let mut rate = FileRate::new();
+    while let Some(frame) = rx.recv().await {
+        let mut offset = 0;
+        while offset < frame.len() {
+            loop {
+                while let Ok(ack) = acks.try_recv() {
+                    absorb(&mut rate, ack);
+                }
+                let wait = rate.wait(Instant::now());
+                if wait.is_zero() {
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    Some(ack) = acks.recv() => absorb(&mut rate, ack),
+                }
+            }
+            let end = (offset + rate.piece_len()).min(frame.len());
+            if send.write_chunk(frame.slice(offset..end)).await.is_err() {
+                return;
+            }
+            rate.on_sent(end - offset, Instant::now());
+            counters.add_sent(end - offset);
+            offset = end;
+        }
+    }
+    let _ = send.finish();
+}
+
+/// Acknowledgements go at most this often (and when data stops, this long
+/// after the last), or when this many bytes are unacknowledged: each one's
+/// wait is in the sender's round-trip samples.
+const ACK_INTERVAL: Duration = Duration::from_millis(1);
+const ACK_BYTES: u64 = 32 * 1024;
+
+/// Reads the file stream as it arrives (out of order: a lost packet holds
+/// back deliveries, not the count of what arrived), hands it over in order,
+/// and acknowledges both counts.
+async fn receive_file(
+    conn: Connection,
+    mut recv: quinn::RecvStream,
+    header: u64,
+    counters: Arc<Counters>,
+    events: mpsc::Sender<LinkEvent>,
+) {
+    let mut reassembly = FileReassembly::new();
+    let mut acked = reassembly.ack();
+    let mut last_ack = Instant::now();
+    loop {
+        let flush = tokio::time::Instant::from_std(last_ack + ACK_INTERVAL);
+        tokio::select! {
+            chunk = recv.read_chunk(64 * 1024, false) => match chunk {
+                Ok(Some(chunk)) => {
+                    let Some(offset) = chunk.offset.checked_sub(header) else {
+                        continue;
+                    };
+                    let ready = match reassembly.push(offset, chunk.bytes) {
+                        Ok(ready) => ready,
+                        Err(e) => {
+                            tracing::warn!(%e, "file stream closed");
+                            conn.close(VarInt::from_u32(2), b"file data too far ahead");
+                            return;
+                        }
+                    };
+                    for data in ready {
+                        counters.add_received(data.len());
+                        let event = LinkEvent::Data { channel: Channel::File, data };
+                        if events.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                    let ack = reassembly.ack();
+                    if last_ack.elapsed() < ACK_INTERVAL && ack.received - acked.received < ACK_BYTES {
+                        continue;
+                    }
+                }
+                Ok(None) | Err(_) => return,
+            },
+            () = tokio::time::sleep_until(flush), if reassembly.ack() != acked => {}
+        }
+        acked = reassembly.ack();
+        // Best effort: a lost acknowledgement is covered by the next.
+        let _ = conn.send_datagram(file_rate::encode_ack(acked));
+        last_ack = Instant::now();
+    }
+}
+
+/// Writes file frames at the scavenger rate (`file_pacer`) when the peer
+/// does not acknowledge (v1), so that the file leaves the path's queue short
+/// for input and video.
+async fn send_file_v1(
     conn: Connection,
     mut send: quinn::SendStream,
     mut rx: mpsc::Receiver<Bytes>,
@@ -348,12 +470,14 @@ async fn send_input(
 /// Reads the input stream and the input copies, delivering each byte once,
 /// in order, from whichever arrives first. `header`: bytes before the
 /// channel's data on the stream (its channel byte, on the applet's side).
+/// File acknowledgements arriving among the datagrams go to `acks`.
 async fn receive_input(
     conn: Connection,
     mut recv: quinn::RecvStream,
     header: u64,
     counters: Arc<Counters>,
     events: mpsc::Sender<LinkEvent>,
+    acks: mpsc::Sender<(FileAck, Instant)>,
 ) {
     let mut assembler = InputAssembler::new();
     let mut stream_open = true;
@@ -369,7 +493,14 @@ async fn receive_input(
             datagram = conn.read_datagram() => match datagram {
                 Ok(d) => match input_copy::decode(&d) {
                     Some((offset, bytes)) => assembler.from_copy(offset, bytes),
-                    None => continue,
+                    None => {
+                        if let Some(ack) = file_rate::decode_ack(&d) {
+                            // Full only if the file sender is stuck: a later
+                            // acknowledgement covers this one.
+                            let _ = acks.try_send((ack, Instant::now()));
+                        }
+                        continue;
+                    }
                 },
                 Err(_) => return,
             },
@@ -392,8 +523,11 @@ fn start(
     streams: Streams,
     endpoint: Endpoint,
     peer: Fingerprint,
-    input_header: u64,
+    header: u64,
 ) -> Link {
+    let acknowledged = acknowledges(&conn);
+    let (ack_tx, ack_rx) = mpsc::channel(256);
+    let mut ack_rx = Some(ack_rx);
     let counters = Arc::new(Counters::default());
     let backend = Arc::new(QuicBackend {
         conn: conn.clone(),
@@ -414,14 +548,22 @@ fn start(
             tokio::spawn(receive_input(
                 conn.clone(),
                 recv,
-                input_header,
+                header,
                 c,
                 events.clone(),
+                ack_tx.clone(),
             ));
             continue;
         }
+        if channel == Channel::File && acknowledged {
+            if let Some(acks) = ack_rx.take() {
+                tokio::spawn(send_file(send, rx, c.clone(), acks));
+            }
+            tokio::spawn(receive_file(conn.clone(), recv, header, c, events.clone()));
+            continue;
+        }
         if channel == Channel::File {
-            tokio::spawn(send_file(conn.clone(), send, rx, c));
+            tokio::spawn(send_file_v1(conn.clone(), send, rx, c));
         } else {
             tokio::spawn(async move {
                 while let Some(frame) = rx.recv().await {

@@ -236,3 +236,92 @@ async fn input_arrives_once_and_in_order_over_a_lossy_path() {
             > 0
     );
 }
+
+/// A file of `chunks` x 64 KiB from console to applet over a lossy,
+/// rate-limited path arrives whole and in order, whether both peers
+/// acknowledge deliveries (`secours/2`) or the applet predates them.
+async fn file_over_a_lossy_path(applet_offer: &'static [&'static [u8]], chunks: u64) {
+    use secours_protocol::Channel;
+    use secours_protocol::wire::{self, Decoded, FrameReader};
+    use secours_transport::LinkEvent;
+    use secours_transport::netsim::{Direction, Profile, UdpProxy};
+    use std::time::Duration;
+
+    let lossy = Direction {
+        rate_bps: 20_000_000,
+        delay: Duration::from_millis(5),
+        jitter: Duration::ZERO,
+        loss: 0.03,
+        queue_bytes: 256 * 1024,
+    };
+    let profile = Profile {
+        name: "lossy-file-test",
+        down: lossy,
+        up: lossy,
+    };
+    let console_id = LocalIdentity::generate().unwrap();
+    let applet_id = LocalIdentity::generate().unwrap();
+    let applet_ep = QuicEndpoint::bind("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .with_offer(applet_offer);
+    let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let proxy = UdpProxy::start(applet_ep.local_addr().unwrap(), profile, 9)
+        .await
+        .unwrap();
+    let (cfp, afp) = (console_id.fingerprint(), applet_id.fingerprint());
+    let accept = tokio::spawn(async move { applet_ep.accept(&applet_id, cfp).await });
+    let console = console_ep
+        .connect(&console_id, afp, proxy.addr())
+        .await
+        .unwrap();
+    let mut applet = accept.await.unwrap().unwrap();
+    let sender = tokio::spawn(async move {
+        for n in 0..chunks {
+            let chunk = pb::FileChunk {
+                id: 7,
+                offset: n * 65_536,
+                data: vec![(n % 251) as u8; 65_536].into(),
+            };
+            let frame = wire::encode_to_bytes(Message::FileChunk(chunk)).unwrap();
+            console.send(Channel::File, frame).await.unwrap();
+        }
+        console
+    });
+    let mut reader = FrameReader::new(Channel::File);
+    let mut next = 0u64;
+    while next < chunks {
+        let ev = tokio::time::timeout(Duration::from_secs(60), applet.recv())
+            .await
+            .expect("file data keeps coming");
+        if let Some(LinkEvent::Data {
+            channel: Channel::File,
+            data,
+        }) = ev
+        {
+            reader.push(&data);
+            while let Ok(Some(Decoded::Message(Message::FileChunk(c)))) = reader.next_frame() {
+                assert_eq!(c.offset, next * 65_536);
+                assert!(c.data.iter().all(|b| *b == (next % 251) as u8));
+                next += 1;
+            }
+        }
+    }
+    let _console = sender.await.unwrap();
+    assert!(
+        proxy
+            .stats()
+            .lost
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_file_crosses_a_lossy_path_whole_and_in_order() {
+    file_over_a_lossy_path(secours_transport::identity::OFFER, 48).await;
+}
+
+#[tokio::test]
+async fn a_peer_without_acknowledgements_still_gets_files() {
+    file_over_a_lossy_path(secours_transport::identity::OFFER_V1, 48).await;
+}

@@ -84,6 +84,12 @@ struct Row {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    // RUST_LOG=netbench=debug prints every input's delay,
+    // secours_transport::file_rate=debug the file rate's rounds.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -463,6 +469,13 @@ async fn measure(console: Link, mut applet: Link, seconds: Duration) -> Result<(
                 {
                     if let Some(t) = sent_at.lock().ok().and_then(|m| m.get(&p.x).copied()) {
                         delays.push(t.elapsed().as_secs_f64() * 1e3);
+                        if std::env::var_os("NETBENCH_TRACE").is_some() {
+                            eprintln!(
+                                "INPUT at={:.0} delay={:.1}",
+                                (end - seconds).elapsed().as_secs_f64() * 1e3,
+                                t.elapsed().as_secs_f64() * 1e3
+                            );
+                        }
                     }
                 }
             }

@@ -78,17 +78,10 @@ pub async fn connect(
 ) -> Result<Link, LinkError> {
     tokio::time::timeout(
         CONNECT_TIMEOUT,
-        connect_inner(base, token, side, local, peer, OFFER),
+        connect_inner(base, token, side, local, peer, identity::OFFER),
     )
     .await
     .map_err(|_| LinkError::Timeout("relay connection"))?
-}
-
-/// ALPNs a relay peer offers, preferred first.
-const OFFER: &[&[u8]] = &[identity::ALPN_RELAY_ACKS, identity::ALPN];
-
-fn alpns(offer: &[&[u8]]) -> Vec<Vec<u8>> {
-    offer.iter().map(|a| a.to_vec()).collect()
 }
 
 async fn connect_inner(
@@ -136,7 +129,7 @@ async fn connect_inner(
     match side {
         Side::Console => {
             let mut config = identity::client_config(local, peer, &refusals)?;
-            config.alpn_protocols = alpns(offer);
+            config.alpn_protocols = identity::alpns(offer);
             let name = ServerName::try_from(identity::SERVER_NAME)
                 .map_err(|e| LinkError::Tls(e.to_string()))?;
             let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -147,12 +140,12 @@ async fn connect_inner(
                         .take()
                         .map_or_else(|| LinkError::from_io(&e), LinkError::from)
                 })?;
-            let acks = tls.get_ref().1.alpn_protocol() == Some(identity::ALPN_RELAY_ACKS);
+            let acks = tls.get_ref().1.alpn_protocol() == Some(identity::ALPN_ACKS);
             Ok(start(tls, meta, peer, acks))
         }
         Side::Applet => {
             let mut config = identity::server_config(local, peer, &refusals)?;
-            config.alpn_protocols = alpns(offer);
+            config.alpn_protocols = identity::alpns(offer);
             let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
                 .accept(io)
                 .await
@@ -161,7 +154,7 @@ async fn connect_inner(
                         .take()
                         .map_or_else(|| LinkError::from_io(&e), LinkError::from)
                 })?;
-            let acks = tls.get_ref().1.alpn_protocol() == Some(identity::ALPN_RELAY_ACKS);
+            let acks = tls.get_ref().1.alpn_protocol() == Some(identity::ALPN_ACKS);
             Ok(start(tls, meta, peer, acks))
         }
     }
@@ -264,8 +257,8 @@ mod tests {
         let a = LocalIdentity::generate().unwrap();
         let (cfp, afp) = (c.fingerprint(), a.fingerprint());
         let (console, applet) = tokio::join!(
-            connect_inner(&base, &token, Side::Console, &c, afp, OFFER),
-            connect_inner(&base, &token, Side::Applet, &a, cfp, &[identity::ALPN]),
+            connect_inner(&base, &token, Side::Console, &c, afp, identity::OFFER),
+            connect_inner(&base, &token, Side::Applet, &a, cfp, identity::OFFER_V1),
         );
         let (console, mut applet) = (console.unwrap(), applet.unwrap());
         let file = Bytes::from(vec![3u8; 200_000]);

@@ -1,0 +1,829 @@
+//! The file channel's rate from end-to-end delivery acknowledgements, sans IO.
+//!
+//! The receiver tells the sender how many file bytes it has delivered to its
+//! application (`FILE_ACK` datagrams on the direct path). Each acknowledgement
+//! that covers a whole piece gives a round-trip sample for the most recently
+//! sent piece it covers: after a retransmission stall the receiver delivers a
+//! burst at once, and the newest piece of that burst did not wait, so stalls
+//! from random loss do not read as queue (a smoothed round trip, as QUIC
+//! keeps, would carry them, and would lag the queue by several round trips).
+//!
+//! Rounds of one round trip (a round ends when the bytes sent at its start
+//! are delivered). At the end of each, the lowest sample of the round minus
+//! the path's base round trip is the queue at the bottleneck, and the bytes
+//! delivered over the round its delivery rate; the highest delivery rate of
+//! the last rounds is the bottleneck's rate whenever a queue was standing.
+//! - Start-up: the rate grows by half every round until a queue shows or the
+//!   delivery rate stops growing.
+//! - Over the target queue: send at `bottleneck * base / (base + queue)` for
+//!   as many rounds as the queue needs to drain (it drains at the difference).
+//! - Under it: the bottleneck's rate, up to 4 % more at an empty queue (the
+//!   probe that finds a faster path), as much at half the target, less above.
+//!
+//! So the bottleneck stays busy (goodput near the path's) while the queue
+//! input and video wait in stays under a quarter of the base round trip.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::file_pacer::BaseDelay;
+
+/// Queueing delay aimed at: a quarter of the base round trip plus 2.5 ms,
+/// 5 to 25 ms. Input may take one way plus 5 ms (the base round trip plus
+/// 5 ms in all): half of the queue that allows, so that jitter and the
+/// probe above the target stay inside it; and not under 5 ms, where the
+/// timers of a busy host read as queue.
+fn target(base: Duration) -> Duration {
+    (base / 4 + Duration::from_micros(2500))
+        .clamp(Duration::from_millis(5), Duration::from_millis(25))
+}
+
+/// Kind byte of a file acknowledgement datagram:
+/// `0x02 | delivered: u64 BE | received: u64 BE`.
+pub const FILE_ACK: u8 = 2;
+/// Length of a file acknowledgement datagram.
+pub const FILE_ACK_LEN: usize = 17;
+
+/// What the receiver of a file channel has: bytes delivered in order to its
+/// application, and bytes received in all (in order or not: a retransmission
+/// stall holds deliveries back, not arrivals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileAck {
+    /// Bytes delivered to the application, in order.
+    pub delivered: u64,
+    /// Bytes received, whatever their order (at least `delivered`).
+    pub received: u64,
+}
+
+/// The datagram carrying `ack`.
+pub fn encode_ack(ack: FileAck) -> Bytes {
+    let mut d = BytesMut::with_capacity(FILE_ACK_LEN);
+    d.put_u8(FILE_ACK);
+    d.put_u64(ack.delivered);
+    d.put_u64(ack.received);
+    d.freeze()
+}
+
+/// The acknowledgement in a datagram; `None` for any other datagram
+/// (another kind, or the wrong length).
+pub fn decode_ack(datagram: &[u8]) -> Option<FileAck> {
+    let [FILE_ACK, rest @ ..] = datagram else {
+        return None;
+    };
+    let (delivered, received) = rest.split_at_checked(8)?;
+    Some(FileAck {
+        delivered: u64::from_be_bytes(delivered.try_into().ok()?),
+        received: u64::from_be_bytes(received.try_into().ok()?),
+    })
+}
+
+/// A file acknowledgement the sender cannot accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("acknowledged {delivered} file bytes delivered and {received} received, {sent} were sent")]
+pub struct InvalidAck {
+    /// Delivered, by the acknowledgement.
+    pub delivered: u64,
+    /// Received, by the acknowledgement.
+    pub received: u64,
+    /// What we had sent.
+    pub sent: u64,
+}
+
+const INITIAL_BPS: f64 = 4e6;
+const MIN_BPS: f64 = 200e3;
+/// Growth per round in start-up: by the time a queue shows (a round
+/// later) the path has had a round at up to this many times its rate.
+const STARTUP_GAIN: f64 = 1.25;
+/// A round lasts a round trip, and at least this long.
+const MIN_ROUND: Duration = Duration::from_millis(10);
+/// How far the rate may run ahead of the deliveries while growing.
+const AHEAD: f64 = 1.05;
+/// Growth per round at an empty queue.
+const GAIN: f64 = 0.04;
+/// Rounds whose deliveries make the bottleneck estimate.
+const BANDWIDTH_ROUNDS: usize = 4;
+/// Bytes that may go at once after an idle or late wake-up, at most.
+const BURST: f64 = 64.0 * 1024.0;
+/// Pieces are about this long at the current rate: the serialization of one
+/// piece is in every round-trip sample.
+const PIECE_TIME: f64 = 0.002;
+const MIN_PIECE: usize = 2 * 1024;
+const MAX_PIECE: usize = 16 * 1024;
+/// Unacknowledged pieces remembered, at most (older ones are forgotten:
+/// their acknowledgement then gives no sample).
+const MAX_MARKS: usize = 4096;
+/// In flight without acknowledgement, at most: this many round trips at the
+/// current rate (a loss stalls delivery for one or two), plus a margin.
+const FLIGHT_ROUNDS: f64 = 4.0;
+const FLIGHT_MARGIN: u64 = 64 * 1024;
+/// and never more than this: the receiver holds what arrives past a gap,
+/// up to twice as much ([`MAX_AHEAD`]).
+const MAX_FLIGHT: u64 = 16 * 1024 * 1024;
+/// File bytes a receiver holds past a gap, at most: a peer that sends more
+/// breaks the protocol.
+pub const MAX_AHEAD: u64 = 32 * 1024 * 1024;
+/// With the flight full and no acknowledgement for this long, one piece may
+/// go anyway (lost acknowledgements must not stop the transfer).
+const STALL_PROBE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    StartUp,
+    Drain,
+    Steady,
+}
+
+#[derive(Debug)]
+struct Round {
+    /// The round ends when this many bytes are delivered.
+    until: u64,
+    started: Instant,
+    received_at_start: u64,
+    min_rtt: Option<Duration>,
+}
+
+/// Rate and pacing state of one file stream.
+#[derive(Debug)]
+pub struct FileRate {
+    rate_bps: f64,
+    phase: Phase,
+    base: BaseDelay,
+    srtt: Option<Duration>,
+    sent: u64,
+    delivered: u64,
+    received: u64,
+    /// The last acknowledgement, or piece sent past a full flight.
+    stall_clock: Option<Instant>,
+    /// Pieces not yet acknowledged: (bytes sent after it, when).
+    marks: VecDeque<(u64, Instant)>,
+    round: Option<Round>,
+    /// Bytes delivered and time taken in each of the last rounds.
+    delivery: VecDeque<(u64, Duration)>,
+    /// The fastest round's delivery rate, bits per second.
+    best_round_bps: f64,
+    /// The lowest sample of the round before.
+    last_min_rtt: Option<Duration>,
+    /// The rate was just cut: the next round's samples predate it.
+    hold: bool,
+    /// The rate of the round before (what the bytes delivered now were sent at).
+    sending_bps: f64,
+    /// Pacing clock: when the next byte may go.
+    next: Option<Instant>,
+}
+
+impl Default for FileRate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FileRate {
+    /// A controller at its initial rate.
+    pub fn new() -> Self {
+        Self {
+            rate_bps: INITIAL_BPS,
+            phase: Phase::StartUp,
+            base: BaseDelay::default(),
+            srtt: None,
+            sent: 0,
+            delivered: 0,
+            received: 0,
+            stall_clock: None,
+            marks: VecDeque::new(),
+            round: None,
+            delivery: VecDeque::new(),
+            best_round_bps: 0.0,
+            hold: false,
+            last_min_rtt: None,
+            sending_bps: INITIAL_BPS,
+            next: None,
+        }
+    }
+
+    /// The rate the file may use, bits per second.
+    pub fn rate_bps(&self) -> f64 {
+        self.rate_bps
+    }
+
+    /// The round trip through the peer's application, smoothed.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// Bytes sent and not yet received.
+    pub fn in_flight(&self) -> u64 {
+        self.sent - self.received
+    }
+
+    /// How many bytes the next piece should have.
+    pub fn piece_len(&self) -> usize {
+        ((self.rate_bps / 8.0 * PIECE_TIME) as usize).clamp(MIN_PIECE, MAX_PIECE)
+    }
+
+    fn flight_limit(&self) -> u64 {
+        // The base, not the smoothed round trip: that one grows with the
+        // queue, and the limit with it.
+        let rtt = self.base.get().map_or(0.1, |r| r.as_secs_f64());
+        ((self.rate_bps / 8.0 * rtt * FLIGHT_ROUNDS) as u64 + FLIGHT_MARGIN).min(MAX_FLIGHT)
+    }
+
+    /// How long to wait before the next piece may go (zero: now). The caller
+    /// also wakes on an acknowledgement.
+    pub fn wait(&self, now: Instant) -> Duration {
+        if self.in_flight() >= self.flight_limit() {
+            let since = self
+                .stall_clock
+                .map_or(STALL_PROBE, |t| now.saturating_duration_since(t));
+            if since < STALL_PROBE {
+                return STALL_PROBE - since;
+            }
+        }
+        match self.next {
+            Some(t) if t > now => t - now,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// A piece of `bytes` went out at `now`.
+    pub fn on_sent(&mut self, bytes: usize, now: Instant) {
+        if self.stall_clock.is_none() || self.in_flight() >= self.flight_limit() {
+            self.stall_clock = Some(now);
+        }
+        self.sent += bytes as u64;
+        if self.marks.len() < MAX_MARKS {
+            self.marks.push_back((self.sent, now));
+        }
+        let credit =
+            Duration::from_secs_f64(BURST.min(self.rate_bps / 8.0 * 0.004) * 8.0 / self.rate_bps);
+        let floor = now.checked_sub(credit).unwrap_or(now);
+        let start = self.next.map_or(floor, |t| t.max(floor));
+        self.next = Some(start + Duration::from_secs_f64(bytes as f64 * 8.0 / self.rate_bps));
+    }
+
+    /// The peer's acknowledgement (they may arrive out of order: older
+    /// counts are ignored).
+    pub fn on_ack(&mut self, ack: FileAck, now: Instant) -> Result<(), InvalidAck> {
+        let FileAck {
+            delivered,
+            received,
+        } = ack;
+        if received > self.sent || delivered > received {
+            return Err(InvalidAck {
+                delivered,
+                received,
+                sent: self.sent,
+            });
+        }
+        self.received = self.received.max(received);
+        if delivered <= self.delivered {
+            return Ok(());
+        }
+        self.delivered = delivered;
+        self.stall_clock = Some(now);
+        let mut newest = None;
+        while let Some(&(end, at)) = self.marks.front() {
+            if end > delivered {
+                break;
+            }
+            newest = Some(at);
+            self.marks.pop_front();
+        }
+        let Some(sent_at) = newest else {
+            return Ok(());
+        };
+        let rtt = now.saturating_duration_since(sent_at);
+        self.base.note(rtt, now);
+        self.srtt = Some(self.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
+        match &mut self.round {
+            None => self.start_round(now),
+            Some(round) => {
+                round.min_rtt = Some(round.min_rtt.map_or(rtt, |m| m.min(rtt)));
+                // At least MIN_ROUND long: on a short path a round trip
+                // holds a sample or two, and one late acknowledgement or
+                // timer would read as queue.
+                if delivered >= round.until
+                    && now.saturating_duration_since(round.started) >= MIN_ROUND
+                {
+                    self.end_round(now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start_round(&mut self, now: Instant) {
+        self.round = Some(Round {
+            until: self.sent,
+            started: now,
+            received_at_start: self.received,
+            min_rtt: None,
+        });
+    }
+
+    fn end_round(&mut self, now: Instant) {
+        let Some(round) = self.round.take() else {
+            return;
+        };
+        self.start_round(now);
+        let (Some(min_rtt), Some(base)) = (round.min_rtt, self.base.get()) else {
+            return;
+        };
+        // Rounds tile time: over the last few, bytes received over time is
+        // the delivery rate (arrivals, so a retransmission stall does not
+        // hide what arrived behind the lost packet); while a queue stands,
+        // it is the bottleneck's rate.
+        let bytes = self.received - round.received_at_start;
+        let span = now
+            .saturating_duration_since(round.started)
+            .max(Duration::from_millis(1));
+        let delivered_bps = bytes as f64 * 8.0 / span.as_secs_f64();
+        self.delivery.push_back((bytes, span));
+        if self.delivery.len() > BANDWIDTH_ROUNDS {
+            self.delivery.pop_front();
+        }
+        let (sum_bytes, sum_span) = self
+            .delivery
+            .iter()
+            .fold((0u64, Duration::ZERO), |(b, t), (rb, rt)| (b + rb, t + *rt));
+        let bottleneck = sum_bytes as f64 * 8.0 / sum_span.as_secs_f64().max(1e-3);
+        // The lower of this round's and the last one's: on a short path a
+        // round holds few samples, and a late timer or acknowledgement in
+        // each would read as queue (a real queue lasts two rounds).
+        let queue = min_rtt
+            .min(self.last_min_rtt.replace(min_rtt).unwrap_or(min_rtt))
+            .saturating_sub(base);
+        // Start-up cannot wait a round more.
+        let round_queue = min_rtt.saturating_sub(base);
+        let target = target(base);
+        let rate = delivered_bps;
+        // The bytes delivered over this round were sent at the rate set a
+        // round before: the path kept up with it, or not (a round of a few
+        // pieces measures nothing).
+        let measured = bytes >= 8 * self.piece_len() as u64;
+        let fell_behind = measured && rate < 0.85 * self.sending_bps;
+        let during = self.rate_bps;
+        self.best_round_bps = self.best_round_bps.max(rate);
+        // Sending at this share of the bottleneck for a round drains the queue.
+        let drain = base.as_secs_f64() / (base + queue).as_secs_f64();
+        // After a cut the queue samples of the next round were sent before
+        // it: skip them.
+        let hold = std::mem::take(&mut self.hold);
+        match self.phase {
+            _ if hold => {}
+            Phase::StartUp => {
+                // Out at the first sign of a queue: the round in flight
+                // already carries half as much again.
+                if round_queue * 2 > target || fell_behind {
+                    // Start-up overshoots by up to a round at 1.5 times the path.
+                    self.phase = Phase::Drain;
+                    self.rate_bps = bottleneck * drain;
+                    self.hold = true;
+                } else {
+                    self.rate_bps =
+                        (self.rate_bps * STARTUP_GAIN).min(self.best_round_bps * STARTUP_GAIN);
+                }
+            }
+            Phase::Steady | Phase::Drain
+                if queue > target && (self.phase == Phase::Drain || queue * 2 > target * 3) =>
+            {
+                // Down towards the target, by 15 % at most a round: one
+                // round's queue may be a stall, and a real one shows again.
+                self.phase = Phase::Drain;
+                let towards = (base + target).as_secs_f64() / (base + queue).as_secs_f64();
+                self.rate_bps *= towards.max(0.85);
+                self.hold = true;
+            }
+            Phase::Drain | Phase::Steady => {
+                // Probe up to 4 % past the bottleneck at an empty queue, hold
+                // at half the target, ease off above it.
+                self.phase = Phase::Steady;
+                let room = 1.0 - 2.0 * queue.as_secs_f64() / target.as_secs_f64();
+                let factor = (1.0 + GAIN * room).max(1.0 - GAIN);
+                // Under half the target the path has room: grow from our own
+                // rate (the deliveries lag it by a round or more, and on a
+                // lossy path by their stalls); above it, from the deliveries,
+                // which then are the bottleneck's rate.
+                let from = if queue * 2 < target {
+                    // But not far past them: they catch up within a round
+                    // or two on a clean path, and a queue shows that late.
+                    self.rate_bps.max(bottleneck).min(bottleneck * AHEAD)
+                } else {
+                    bottleneck
+                };
+                self.rate_bps = from * factor;
+            }
+        }
+        self.sending_bps = during;
+        tracing::debug!(
+            queue_ms = queue.as_secs_f64() * 1e3,
+            base_ms = base.as_secs_f64() * 1e3,
+            delivered_mbps = delivered_bps / 1e6,
+            bottleneck_mbps = bottleneck / 1e6,
+            rate_mbps = self.rate_bps / 1e6,
+            phase = ?self.phase,
+            in_flight = self.in_flight(),
+            "file rate round"
+        );
+        // Not far past what the path delivered: with nothing to send, the
+        // rate would grow without evidence.
+        let ceiling = (2.0 * bottleneck).max(INITIAL_BPS);
+        self.rate_bps = self.rate_bps.min(ceiling).max(MIN_BPS);
+    }
+}
+
+/// The receiving side of a file stream read out of order: counts what
+/// arrives, and hands the bytes to the application in order.
+#[derive(Debug, Default)]
+pub struct FileReassembly {
+    next: u64,
+    received: u64,
+    pending: BTreeMap<u64, Bytes>,
+    pending_bytes: u64,
+}
+
+/// The peer sent more than [`MAX_AHEAD`] file bytes past a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} file bytes held past a gap: more than a sender may have in flight")]
+pub struct TooFarAhead(pub u64);
+
+impl FileReassembly {
+    /// A reassembly at offset 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What to acknowledge.
+    pub fn ack(&self) -> FileAck {
+        FileAck {
+            delivered: self.next,
+            received: self.received,
+        }
+    }
+
+    /// `bytes` found at `offset` of the stream: what is now in order.
+    pub fn push(&mut self, offset: u64, mut bytes: Bytes) -> Result<Vec<Bytes>, TooFarAhead> {
+        let mut out = Vec::new();
+        // Anything already delivered is dropped (the transport does not
+        // repeat bytes, but a wrong one must not be able to confuse us).
+        let end = offset + bytes.len() as u64;
+        if end <= self.next || bytes.is_empty() {
+            return Ok(out);
+        }
+        let offset = if offset < self.next {
+            bytes = bytes.slice((self.next - offset) as usize..);
+            self.next
+        } else {
+            offset
+        };
+        if offset > self.next {
+            if self.pending.contains_key(&offset) {
+                return Ok(out);
+            }
+            self.received += bytes.len() as u64;
+            self.pending_bytes += bytes.len() as u64;
+            if self.pending_bytes > MAX_AHEAD {
+                return Err(TooFarAhead(self.pending_bytes));
+            }
+            self.pending.insert(offset, bytes);
+            return Ok(out);
+        }
+        self.received += bytes.len() as u64;
+        self.next += bytes.len() as u64;
+        out.push(bytes);
+        while let Some(entry) = self.pending.first_entry() {
+            let at = *entry.key();
+            if at > self.next {
+                break;
+            }
+            let piece = entry.remove();
+            self.pending_bytes -= piece.len() as u64;
+            let end = at + piece.len() as u64;
+            if end > self.next {
+                out.push(piece.slice((self.next - at) as usize..));
+                self.next = end;
+            } else {
+                // Covered already: it was counted as received twice.
+                self.received -= piece.len() as u64;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Fuzzing entry: file acknowledgement datagrams (fed to a controller that
+/// has sent some pieces) and out-of-order file stream pieces (fed to a
+/// reassembly): nothing panics, counts stay consistent, memory stays bounded.
+#[doc(hidden)]
+pub fn fuzz_file_acks(bytes: &[u8]) {
+    let t0 = Instant::now();
+    let mut rate = FileRate::new();
+    let mut reassembly = FileReassembly::new();
+    let mut delivered = 0u64;
+    for (i, piece) in bytes.chunks(FILE_ACK_LEN).enumerate() {
+        let now = t0 + Duration::from_millis(i as u64);
+        rate.on_sent(rate.piece_len(), now);
+        if let Some(ack) = decode_ack(piece) {
+            let _ = rate.on_ack(ack, now);
+        }
+        let _ = rate.wait(now);
+        assert!(rate.rate_bps() >= MIN_BPS && rate.rate_bps().is_finite());
+        let offset = piece
+            .get(..8)
+            .and_then(|o| o.try_into().ok())
+            .map_or(0, |o| u64::from_be_bytes(o) % (1 << 20));
+        match reassembly.push(offset, Bytes::copy_from_slice(piece)) {
+            Ok(out) => delivered += out.iter().map(|b| b.len() as u64).sum::<u64>(),
+            Err(_) => return,
+        }
+        let ack = reassembly.ack();
+        assert_eq!(ack.delivered, delivered);
+        assert!(ack.received >= ack.delivered);
+        assert!(reassembly.pending_bytes <= MAX_AHEAD);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn both(n: u64) -> FileAck {
+        FileAck {
+            delivered: n,
+            received: n,
+        }
+    }
+
+    /// A bottleneck of `capacity` bits/s, one-way delay `base / 2` each way,
+    /// and every `stall_every`-th piece (if any) held back a further round
+    /// trip with all pieces behind it (a retransmission). Returns the
+    /// utilisation and the worst queue over the last `tail` seconds.
+    fn run(
+        r: &mut FileRate,
+        base: Duration,
+        capacity: f64,
+        stall_every: Option<u64>,
+        secs: f64,
+        tail: f64,
+    ) -> (f64, Duration) {
+        let t0 = Instant::now();
+        let step = Duration::from_micros(250);
+        let half = base / 2;
+        let mut queue: VecDeque<(u64, f64)> = VecDeque::new(); // (end, bits left)
+        // At the receiver: (arrives, delivered, end, bytes).
+        let mut arriving: VecDeque<(Instant, Instant, u64, u64)> = VecDeque::new();
+        let mut acks: VecDeque<(Instant, FileAck)> = VecDeque::new();
+        let mut ack = FileAck {
+            delivered: 0,
+            received: 0,
+        };
+        let mut queue_bits = 0.0f64;
+        let (mut sent, mut pieces, mut delivered_bits, mut worst) =
+            (0u64, 0u64, 0.0, Duration::ZERO);
+        let mut held_until: Option<Instant> = None;
+        let mut sizes = VecDeque::new();
+        let mut now = t0;
+        while now.duration_since(t0).as_secs_f64() < secs {
+            while r.wait(now).is_zero() {
+                let n = r.piece_len();
+                r.on_sent(n, now);
+                sent += n as u64;
+                queue.push_back((sent, n as f64 * 8.0));
+                sizes.push_back(n as u64);
+                queue_bits += n as f64 * 8.0;
+            }
+            let mut budget = capacity * step.as_secs_f64();
+            let measuring = now.duration_since(t0).as_secs_f64() >= secs - tail;
+            while budget > 0.0 {
+                let Some(front) = queue.front_mut() else {
+                    break;
+                };
+                let take = front.1.min(budget);
+                front.1 -= take;
+                budget -= take;
+                queue_bits -= take;
+                if measuring {
+                    delivered_bits += take;
+                }
+                if front.1 <= 0.0 {
+                    let end = front.0;
+                    queue.pop_front();
+                    pieces += 1;
+                    let arrives = now + half;
+                    let mut delivered = arrives;
+                    if stall_every.is_some_and(|k| pieces % k == 0) {
+                        // This one is lost and resent a round trip later:
+                        // it arrives then, and holds back all behind it.
+                        held_until = Some(arrives + base);
+                    }
+                    if let Some(h) = held_until {
+                        delivered = delivered.max(h);
+                    }
+                    let bytes = sizes.pop_front().unwrap();
+                    arriving.push_back((arrives, delivered, end, bytes));
+                }
+            }
+            let mut changed = false;
+            for (arrives, _, _, bytes) in arriving.iter_mut() {
+                if *arrives <= now && *bytes > 0 {
+                    ack.received += *bytes;
+                    *bytes = 0;
+                    changed = true;
+                }
+            }
+            while arriving
+                .front()
+                .is_some_and(|(_, delivered, _, bytes)| *delivered <= now && *bytes == 0)
+            {
+                let (_, _, end, _) = arriving.pop_front().unwrap();
+                ack.delivered = end;
+                changed = true;
+            }
+            if changed {
+                acks.push_back((now + half, ack));
+            }
+            while acks.front().is_some_and(|(at, _)| *at <= now) {
+                let (_, ack) = acks.pop_front().unwrap();
+                r.on_ack(ack, now).unwrap();
+            }
+            if measuring {
+                worst = worst.max(Duration::from_secs_f64(queue_bits / capacity));
+            }
+            now += step;
+        }
+        (delivered_bits / tail / capacity, worst)
+    }
+
+    #[test]
+    fn keeps_the_bottleneck_busy_and_its_queue_short() {
+        for (base_ms, capacity) in [(40, 10e6), (100, 5e6), (20, 30e6), (4, 200e6)] {
+            let mut r = FileRate::new();
+            let base = Duration::from_millis(base_ms);
+            let (util, queue) = run(&mut r, base, capacity, None, 15.0, 5.0);
+            assert!(
+                util > 0.93,
+                "{base_ms} ms, {capacity}: utilisation {util:.3}"
+            );
+            let bound = target(base) * 3 / 2 + Duration::from_millis(3);
+            assert!(queue <= bound, "{base_ms} ms, {capacity}: queue {queue:?}");
+        }
+    }
+
+    #[test]
+    fn retransmission_stalls_are_not_queue() {
+        let mut r = FileRate::new();
+        let base = Duration::from_millis(20);
+        // A stall about every 30 ms at 30 Mbit/s (pieces are ~7.5 KB).
+        let (util, _) = run(&mut r, base, 30e6, Some(15), 15.0, 5.0);
+        assert!(util > 0.85, "utilisation {util:.3}");
+    }
+
+    #[test]
+    fn a_standing_queue_cuts_the_rate_to_its_floor() {
+        let mut r = FileRate::new();
+        let t = Instant::now();
+        let mut at = t;
+        r.on_sent(1000, at);
+        r.on_ack(both(1000), at + Duration::from_millis(20))
+            .unwrap();
+        // 40 s: after a minute the base forgets the 20 ms.
+        for _ in 0..100 {
+            at += Duration::from_millis(400);
+            r.on_sent(1000, at);
+            r.on_ack(both(r.sent), at + Duration::from_millis(400))
+                .unwrap();
+        }
+        assert_eq!(r.rate_bps(), MIN_BPS);
+    }
+
+    #[test]
+    fn acknowledgements_are_checked_and_may_come_out_of_order() {
+        let mut r = FileRate::new();
+        let t = Instant::now();
+        r.on_sent(4000, t);
+        r.on_sent(4000, t);
+        assert_eq!(
+            r.on_ack(both(9000), t),
+            Err(InvalidAck {
+                delivered: 9000,
+                received: 9000,
+                sent: 8000
+            })
+        );
+        let backwards = FileAck {
+            delivered: 5000,
+            received: 4000,
+        };
+        assert!(r.on_ack(backwards, t).is_err());
+        r.on_ack(both(8000), t + Duration::from_millis(10)).unwrap();
+        r.on_ack(both(4000), t + Duration::from_millis(11)).unwrap();
+        assert_eq!(r.in_flight(), 0);
+        assert_eq!(r.rtt(), Some(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn lost_acknowledgements_do_not_stop_the_transfer() {
+        let mut r = FileRate::new();
+        let t = Instant::now();
+        while r.wait(t).is_zero() {
+            r.on_sent(r.piece_len(), t);
+        }
+        assert!(r.wait(t) > Duration::ZERO);
+        assert!(r.wait(t + STALL_PROBE + Duration::from_secs(1)).is_zero());
+    }
+
+    #[test]
+    fn ack_datagrams_round_trip() {
+        let ack = FileAck {
+            delivered: 123_456,
+            received: 200_000,
+        };
+        assert_eq!(decode_ack(&encode_ack(ack)), Some(ack));
+        // The vector of spec section 12.
+        let vector = [2, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x20, 0];
+        let ack = FileAck {
+            delivered: 4096,
+            received: 8192,
+        };
+        assert_eq!(encode_ack(ack).as_ref(), vector);
+        assert_eq!(decode_ack(&vector[..9]), None);
+        assert_eq!(decode_ack(&encode_ack(ack)[..16]), None);
+        assert_eq!(decode_ack(&[FILE_ACK, 0, 0]), None);
+        assert_eq!(decode_ack(&[1; 17]), None);
+        assert_eq!(decode_ack(&[]), None);
+        let mut long = encode_ack(ack).to_vec();
+        long.push(0);
+        assert_eq!(decode_ack(&long), None);
+    }
+
+    #[test]
+    fn reassembly_delivers_in_order_and_counts_arrivals() {
+        let mut r = FileReassembly::new();
+        let b = |n: usize, v: u8| Bytes::from(vec![v; n]);
+        assert!(r.push(10, b(5, 2)).unwrap().is_empty());
+        assert_eq!(
+            r.ack(),
+            FileAck {
+                delivered: 0,
+                received: 5
+            }
+        );
+        let out = r.push(0, b(10, 1)).unwrap();
+        assert_eq!(out.iter().map(Bytes::len).sum::<usize>(), 15);
+        assert_eq!(
+            r.ack(),
+            FileAck {
+                delivered: 15,
+                received: 15
+            }
+        );
+        // Repeats and overlaps deliver nothing twice.
+        assert!(r.push(0, b(15, 9)).unwrap().is_empty());
+        let out = r.push(12, b(6, 3)).unwrap();
+        assert_eq!(out, vec![b(3, 3)]);
+        assert_eq!(
+            r.ack(),
+            FileAck {
+                delivered: 18,
+                received: 18
+            }
+        );
+        // Too much held past a gap is a violation.
+        let mut r = FileReassembly::new();
+        let big = Bytes::from(vec![0u8; 1 << 20]);
+        let mut offset = 1;
+        let err = loop {
+            match r.push(offset, big.clone()) {
+                Ok(_) => offset += 1 << 20,
+                Err(e) => break e,
+            }
+        };
+        assert!(err.0 > MAX_AHEAD);
+    }
+
+    #[test]
+    fn the_fuzz_entry_holds_on_arbitrary_bytes() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let bytes: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        fuzz_file_acks(&bytes);
+        let acks: Vec<u8> = (0..200u64)
+            .flat_map(|i| {
+                encode_ack(FileAck {
+                    delivered: i * 1000,
+                    received: i * 1500,
+                })
+                .to_vec()
+            })
+            .collect();
+        fuzz_file_acks(&acks);
+    }
+}
