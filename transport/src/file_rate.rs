@@ -1,27 +1,29 @@
 //! The file channel's rate from end-to-end delivery acknowledgements, sans IO.
 //!
 //! The receiver tells the sender how many file bytes it has delivered to its
-//! application (`FILE_ACK` datagrams on the direct path). Each acknowledgement
-//! that covers a whole piece gives a round-trip sample for the most recently
-//! sent piece it covers: after a retransmission stall the receiver delivers a
-//! burst at once, and the newest piece of that burst did not wait, so stalls
-//! from random loss do not read as queue (a smoothed round trip, as QUIC
-//! keeps, would carry them, and would lag the queue by several round trips).
+//! application in order, and how many it has received in all (`FILE_ACK`
+//! datagrams on the direct path). Each acknowledgement that completes a piece
+//! gives a round-trip sample for the newest piece it covers: after a
+//! retransmission stall the receiver delivers a burst at once, and the newest
+//! piece of that burst did not wait, so stalls from random loss do not read
+//! as queue (a smoothed round trip, as QUIC keeps, would carry them, and lag
+//! the queue by several round trips).
 //!
-//! Rounds of one round trip (a round ends when the bytes sent at its start
-//! are delivered). At the end of each, the lowest sample of the round minus
-//! the path's base round trip is the queue at the bottleneck, and the bytes
-//! delivered over the round its delivery rate; the highest delivery rate of
-//! the last rounds is the bottleneck's rate whenever a queue was standing.
-//! - Start-up: the rate grows by half every round until a queue shows or the
-//!   delivery rate stops growing.
-//! - Over the target queue: send at `bottleneck * base / (base + queue)` for
-//!   as many rounds as the queue needs to drain (it drains at the difference).
-//! - Under it: the bottleneck's rate, up to 4 % more at an empty queue (the
-//!   probe that finds a faster path), as much at half the target, less above.
+//! Rounds of a round trip, at least 10 ms (a round ends when the bytes sent
+//! at its start are delivered). At the end of each, the lowest sample of this
+//! round and the last minus the path's base round trip is the queue at the
+//! bottleneck, and bytes received over the last four rounds per time the
+//! delivery rate (the bottleneck's rate whenever a queue stands).
+//! - Start-up: the rate grows by a quarter a round until a queue shows or the
+//!   deliveries fall behind what was sent, then drains.
+//! - Over 1.5 times the target queue: a cut of at most 15 %, then, if the
+//!   queue is still there a round later, `delivery * base / (base + queue)`.
+//! - Under half the target: up to 4 % more a round (the probe that finds a
+//!   faster path); around it, the delivery rate; eight calm rounds in a row
+//!   start the start-up again.
 //!
 //! So the bottleneck stays busy (goodput near the path's) while the queue
-//! input and video wait in stays under a quarter of the base round trip.
+//! input and video wait in stays near an eighth of the base round trip.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -98,6 +100,9 @@ const MIN_BPS: f64 = 200e3;
 const STARTUP_GAIN: f64 = 1.25;
 /// A round lasts a round trip, and at least this long.
 const MIN_ROUND: Duration = Duration::from_millis(10);
+/// Steady rounds in a row under a quarter of the target that restart the
+/// start-up.
+const CALM_ROUNDS: u32 = 8;
 /// How far the rate may run ahead of the deliveries while growing.
 const AHEAD: f64 = 1.05;
 /// Growth per round at an empty queue.
@@ -165,6 +170,8 @@ pub struct FileRate {
     best_round_bps: f64,
     /// The lowest sample of the round before.
     last_min_rtt: Option<Duration>,
+    /// Steady rounds in a row with hardly any queue.
+    calm_rounds: u32,
     /// The rate was just cut: the next round's samples predate it.
     hold: bool,
     /// The rate of the round before (what the bytes delivered now were sent at).
@@ -196,6 +203,7 @@ impl FileRate {
             delivery: VecDeque::new(),
             best_round_bps: 0.0,
             hold: false,
+            calm_rounds: 0,
             last_min_rtt: None,
             sending_bps: INITIAL_BPS,
             next: None,
@@ -362,7 +370,7 @@ impl FileRate {
         // round before: the path kept up with it, or not (a round of a few
         // pieces measures nothing).
         let measured = bytes >= 8 * self.piece_len() as u64;
-        let fell_behind = measured && rate < 0.85 * self.sending_bps;
+        let fell_behind = measured && rate < 0.92 * self.sending_bps;
         let during = self.rate_bps;
         self.best_round_bps = self.best_round_bps.max(rate);
         // Sending at this share of the bottleneck for a round drains the queue.
@@ -374,9 +382,10 @@ impl FileRate {
             _ if hold => {}
             Phase::StartUp => {
                 // Out at the first sign of a queue: the round in flight
-                // already carries half as much again.
+                // already carries a quarter more.
                 if round_queue * 2 > target || fell_behind {
-                    // Start-up overshoots by up to a round at 1.5 times the path.
+                    // Start-up overshoots by up to a round or two at 1.25
+                    // times the path.
                     self.phase = Phase::Drain;
                     self.rate_bps = bottleneck * drain;
                     self.hold = true;
@@ -385,11 +394,15 @@ impl FileRate {
                         (self.rate_bps * STARTUP_GAIN).min(self.best_round_bps * STARTUP_GAIN);
                 }
             }
-            Phase::Steady | Phase::Drain
-                if queue > target && (self.phase == Phase::Drain || queue * 2 > target * 3) =>
-            {
-                // Down towards the target, by 15 % at most a round: one
-                // round's queue may be a stall, and a real one shows again.
+            Phase::Drain if queue > target => {
+                // Still there after a cut and a round: a real queue. Drain it
+                // within a round.
+                self.rate_bps = self.rate_bps.min(bottleneck * drain);
+                self.hold = true;
+            }
+            Phase::Steady if queue * 2 > target * 3 => {
+                // Down towards the target, by 15 % at most: one round's
+                // queue may be a stall, and a real one shows again.
                 self.phase = Phase::Drain;
                 let towards = (base + target).as_secs_f64() / (base + queue).as_secs_f64();
                 self.rate_bps *= towards.max(0.85);
@@ -413,6 +426,18 @@ impl FileRate {
                     bottleneck
                 };
                 self.rate_bps = from * factor;
+                // A start-up that ended on a stall or a late timer, or a path
+                // that got faster: rounds in a row with hardly any queue
+                // while the deliveries keep up start it again.
+                self.calm_rounds = if queue * 4 < target && !fell_behind {
+                    self.calm_rounds + 1
+                } else {
+                    0
+                };
+                if self.calm_rounds >= CALM_ROUNDS {
+                    self.calm_rounds = 0;
+                    self.phase = Phase::StartUp;
+                }
             }
         }
         self.sending_bps = during;
