@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     secours_transport::connector::fuzz_link_bytes(tag, rest);
     secours_transport::mux::fuzz_records(tag & 1 == 1, rest);
     secours_transport::input_copy::fuzz_input_copies(rest);
-    secours_transport::file_rate::fuzz_file_acks(rest);
+    secours_transport::file_ack::fuzz_file_acks(rest);
     let from = std::net::SocketAddr::from(([192, 0, 2, 1], 4000));
     let _ = secours_transport::stun::answer(rest, from);
 });

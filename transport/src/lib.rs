@@ -7,6 +7,7 @@
 
 pub mod connector;
 pub mod error;
+pub mod file_ack;
 pub mod file_pacer;
 pub mod file_rate;
 pub mod identity;

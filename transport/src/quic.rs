@@ -21,8 +21,9 @@ use secours_protocol::{Channel, Fingerprint};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::LinkError;
+use crate::file_ack::{self, FileAck, FileReassembly};
 use crate::file_pacer::FilePacer;
-use crate::file_rate::{self, FileAck, FileRate, FileReassembly};
+use crate::file_rate::FileRate;
 use crate::identity::{self, LocalIdentity, Refusals};
 use crate::input_copy::{self, InputAssembler};
 use crate::link::{
@@ -323,16 +324,31 @@ async fn send_file(
                     Some(ack) = acks.recv() => absorb(&mut rate, ack),
                 }
             }
-            let end = (offset + rate.piece_len()).min(frame.len());
-            if send.write_chunk(frame.slice(offset..end)).await.is_err() {
+            let Some(end) =
+                write_piece(&mut send, &frame, offset, rate.piece_len(), &counters).await
+            else {
                 return;
-            }
+            };
             rate.on_sent(end - offset, Instant::now());
-            counters.add_sent(end - offset);
             offset = end;
         }
     }
     let _ = send.finish();
+}
+
+/// Writes up to `len` bytes of `frame` from `offset`: where the next piece
+/// starts, or `None` once the stream is gone.
+async fn write_piece(
+    send: &mut quinn::SendStream,
+    frame: &Bytes,
+    offset: usize,
+    len: usize,
+    counters: &Counters,
+) -> Option<usize> {
+    let end = (offset + len).min(frame.len());
+    send.write_chunk(frame.slice(offset..end)).await.ok()?;
+    counters.add_sent(end - offset);
+    Some(end)
 }
 
 /// Acknowledgements go at most this often (and when data stops, this long
@@ -388,7 +404,7 @@ async fn receive_file(
         }
         acked = reassembly.ack();
         // Best effort: a lost acknowledgement is covered by the next.
-        let _ = conn.send_datagram(file_rate::encode_ack(acked));
+        let _ = conn.send_datagram(file_ack::encode_ack(acked));
         last_ack = Instant::now();
     }
 }
@@ -420,12 +436,11 @@ async fn send_file_v1(
                 }
                 tokio::time::sleep(wait).await;
             }
-            let end = (offset + FILE_PIECE).min(frame.len());
-            if send.write_chunk(frame.slice(offset..end)).await.is_err() {
+            let Some(end) = write_piece(&mut send, &frame, offset, FILE_PIECE, &counters).await
+            else {
                 return;
-            }
+            };
             pacer.on_sent(end - offset, Instant::now());
-            counters.add_sent(end - offset);
             offset = end;
         }
     }
@@ -494,7 +509,7 @@ async fn receive_input(
                 Ok(d) => match input_copy::decode(&d) {
                     Some((offset, bytes)) => assembler.from_copy(offset, bytes),
                     None => {
-                        if let Some(ack) = file_rate::decode_ack(&d) {
+                        if let Some(ack) = file_ack::decode_ack(&d) {
                             // Full only if the file sender is stuck: a later
                             // acknowledgement covers this one.
                             let _ = acks.try_send((ack, Instant::now()));
