@@ -19,8 +19,8 @@
 //! - Over 1.5 times the target queue: a cut of at most 15 %, then, if the
 //!   queue is still there a round later, `delivery * base / (base + queue)`.
 //! - Under half the target: up to 4 % more a round (the probe that finds a
-//!   faster path); around it, the delivery rate; eight calm rounds in a row
-//!   start the start-up again.
+//!   faster path); around it, the delivery rate; eight rounds in a row under
+//!   it start the start-up again.
 //!
 //! So the bottleneck stays busy (goodput near the path's) while the queue
 //! input and video wait in stays near an eighth of the base round trip.
@@ -61,8 +61,9 @@ pub(crate) const MIN_BPS: f64 = 200e3;
 const STARTUP_GAIN: f64 = 1.25;
 /// A round lasts a round trip, and at least this long.
 const MIN_ROUND: Duration = Duration::from_millis(10);
-/// Steady rounds in a row under a quarter of the target that restart the
-/// start-up.
+/// Steady rounds in a row under half the target, deliveries keeping up,
+/// that restart the start-up (from a rate cut too far, on a busy host, it
+/// would otherwise climb back 4 % a round at best).
 const CALM_ROUNDS: u32 = 8;
 /// How far the rate may run ahead of the deliveries while growing.
 const AHEAD: f64 = 1.05;
@@ -384,10 +385,11 @@ impl FileRate {
                     bottleneck
                 };
                 self.rate_bps = from * factor;
-                // A start-up that ended on a stall or a late timer, or a path
-                // that got faster: rounds in a row with hardly any queue
-                // while the deliveries keep up start it again.
-                self.calm_rounds = if queue * 4 < target && !fell_behind {
+                // A start-up that ended on a stall or a late timer, a rate
+                // cut too far, or a path that got faster: rounds in a row
+                // under half the target while the deliveries keep up start
+                // it again.
+                self.calm_rounds = if queue * 2 < target && !fell_behind {
                     self.calm_rounds + 1
                 } else {
                     0

@@ -482,17 +482,35 @@ async fn send_input(
     let _ = send.finish();
 }
 
+/// Reads every datagram and passes it on: input copies to the input reader,
+/// file acknowledgements to the file sender. It never waits for the
+/// application: acknowledgements must flow while the application is busy
+/// (sending a file, say) and not reading its events.
+async fn read_datagrams(
+    conn: Connection,
+    copies: mpsc::Sender<(u64, Bytes)>,
+    acks: mpsc::Sender<(FileAck, Instant)>,
+) {
+    while let Ok(d) = conn.read_datagram().await {
+        // Full queues drop: the input stream is the reliable copy, and a
+        // later acknowledgement covers this one.
+        if let Some(copy) = input_copy::decode(&d) {
+            let _ = copies.try_send(copy);
+        } else if let Some(ack) = file_ack::decode_ack(&d) {
+            let _ = acks.try_send((ack, Instant::now()));
+        }
+    }
+}
+
 /// Reads the input stream and the input copies, delivering each byte once,
 /// in order, from whichever arrives first. `header`: bytes before the
 /// channel's data on the stream (its channel byte, on the applet's side).
-/// File acknowledgements arriving among the datagrams go to `acks`.
 async fn receive_input(
-    conn: Connection,
     mut recv: quinn::RecvStream,
     header: u64,
     counters: Arc<Counters>,
     events: mpsc::Sender<LinkEvent>,
-    acks: mpsc::Sender<(FileAck, Instant)>,
+    mut copies: mpsc::Receiver<(u64, Bytes)>,
 ) {
     let mut assembler = InputAssembler::new();
     let mut stream_open = true;
@@ -505,19 +523,9 @@ async fn receive_input(
                     continue;
                 }
             },
-            datagram = conn.read_datagram() => match datagram {
-                Ok(d) => match input_copy::decode(&d) {
-                    Some((offset, bytes)) => assembler.from_copy(offset, bytes),
-                    None => {
-                        if let Some(ack) = file_ack::decode_ack(&d) {
-                            // Full only if the file sender is stuck: a later
-                            // acknowledgement covers this one.
-                            let _ = acks.try_send((ack, Instant::now()));
-                        }
-                        continue;
-                    }
-                },
-                Err(_) => return,
+            copy = copies.recv() => match copy {
+                Some((offset, bytes)) => assembler.from_copy(offset, bytes),
+                None => return,
             },
         };
         for data in pieces {
@@ -560,14 +568,9 @@ fn start(
         let c = counters.clone();
         if channel == Channel::Input {
             tokio::spawn(send_input(conn.clone(), send, rx, c.clone()));
-            tokio::spawn(receive_input(
-                conn.clone(),
-                recv,
-                header,
-                c,
-                events.clone(),
-                ack_tx.clone(),
-            ));
+            let (copy_tx, copy_rx) = mpsc::channel(256);
+            tokio::spawn(read_datagrams(conn.clone(), copy_tx, ack_tx.clone()));
+            tokio::spawn(receive_input(recv, header, c, events.clone(), copy_rx));
             continue;
         }
         if channel == Channel::File && acknowledged {

@@ -325,3 +325,44 @@ async fn acknowledged_file_crosses_a_lossy_path_whole_and_in_order() {
 async fn a_peer_without_acknowledgements_still_gets_files() {
     file_over_a_lossy_path(secours_transport::identity::OFFER_V1, 48).await;
 }
+
+/// The applet sends a file while it reads none of its events (the console's
+/// input piles up in them): the console's acknowledgements must still reach
+/// its file sender, or the file would crawl at one piece per stall probe.
+#[tokio::test]
+async fn a_file_flows_while_its_sender_reads_no_events() {
+    use secours_protocol::Channel;
+    use secours_protocol::wire;
+    use secours_transport::LinkEvent;
+    use std::time::Duration;
+
+    let (mut console, applet, _ep) = pair().await;
+    // One event each (more than the applet's event queue holds).
+    for x in 0..1500 {
+        let frame =
+            wire::encode_to_bytes(Message::PointerMove(pb::PointerMove { x, y: 0 })).unwrap();
+        console.send(Channel::Input, frame).await.unwrap();
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let file = bytes::Bytes::from(vec![7u8; 4 << 20]);
+    let sender = tokio::spawn(async move {
+        applet.send(Channel::File, file).await.unwrap();
+        applet
+    });
+    let mut got = 0;
+    while got < 4 << 20 {
+        // Liveness, not speed: on loopback this takes well under a second;
+        // without acknowledgements it takes minutes.
+        let ev = tokio::time::timeout(Duration::from_secs(30), console.recv())
+            .await
+            .expect("file data keeps coming");
+        if let Some(LinkEvent::Data {
+            channel: Channel::File,
+            data,
+        }) = ev
+        {
+            got += data.len();
+        }
+    }
+    let _applet = sender.await.unwrap();
+}
