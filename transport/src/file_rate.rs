@@ -71,8 +71,13 @@ const AHEAD: f64 = 1.05;
 const GAIN: f64 = 0.04;
 /// Rounds whose deliveries make the bottleneck estimate.
 const BANDWIDTH_ROUNDS: usize = 4;
-/// Bytes that may go at once after an idle or late wake-up, at most.
+/// Bytes that may go at once after an idle or late wake-up, at most
+/// ([`BURST_TIME`] of the rate when that is more).
 const BURST: f64 = 64.0 * 1024.0;
+/// tokio's timer wakes on whole milliseconds, often a millisecond late: a
+/// credit under two of them caps the rate at the credit per wake-up
+/// (64 KiB a millisecond held lan at about 470 Mbit/s).
+const BURST_TIME: f64 = 0.002;
 /// Pieces are about this long at the current rate: the serialization of one
 /// piece is in every round-trip sample.
 const PIECE_TIME: f64 = 0.002;
@@ -222,8 +227,9 @@ impl FileRate {
         if self.marks.len() < MAX_MARKS {
             self.marks.push_back((self.sent, now));
         }
-        let credit =
-            Duration::from_secs_f64(BURST.min(self.rate_bps / 8.0 * 0.004) * 8.0 / self.rate_bps);
+        let per_sec = self.rate_bps / 8.0;
+        let burst = (per_sec * 0.004).min(BURST.max(per_sec * BURST_TIME));
+        let credit = Duration::from_secs_f64(burst / per_sec);
         let floor = now.checked_sub(credit).unwrap_or(now);
         let start = self.next.map_or(floor, |t| t.max(floor));
         self.next = Some(start + Duration::from_secs_f64(bytes as f64 * 8.0 / self.rate_bps));
