@@ -69,6 +69,15 @@ const CALM_ROUNDS: u32 = 8;
 const AHEAD: f64 = 1.05;
 /// Growth per round at an empty queue.
 const GAIN: f64 = 0.04;
+/// The rate while the start-up's overshoot drains, as a share of the
+/// deliveries.
+const MIN_DRAIN: f64 = 0.3;
+/// Start-up ends at once when a round's deliveries are under this share of
+/// what was sent (a round under 0.92 of it must be followed by another).
+const FAR_BEHIND: f64 = 0.8;
+/// Calm rounds restart the start-up only from under this share of the best
+/// round's deliveries: at the path's rate it would only overshoot.
+const RESTART_SHARE: f64 = 0.5;
 /// Rounds whose deliveries make the bottleneck estimate.
 const BANDWIDTH_ROUNDS: usize = 4;
 /// Bytes that may go at once after an idle or late wake-up, at most
@@ -104,6 +113,14 @@ enum Phase {
     Steady,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct DrainTo {
+    flight: u64,
+    bps: f64,
+    /// Round ends seen while draining (the drain gives up after two).
+    rounds: u32,
+}
+
 #[derive(Debug)]
 struct Round {
     /// The round ends when this many bytes are delivered.
@@ -121,7 +138,6 @@ pub struct FileRate {
     base: BaseDelay,
     srtt: Option<Duration>,
     sent: u64,
-    delivered: u64,
     received: u64,
     /// The last acknowledgement, or piece sent past a full flight.
     stall_clock: Option<Instant>,
@@ -138,6 +154,13 @@ pub struct FileRate {
     calm_rounds: u32,
     /// The rate was just cut: the next round's samples predate it.
     hold: bool,
+    /// After the start-up: the rate to resume at once the flight is down
+    /// to the path's product, and that flight.
+    drain_to: Option<DrainTo>,
+    /// Start-up rounds in a row whose deliveries fell behind.
+    behind_rounds: u32,
+    /// Start-up samples in a row a whole target over the base.
+    high_samples: u32,
     /// The rate of the round before (what the bytes delivered now were sent at).
     sending_bps: f64,
     /// Pacing clock: when the next byte may go.
@@ -159,7 +182,6 @@ impl FileRate {
             base: BaseDelay::default(),
             srtt: None,
             sent: 0,
-            delivered: 0,
             received: 0,
             stall_clock: None,
             marks: VecDeque::new(),
@@ -167,6 +189,9 @@ impl FileRate {
             delivery: VecDeque::new(),
             best_round_bps: 0.0,
             hold: false,
+            drain_to: None,
+            behind_rounds: 0,
+            high_samples: 0,
             calm_rounds: 0,
             last_min_rtt: None,
             sending_bps: INITIAL_BPS,
@@ -249,15 +274,27 @@ impl FileRate {
                 sent: self.sent,
             });
         }
+        let was = self.received;
         self.received = self.received.max(received);
-        if delivered <= self.delivered {
+        if let Some(d) = self.drain_to
+            && self.in_flight() <= d.flight
+        {
+            // The overshoot has left the queue: back to the path's rate.
+            self.drain_to = None;
+            self.rate_bps = d.bps;
+            self.hold = true;
+        }
+        if self.received <= was {
             return Ok(());
         }
-        self.delivered = delivered;
         self.stall_clock = Some(now);
+        // Samples and rounds follow what arrived, not what was delivered in
+        // order: behind a lost packet deliveries stop for a round trip or
+        // more, while a start-up or a queue goes on growing. (The pieces
+        // past a hole count a hole's bytes early: a packet's time.)
         let mut newest = None;
         while let Some(&(end, at)) = self.marks.front() {
-            if end > delivered {
+            if end > self.received {
                 break;
             }
             newest = Some(at);
@@ -267,8 +304,28 @@ impl FileRate {
             return Ok(());
         };
         let rtt = now.saturating_duration_since(sent_at);
+        tracing::trace!(
+            rtt_ms = rtt.as_secs_f64() * 1e3,
+            in_flight = self.in_flight(),
+            "file rate sample"
+        );
         self.base.note(rtt, now);
         self.srtt = Some(self.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
+        // A start-up round lasts a round trip while the queue it builds
+        // grows: samples a whole target over the base, twice running, end
+        // it at once (4g: a round sooner, 100 ms less queue).
+        if let (Phase::StartUp, Some(base), Some(bottleneck)) =
+            (self.phase, self.base.get(), self.delivery_bps())
+        {
+            self.high_samples = if rtt.saturating_sub(base) > target(base) {
+                self.high_samples + 1
+            } else {
+                0
+            };
+            if self.high_samples >= 2 {
+                self.leave_startup(bottleneck, bottleneck, base);
+            }
+        }
         match &mut self.round {
             None => self.start_round(now),
             Some(round) => {
@@ -276,7 +333,7 @@ impl FileRate {
                 // At least MIN_ROUND long: on a short path a round trip
                 // holds a sample or two, and one late acknowledgement or
                 // timer would read as queue.
-                if delivered >= round.until
+                if self.received >= round.until
                     && now.saturating_duration_since(round.started) >= MIN_ROUND
                 {
                     self.end_round(now);
@@ -284,6 +341,37 @@ impl FileRate {
             }
         }
         Ok(())
+    }
+
+    /// Start-up overshoots by up to a round or two at 1.25 times the path,
+    /// and the queue samples show only what was queued a round ago: what is
+    /// in flight past the path's product (and half the target) is queued or
+    /// about to be. Drain that within a round, then go on at `resume_bps`.
+    fn leave_startup(&mut self, bottleneck: f64, resume_bps: f64, base: Duration) {
+        self.behind_rounds = 0;
+        self.high_samples = 0;
+        self.phase = Phase::Drain;
+        let flight = bottleneck / 8.0 * (base + target(base) / 2).as_secs_f64();
+        if self.in_flight() as f64 > flight {
+            self.rate_bps = bottleneck * MIN_DRAIN;
+            self.drain_to = Some(DrainTo {
+                flight: flight as u64,
+                bps: resume_bps,
+                rounds: 0,
+            });
+        } else {
+            self.rate_bps = resume_bps;
+            self.hold = true;
+        }
+    }
+
+    /// Bytes received over the last rounds by their time, bits per second.
+    fn delivery_bps(&self) -> Option<f64> {
+        let (bytes, span) = self
+            .delivery
+            .iter()
+            .fold((0u64, Duration::ZERO), |(b, t), (rb, rt)| (b + rb, t + *rt));
+        (!span.is_zero()).then(|| bytes as f64 * 8.0 / span.as_secs_f64().max(1e-3))
     }
 
     fn start_round(&mut self, now: Instant) {
@@ -316,25 +404,21 @@ impl FileRate {
         if self.delivery.len() > BANDWIDTH_ROUNDS {
             self.delivery.pop_front();
         }
-        let (sum_bytes, sum_span) = self
-            .delivery
-            .iter()
-            .fold((0u64, Duration::ZERO), |(b, t), (rb, rt)| (b + rb, t + *rt));
-        let bottleneck = sum_bytes as f64 * 8.0 / sum_span.as_secs_f64().max(1e-3);
+        let bottleneck = self.delivery_bps().unwrap_or(delivered_bps);
         // The lower of this round's and the last one's: on a short path a
         // round holds few samples, and a late timer or acknowledgement in
         // each would read as queue (a real queue lasts two rounds).
         let queue = min_rtt
             .min(self.last_min_rtt.replace(min_rtt).unwrap_or(min_rtt))
             .saturating_sub(base);
-        // Start-up cannot wait a round more.
-        let round_queue = min_rtt.saturating_sub(base);
         let target = target(base);
         let rate = delivered_bps;
         // The bytes delivered over this round were sent at the rate set a
         // round before: the path kept up with it, or not (a round of a few
-        // pieces measures nothing).
-        let measured = bytes >= 8 * self.piece_len() as u64;
+        // pieces measures nothing). That rate is a measure only once a round
+        // has been: the first one may have been held by QUIC's own initial
+        // window (a satellite start-up ended in its first round).
+        let measured = bytes >= 8 * self.piece_len() as u64 && self.best_round_bps > 0.0;
         let fell_behind = measured && rate < 0.92 * self.sending_bps;
         let during = self.rate_bps;
         self.best_round_bps = self.best_round_bps.max(rate);
@@ -343,17 +427,31 @@ impl FileRate {
         // After a cut the queue samples of the next round were sent before
         // it: skip them.
         let hold = std::mem::take(&mut self.hold);
+        if let Some(d) = &mut self.drain_to {
+            d.rounds += 1;
+            if d.rounds > 2 {
+                self.rate_bps = d.bps;
+                self.drain_to = None;
+            }
+        }
         match self.phase {
-            _ if hold => {}
+            _ if hold || self.drain_to.is_some() => {}
             Phase::StartUp => {
                 // Out at the first sign of a queue: the round in flight
                 // already carries a quarter more.
-                if round_queue * 2 > target || fell_behind {
-                    // Start-up overshoots by up to a round or two at 1.25
-                    // times the path.
-                    self.phase = Phase::Drain;
-                    self.rate_bps = bottleneck * drain;
-                    self.hold = true;
+                // Deliveries far under what was sent, or under it in two
+                // rounds running: one short round on a lossy path is noise.
+                self.behind_rounds = if fell_behind {
+                    self.behind_rounds + 1
+                } else {
+                    0
+                };
+                let far_behind = fell_behind && rate < FAR_BEHIND * self.sending_bps;
+                // The queue of two rounds: on a lossy path one round's
+                // lowest sample may wait for a retransmission; the flight
+                // drained below makes up for the round this waits.
+                if queue * 2 > target || far_behind || self.behind_rounds >= 2 {
+                    self.leave_startup(bottleneck, bottleneck * drain, base);
                 } else {
                     self.rate_bps =
                         (self.rate_bps * STARTUP_GAIN).min(self.best_round_bps * STARTUP_GAIN);
@@ -400,7 +498,9 @@ impl FileRate {
                 } else {
                     0
                 };
-                if self.calm_rounds >= CALM_ROUNDS {
+                if self.calm_rounds >= CALM_ROUNDS
+                    && self.rate_bps < RESTART_SHARE * self.best_round_bps
+                {
                     self.calm_rounds = 0;
                     self.phase = Phase::StartUp;
                 }

@@ -469,13 +469,11 @@ async fn measure(console: Link, mut applet: Link, seconds: Duration) -> Result<(
                 {
                     if let Some(t) = sent_at.lock().ok().and_then(|m| m.get(&p.x).copied()) {
                         delays.push(t.elapsed().as_secs_f64() * 1e3);
-                        if std::env::var_os("NETBENCH_TRACE").is_some() {
-                            eprintln!(
-                                "INPUT at={:.0} delay={:.1}",
-                                (end - seconds).elapsed().as_secs_f64() * 1e3,
-                                t.elapsed().as_secs_f64() * 1e3
-                            );
-                        }
+                        tracing::debug!(
+                            at_ms = (end - seconds).elapsed().as_secs_f64() * 1e3,
+                            delay_ms = t.elapsed().as_secs_f64() * 1e3,
+                            "input"
+                        );
                     }
                 }
             }
