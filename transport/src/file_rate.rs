@@ -128,6 +128,8 @@ struct Round {
     started: Instant,
     received_at_start: u64,
     min_rtt: Option<Duration>,
+    /// The sender ran out of data during the round.
+    app_limited: bool,
 }
 
 /// Rate and pacing state of one file stream.
@@ -374,8 +376,17 @@ impl FileRate {
         (!span.is_zero()).then(|| bytes as f64 * 8.0 / span.as_secs_f64().max(1e-3))
     }
 
+    /// The sender has nothing to send: this round's deliveries measure the
+    /// application, not the path.
+    pub fn on_idle(&mut self) {
+        if let Some(round) = &mut self.round {
+            round.app_limited = true;
+        }
+    }
+
     fn start_round(&mut self, now: Instant) {
         self.round = Some(Round {
+            app_limited: false,
             until: self.sent,
             started: now,
             received_at_start: self.received,
@@ -400,6 +411,12 @@ impl FileRate {
             .saturating_duration_since(round.started)
             .max(Duration::from_millis(1));
         let delivered_bps = bytes as f64 * 8.0 / span.as_secs_f64();
+        if round.app_limited && self.delivery_bps().is_some_and(|d| delivered_bps < d) {
+            // The file had nothing to send for a while: the round measured
+            // the application, not the path (a reply after a pause would
+            // otherwise start from the floor).
+            return;
+        }
         self.delivery.push_back((bytes, span));
         if self.delivery.len() > BANDWIDTH_ROUNDS {
             self.delivery.pop_front();
@@ -634,6 +651,28 @@ mod tests {
             now += step;
         }
         (delivered_bits / tail / capacity, worst)
+    }
+
+    #[test]
+    fn a_pause_in_the_file_keeps_the_rate() {
+        let mut r = FileRate::new();
+        let base = Duration::from_millis(40);
+        run(&mut r, base, 10e6, None, 5.0, 1.0);
+        let before = r.rate_bps();
+        assert!(before > 8e6, "{before}");
+        // Then the application sends a piece a round trip, no more.
+        let mut at = Instant::now() + Duration::from_secs(10);
+        for _ in 0..40 {
+            r.on_idle();
+            r.on_sent(1000, at);
+            at += base;
+            r.on_ack(both(r.sent), at).unwrap();
+        }
+        assert!(
+            r.rate_bps() > 0.8 * before,
+            "{} from {before}",
+            r.rate_bps()
+        );
     }
 
     #[test]

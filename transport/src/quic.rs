@@ -308,7 +308,18 @@ async fn send_file(
         }
     };
     let mut rate = FileRate::new();
-    while let Some(frame) = rx.recv().await {
+    loop {
+        let frame = match rx.try_recv() {
+            Ok(frame) => frame,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                rate.on_idle();
+                match rx.recv().await {
+                    Some(frame) => frame,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
         let mut offset = 0;
         while offset < frame.len() {
             loop {
