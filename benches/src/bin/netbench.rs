@@ -53,6 +53,11 @@ struct Args {
     /// (packet when possible).
     #[arg(long, default_value = "auto")]
     emulator: String,
+    /// The file and the small messages go from the applet to the console
+    /// (the profile's down direction: a customer's upload, video's way),
+    /// and so does the TCP reference. Packet emulator only.
+    #[arg(long)]
+    reverse: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +80,7 @@ struct Row {
     emulator: Emulator,
     profile: &'static str,
     path: &'static str,
+    direction: &'static str,
     goodput_mbps: f64,
     tcp_mbps: f64,
     p50_ms: f64,
@@ -128,17 +134,21 @@ fn main() -> Result<()> {
         }
         (other, _) => bail!("no emulator {other}: packet, proxy or auto"),
     };
+    if args.reverse && emulator != Emulator::Packet {
+        bail!("--reverse needs the packet emulator");
+    }
     let tcp_cc = packet_link::tcp_congestion_control();
     let mut rows = Vec::new();
     for (profile, path) in runs {
-        let row = runtime.block_on(run(emulator, profile, path, seconds, cc))?;
+        let row = runtime.block_on(run(emulator, profile, path, seconds, cc, args.reverse))?;
         println!(
-            "emulator={} cc={} tcp_cc={} profile={} path={} goodput_mbps={:.2} tcp_mbps={:.2} goodput_ratio={:.3} input_p50_ms={:.2} input_p99_ms={:.2} rtt_ms={:.2}",
+            "emulator={} cc={} tcp_cc={} profile={} path={} direction={} goodput_mbps={:.2} tcp_mbps={:.2} goodput_ratio={:.3} input_p50_ms={:.2} input_p99_ms={:.2} rtt_ms={:.2}",
             row.emulator.name(),
             args.cc,
             tcp_cc,
             row.profile,
             row.path,
+            row.direction,
             row.goodput_mbps,
             row.tcp_mbps,
             row.goodput_mbps / row.tcp_mbps.max(1e-9),
@@ -156,14 +166,15 @@ fn main() -> Result<()> {
         args.cc
     );
     println!(
-        "{:<11} {:<6} {:>10} {:>10} {:>6} {:>9} {:>9} {:>8}",
-        "profile", "path", "goodput", "TCP ref", "ratio", "input50", "input99", "RTT"
+        "{:<11} {:<6} {:<17} {:>10} {:>10} {:>6} {:>9} {:>9} {:>8}",
+        "profile", "path", "direction", "goodput", "TCP ref", "ratio", "input50", "input99", "RTT"
     );
     for r in &rows {
         println!(
-            "{:<11} {:<6} {:>7.2} Mb {:>7.2} Mb {:>6.3} {:>6.1} ms {:>6.1} ms {:>5.1} ms",
+            "{:<11} {:<6} {:<17} {:>7.2} Mb {:>7.2} Mb {:>6.3} {:>6.1} ms {:>6.1} ms {:>5.1} ms",
             r.profile,
             r.path,
+            r.direction,
             r.goodput_mbps,
             r.tcp_mbps,
             r.goodput_mbps / r.tcp_mbps.max(1e-9),
@@ -181,6 +192,7 @@ async fn run(
     path: &'static str,
     seconds: Duration,
     cc: Congestion,
+    reverse: bool,
 ) -> Result<Row> {
     let (tcp_mbps, rtt_ms, (console, applet, guards)) = match emulator {
         Emulator::Proxy => {
@@ -193,7 +205,7 @@ async fn run(
         }
         Emulator::Packet => {
             let link = PacketLink::start(profile, 7)?;
-            let (tcp_mbps, rtt_ms) = tcp_reference_packet(&link, seconds).await?;
+            let (tcp_mbps, rtt_ms) = tcp_reference_packet(&link, seconds, reverse).await?;
             let (console, applet, mut guards) = match path {
                 "quic" => quic_pair_packet(&link, cc).await?,
                 _ => relay_pair_packet(&link).await?,
@@ -203,12 +215,21 @@ async fn run(
             (tcp_mbps, rtt_ms, (console, applet, guards))
         }
     };
-    let (goodput_mbps, p50_ms, p99_ms) = measure(console, applet, seconds).await?;
+    let (goodput_mbps, p50_ms, p99_ms) = if reverse {
+        measure(applet, console, seconds).await?
+    } else {
+        measure(console, applet, seconds).await?
+    };
     drop(guards);
     Ok(Row {
         emulator,
         profile: profile.name,
         path,
+        direction: if reverse {
+            "applet-to-console"
+        } else {
+            "console-to-applet"
+        },
         goodput_mbps,
         tcp_mbps,
         p50_ms,
@@ -229,16 +250,26 @@ async fn tcp_reference(profile: Profile, seconds: Duration) -> Result<(f64, f64)
     Ok(tcp_figures(total, secs, rtts))
 }
 
-/// The same over the packet link: the sink in namespace B, the sender in A.
-async fn tcp_reference_packet(link: &PacketLink, seconds: Duration) -> Result<(f64, f64)> {
+/// The same over the packet link: the sink in namespace B, the sender in A
+/// (the other way round when `reverse`).
+async fn tcp_reference_packet(
+    link: &PacketLink,
+    seconds: Duration,
+    reverse: bool,
+) -> Result<(f64, f64)> {
+    let (from, to, to_addr) = if reverse {
+        (&link.b, &link.a, ADDR_A)
+    } else {
+        (&link.a, &link.b, ADDR_B)
+    };
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let sink = link.b.spawn(async move {
-        let listener = tokio::net::TcpListener::bind((ADDR_B, 0)).await?;
+    let sink = to.spawn(async move {
+        let listener = tokio::net::TcpListener::bind((to_addr, 0)).await?;
         let _ = addr_tx.send(listener.local_addr()?);
         tcp_sink(listener).await
     });
     let to = addr_rx.await.context("the TCP sink did not start")?;
-    let rtts = link.a.spawn(tcp_source(to, seconds)).await??;
+    let rtts = from.spawn(tcp_source(to, seconds)).await??;
     let (total, secs) = sink.await??;
     Ok(tcp_figures(total, secs, rtts))
 }
@@ -394,24 +425,24 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// The console saturates the file channel while sending an input event
-/// every 20 ms; the applet measures file goodput and each input's delay.
-async fn measure(console: Link, mut applet: Link, seconds: Duration) -> Result<(f64, f64, f64)> {
+/// `sender` saturates the file channel while sending an input event every
+/// 20 ms; `receiver` measures file goodput and each input's delay.
+async fn measure(sender: Link, mut receiver: Link, seconds: Duration) -> Result<(f64, f64, f64)> {
     let sent_at: Arc<Mutex<HashMap<i32, Instant>>> = Arc::default();
     let chunk = wire::encode_to_bytes(Message::FileChunk(pb::FileChunk {
         id: 1,
         offset: 0,
         data: Bytes::from(vec![1u8; 128 * 1024]),
     }))?;
-    let console = Arc::new(console);
+    let sender = Arc::new(sender);
     let end = Instant::now() + seconds;
     let bulk = {
-        let console = console.clone();
+        let sender = sender.clone();
         tokio::spawn(async move {
             while Instant::now() < end {
                 if tokio::time::timeout(
                     Duration::from_millis(200),
-                    console.send(Channel::File, chunk.clone()),
+                    sender.send(Channel::File, chunk.clone()),
                 )
                 .await
                 .is_err()
@@ -422,7 +453,7 @@ async fn measure(console: Link, mut applet: Link, seconds: Duration) -> Result<(
         })
     };
     let input = {
-        let (console, sent_at) = (console.clone(), sent_at.clone());
+        let (sender, sent_at) = (sender.clone(), sent_at.clone());
         tokio::spawn(async move {
             let mut n = 0i32;
             while Instant::now() < end {
@@ -432,7 +463,7 @@ async fn measure(console: Link, mut applet: Link, seconds: Duration) -> Result<(
                 if let Ok(mut m) = sent_at.lock() {
                     m.insert(n, Instant::now());
                 }
-                let _ = console.send(Channel::Input, frame).await;
+                let _ = sender.send(Channel::Input, frame).await;
                 n += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -445,7 +476,7 @@ async fn measure(console: Link, mut applet: Link, seconds: Duration) -> Result<(
     let mut delays = Vec::new();
     let stop = end + Duration::from_millis(500);
     while Instant::now() < stop {
-        let Ok(ev) = tokio::time::timeout_at(stop.into(), applet.recv()).await else {
+        let Ok(ev) = tokio::time::timeout_at(stop.into(), receiver.recv()).await else {
             break;
         };
         match ev {
