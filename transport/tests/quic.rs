@@ -167,8 +167,7 @@ async fn survives_client_address_change() {
 #[tokio::test]
 async fn input_arrives_once_and_in_order_over_a_lossy_path() {
     use secours_protocol::Channel;
-    use secours_protocol::wire::{self, Decoded, FrameReader};
-    use secours_transport::LinkEvent;
+    use secours_protocol::wire::{Decoded, FrameReader};
     use secours_transport::netsim::{Direction, Profile, UdpProxy};
     use std::time::Duration;
 
@@ -200,28 +199,13 @@ async fn input_arrives_once_and_in_order_over_a_lossy_path() {
     let mut applet = accept.await.unwrap().unwrap();
 
     async fn exchange(from: &secours_transport::Link, to: &mut secours_transport::Link, n: i32) {
-        for x in 0..n {
-            let frame =
-                wire::encode_to_bytes(Message::PointerMove(pb::PointerMove { x, y: 0 })).unwrap();
-            from.send(Channel::Input, frame).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        send_moves(from, n, Duration::from_millis(2)).await;
         let mut reader = FrameReader::new(Channel::Input);
         let mut seen = Vec::new();
         while seen.len() < n as usize {
-            let ev = tokio::time::timeout(Duration::from_secs(30), to.recv())
-                .await
-                .expect("input delivered in time");
-            if let Some(LinkEvent::Data {
-                channel: Channel::Input,
-                data,
-            }) = ev
-            {
-                reader.push(&data);
-                while let Ok(Some(Decoded::Message(Message::PointerMove(p)))) = reader.next_frame()
-                {
-                    seen.push(p.x);
-                }
+            reader.push(&next_data(to, Channel::Input).await);
+            while let Ok(Some(Decoded::Message(Message::PointerMove(p)))) = reader.next_frame() {
+                seen.push(p.x);
             }
         }
         assert_eq!(seen, (0..n).collect::<Vec<_>>());
@@ -332,18 +316,11 @@ async fn a_peer_without_acknowledgements_still_gets_files() {
 #[tokio::test]
 async fn a_file_flows_while_its_sender_reads_no_events() {
     use secours_protocol::Channel;
-    use secours_protocol::wire;
-    use secours_transport::LinkEvent;
     use std::time::Duration;
 
     let (mut console, applet, _ep) = pair().await;
     // One event each (more than the applet's event queue holds).
-    for x in 0..1500 {
-        let frame =
-            wire::encode_to_bytes(Message::PointerMove(pb::PointerMove { x, y: 0 })).unwrap();
-        console.send(Channel::Input, frame).await.unwrap();
-        tokio::time::sleep(Duration::from_micros(500)).await;
-    }
+    send_moves(&console, 1500, Duration::from_micros(500)).await;
     let file = bytes::Bytes::from(vec![7u8; 4 << 20]);
     let sender = tokio::spawn(async move {
         applet.send(Channel::File, file).await.unwrap();
@@ -353,16 +330,39 @@ async fn a_file_flows_while_its_sender_reads_no_events() {
     while got < 4 << 20 {
         // Liveness, not speed: on loopback this takes well under a second;
         // without acknowledgements it takes minutes.
-        let ev = tokio::time::timeout(Duration::from_secs(30), console.recv())
-            .await
-            .expect("file data keeps coming");
-        if let Some(LinkEvent::Data {
-            channel: Channel::File,
-            data,
-        }) = ev
-        {
-            got += data.len();
-        }
+        got += next_data(&mut console, Channel::File).await.len();
     }
     let _applet = sender.await.unwrap();
+}
+
+/// Pointer moves `x = 0..n` on the input channel, `pause` apart.
+async fn send_moves(from: &secours_transport::Link, n: i32, pause: std::time::Duration) {
+    for x in 0..n {
+        let moved = Message::PointerMove(pb::PointerMove { x, y: 0 });
+        let frame = secours_protocol::wire::encode_to_bytes(moved).unwrap();
+        from.send(secours_protocol::Channel::Input, frame)
+            .await
+            .unwrap();
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// The next bytes `on` brings on `channel` (other events skipped), within a
+/// liveness timeout.
+async fn next_data(
+    on: &mut secours_transport::Link,
+    channel: secours_protocol::Channel,
+) -> bytes::Bytes {
+    loop {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(30), on.recv())
+            .await
+            .expect("data keeps coming");
+        match ev {
+            Some(secours_transport::LinkEvent::Data { channel: c, data }) if c == channel => {
+                return data;
+            }
+            Some(_) => {}
+            None => panic!("the link ended before {channel:?} data came"),
+        }
+    }
 }
