@@ -25,8 +25,15 @@ pub const ALPN: &[u8] = b"secours/1";
 /// on the relay, file acknowledgement datagrams on QUIC. Peers offer it
 /// first and fall back to [`ALPN`].
 pub const ALPN_ACKS: &[u8] = b"secours/2";
+/// ALPN of `secours/2` on the relay with input lanes (spec section 12):
+/// copies of the input on two more connections through the hub.
+pub const ALPN_LANES: &[u8] = b"secours/3";
+/// ALPN of the TLS session on an input lane itself.
+pub const ALPN_LANE: &[u8] = b"secours-lane/1";
 /// ALPNs a peer offers, preferred first.
 pub const OFFER: &[&[u8]] = &[ALPN_ACKS, ALPN];
+/// ALPNs a peer offers on the relay, preferred first.
+pub const RELAY_OFFER: &[&[u8]] = &[ALPN_LANES, ALPN_ACKS, ALPN];
 /// What a peer from before acknowledgements offers (interoperability tests).
 pub const OFFER_V1: &[&[u8]] = &[ALPN];
 

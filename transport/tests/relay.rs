@@ -288,3 +288,65 @@ async fn standalone_relay_issues_tokens_only_with_the_secret() {
     let (c, a) = pair(&base, &RelayToken::from_string(token)).await;
     assert!(c.is_ok() && a.is_ok());
 }
+
+/// `secours/3` peers open two input lanes beside the main connection; each
+/// lane pairs once, only for a forwarding session, and ends with it; input
+/// arriving by both routes comes out once and in order.
+#[tokio::test]
+async fn input_lanes_pair_once_and_end_with_their_session() {
+    let (hub, base) = start_hub(HubConfig::default()).await;
+    let token = hub.issue();
+    let (c, a) = pair(&base, &token).await;
+    let (console, mut applet) = (c.unwrap(), a.unwrap());
+    let lanes = || hub.stats().lanes.load(Ordering::Relaxed);
+    for _ in 0..200 {
+        if lanes() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(lanes(), 2, "both input lanes paired");
+    // A lane is paired once; there are two; a lane needs a forwarding session.
+    let refused = |lane: u8, token: &RelayToken| {
+        let url = format!(
+            "{base}/relay/v1/{}?side=console&lane={lane}",
+            token.as_str()
+        );
+        async move { tokio_tungstenite::connect_async(url).await.is_err() }
+    };
+    assert!(refused(1, &token).await, "a used lane");
+    assert!(refused(3, &token).await, "no third lane");
+    let unpaired = hub.issue();
+    assert!(refused(1, &unpaired).await, "no session yet");
+    // Every pointer move arrives once, in order.
+    let moves = 500;
+    for n in 0..moves {
+        let m = Message::PointerMove(secours_protocol::pb::PointerMove { x: n, y: 0 });
+        console
+            .send(
+                Channel::Input,
+                secours_protocol::wire::encode_to_bytes(m).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let xs: Vec<i32> = common::receive(&mut applet, moves as usize)
+        .await
+        .iter()
+        .map(|m| match m {
+            Message::PointerMove(p) => p.x,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(xs, (0..moves).collect::<Vec<_>>());
+    // The lanes end with their session.
+    console.close();
+    drop(applet);
+    for _ in 0..200 {
+        if lanes() == 0 && hub.stats().active.load(Ordering::Relaxed) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(lanes(), 0);
+}

@@ -12,9 +12,11 @@
 //! how many payload bytes it has delivered, and file records wait for the
 //! scavenger window (`window`), which keeps the path's queue short.
 
+mod lane;
 mod record;
 mod window;
 
+pub use lane::{COPY, LaneDecoder, LaneError, MAX_COPY, encode_copy, fuzz_lane};
 pub use record::{
     ACK, HEADER, RECORD, Record, RecordDecoder, RecordError, ack_record, data_header,
 };
@@ -31,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc};
 
 use crate::error::LinkError;
+use crate::input_copy::InputAssembler;
 use crate::link::{Counters, LinkEvent};
 
 /// A queued video frame older than this is dropped when a newer one waits.
@@ -48,15 +51,96 @@ pub(crate) struct Shared {
     window: Option<Mutex<FileWindow>>,
     /// The reader wakes the writer: an ack to send, or a window reopened.
     wake: Notify,
+    /// `None` without input lanes (relay ALPN below `secours/3`).
+    lanes: Option<Lanes>,
 }
 
+/// Input lanes (`lane`): where our input copies go, and the one ordered
+/// input stream made of the main connection's and the lanes' copies.
+#[derive(Debug, Default)]
+struct Lanes {
+    senders: Mutex<Vec<mpsc::Sender<Bytes>>>,
+    /// Held across the delivery of what it gives, so that the main reader
+    /// and the lane readers deliver in order.
+    input: tokio::sync::Mutex<InputAssembler>,
+}
+
+/// Input copies queued for a lane, at most; more are dropped (the main
+/// connection is the reliable copy).
+const LANE_QUEUE: usize = 64;
+
 impl Shared {
-    pub(crate) fn new(acks: bool) -> Self {
+    /// Shared state of a link with (`acks`) acknowledgements, and (`lanes`)
+    /// input copies on input lanes.
+    pub(crate) fn new(acks: bool, lanes: bool) -> Self {
         Self {
             delivered: AtomicU64::new(0),
             window: acks.then(|| Mutex::new(FileWindow::new())),
             wake: Notify::new(),
+            lanes: lanes.then(Lanes::default),
         }
+    }
+
+    /// A new lane's queue of input copy records to write.
+    pub(crate) fn add_lane(&self) -> Option<mpsc::Receiver<Bytes>> {
+        let lanes = self.lanes.as_ref()?;
+        let (tx, rx) = mpsc::channel(LANE_QUEUE);
+        lanes
+            .senders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tx);
+        Some(rx)
+    }
+
+    /// Queues a copy of the input piece at `offset` on every open lane.
+    fn copy_input(&self, offset: u64, piece: &[u8]) {
+        let Some(lanes) = &self.lanes else { return };
+        let Some(record) = encode_copy(offset, piece) else {
+            return;
+        };
+        let mut senders = lanes
+            .senders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        senders.retain(|s| !s.is_closed());
+        for s in senders.iter() {
+            let _ = s.try_send(record.clone());
+        }
+    }
+
+    /// Delivers what the input piece at `offset` adds to the input stream;
+    /// `copy` when it came on a lane. `false` once the application is gone.
+    pub(crate) async fn deliver_input(
+        &self,
+        offset: u64,
+        piece: Bytes,
+        copy: bool,
+        events: &mpsc::Sender<LinkEvent>,
+    ) -> bool {
+        let Some(lanes) = &self.lanes else {
+            let data = LinkEvent::Data {
+                channel: Channel::Input,
+                data: piece,
+            };
+            return events.send(data).await.is_ok();
+        };
+        let mut input = lanes.input.lock().await;
+        let fresh = if copy {
+            input.from_copy(offset, piece)
+        } else {
+            input.from_stream(offset, piece)
+        };
+        for data in fresh {
+            let data = LinkEvent::Data {
+                channel: Channel::Input,
+                data,
+            };
+            if events.send(data).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Runs `f` on the window, if there is one.
@@ -94,6 +178,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
         .collect();
     let mut open = [true; 6];
     let mut acked = 0u64;
+    let mut input_offset = 0u64;
     let mut record = Vec::with_capacity(HEADER + RECORD);
     let io = |e: std::io::Error| LinkError::from_io(&e);
     loop {
@@ -174,6 +259,10 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
         record.extend_from_slice(&piece);
         w.write_all(&record).await.map_err(io)?;
         counters.add_sent(piece.len());
+        if channel == Channel::Input {
+            shared.copy_input(input_offset, &piece);
+            input_offset += piece.len() as u64;
+        }
         let file = channel == Channel::File;
         shared.with_window(|win| win.on_sent(piece.len(), file, handed));
         if matches!(channel, Channel::Input | Channel::Control | Channel::Chat) {
@@ -239,6 +328,7 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
 ) -> Result<(), LinkError> {
     let mut decoder = RecordDecoder::new(shared.window.is_some());
     let mut buf = vec![0u8; 32 * 1024];
+    let mut input_offset = 0u64;
     loop {
         while let Some(record) = decoder
             .next_record()
@@ -248,11 +338,18 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
                 Record::Data { channel, payload } => {
                     let len = payload.len();
                     counters.add_received(len);
-                    let data = LinkEvent::Data {
-                        channel,
-                        data: payload,
+                    let delivered = if channel == Channel::Input {
+                        input_offset += len as u64;
+                        let at = input_offset - len as u64;
+                        shared.deliver_input(at, payload, false, &events).await
+                    } else {
+                        let data = LinkEvent::Data {
+                            channel,
+                            data: payload,
+                        };
+                        events.send(data).await.is_ok()
                     };
-                    if events.send(data).await.is_err() {
+                    if !delivered {
                         return Ok(());
                     }
                     shared.delivered.fetch_add(len as u64, Ordering::AcqRel);
@@ -323,7 +420,7 @@ mod tests {
         w.write_all(bytes).await.ok();
         drop(w);
         let (tx, mut rx) = mpsc::channel(16);
-        let shared = Arc::new(Shared::new(false));
+        let shared = Arc::new(Shared::new(false, false));
         let result = read_loop(r, shared, Arc::new(Counters::default()), tx).await;
         let mut events = Vec::new();
         while let Ok(e) = rx.try_recv() {
@@ -383,7 +480,10 @@ mod tests {
             senders.push(tx);
             queues.push(rx);
         }
-        let (a_shared, b_shared) = (Arc::new(Shared::new(true)), Arc::new(Shared::new(true)));
+        let (a_shared, b_shared) = (
+            Arc::new(Shared::new(true, false)),
+            Arc::new(Shared::new(true, false)),
+        );
         let (a_events, _a_rx) = mpsc::channel(64);
         let (b_events, b_rx) = mpsc::channel(64);
         let counters = Arc::new(Counters::default());
@@ -460,7 +560,7 @@ mod tests {
         w.write_all(bytes).await.ok();
         drop(w);
         let (tx, _rx) = mpsc::channel(16);
-        let shared = Arc::new(Shared::new(true));
+        let shared = Arc::new(Shared::new(true, false));
         let result = read_loop(r, shared, Arc::new(Counters::default()), tx).await;
         (result, Vec::new())
     }

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::hub::{RelayToken, Side};
+use super::lanes;
 use super::ws_io::WsIo;
 use crate::error::LinkError;
 use crate::identity::{self, LocalIdentity, Refusals};
@@ -78,29 +79,73 @@ pub async fn connect(
 ) -> Result<Link, LinkError> {
     tokio::time::timeout(
         CONNECT_TIMEOUT,
-        connect_inner(base, token, side, local, peer, identity::OFFER),
+        connect_inner(base, token, side, local, peer, identity::RELAY_OFFER),
     )
     .await
     .map_err(|_| LinkError::Timeout("relay connection"))?
 }
 
-async fn connect_inner(
-    base: &str,
-    token: &RelayToken,
-    side: Side,
-    local: &LocalIdentity,
-    peer: Fingerprint,
-    offer: &[&[u8]],
-) -> Result<Link, LinkError> {
+/// A byte stream TLS runs over, whichever side of TLS we are.
+pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// Our end of TLS: the console is the client, the applet the server.
+#[derive(Clone)]
+pub(super) enum Tls {
+    Client(Arc<rustls::ClientConfig>),
+    Server(Arc<rustls::ServerConfig>),
+}
+
+impl Tls {
+    fn new(
+        side: Side,
+        local: &LocalIdentity,
+        peer: Fingerprint,
+        refusals: &Refusals,
+        offer: &[&[u8]],
+    ) -> Result<Self, LinkError> {
+        Ok(match side {
+            Side::Console => {
+                let mut config = identity::client_config(local, peer, refusals)?;
+                config.alpn_protocols = identity::alpns(offer);
+                Self::Client(Arc::new(config))
+            }
+            Side::Applet => {
+                let mut config = identity::server_config(local, peer, refusals)?;
+                config.alpn_protocols = identity::alpns(offer);
+                Self::Server(Arc::new(config))
+            }
+        })
+    }
+}
+
+/// A connection through the hub, TLS done.
+pub(super) struct Dialed {
+    pub(super) tls: Box<dyn Io>,
+    pub(super) alpn: Option<Vec<u8>>,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+}
+
+/// The URL of the hub's `lane` (0: the main connection) for `side`.
+fn relay_url(base: &str, token: &RelayToken, side: Side, lane: u8) -> String {
     let side_name = match side {
         Side::Console => "console",
         Side::Applet => "applet",
     };
-    let url = format!(
+    let mut url = format!(
         "{}/relay/v1/{}?side={side_name}",
         base.trim_end_matches('/'),
         token.as_str()
     );
+    if lane > 0 {
+        url.push_str(&format!("&lane={lane}"));
+    }
+    url
+}
+
+/// Opens the WebSocket at `url` and runs TLS inside it.
+pub(super) async fn dial(url: &str, tls: &Tls, refusals: &Refusals) -> Result<Dialed, LinkError> {
     let request = url
         .into_client_request()
         .map_err(|e| LinkError::Relay(e.to_string()))?;
@@ -119,45 +164,74 @@ async fn connect_inner(
     )
     .await
     .map_err(|e| LinkError::Relay(e.to_string()))?;
-    let (local_addr, remote_addr) = match ws.get_ref() {
+    let (local, remote) = match ws.get_ref() {
         tokio_tungstenite::MaybeTlsStream::Plain(s) => (s.local_addr().ok(), s.peer_addr().ok()),
         _ => (None, None),
     };
     let io = WsIo::new(ws);
-    let refusals = Refusals::default();
-    let meta = (local_addr, remote_addr);
-    match side {
-        Side::Console => {
-            let mut config = identity::client_config(local, peer, &refusals)?;
-            config.alpn_protocols = identity::alpns(offer);
+    let refused = |e: std::io::Error| {
+        refusals
+            .take()
+            .map_or_else(|| LinkError::from_io(&e), LinkError::from)
+    };
+    let (tls, alpn): (Box<dyn Io>, _) = match tls {
+        Tls::Client(config) => {
             let name = ServerName::try_from(identity::SERVER_NAME)
                 .map_err(|e| LinkError::Tls(e.to_string()))?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            let tls = tokio_rustls::TlsConnector::from(config.clone())
                 .connect(name, io)
                 .await
-                .map_err(|e| {
-                    refusals
-                        .take()
-                        .map_or_else(|| LinkError::from_io(&e), LinkError::from)
-                })?;
-            let acks = tls.get_ref().1.alpn_protocol() == Some(identity::ALPN_ACKS);
-            Ok(start(tls, meta, peer, acks))
+                .map_err(refused)?;
+            let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            (Box::new(tls), alpn)
         }
-        Side::Applet => {
-            let mut config = identity::server_config(local, peer, &refusals)?;
-            config.alpn_protocols = identity::alpns(offer);
-            let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        Tls::Server(config) => {
+            let tls = tokio_rustls::TlsAcceptor::from(config.clone())
                 .accept(io)
                 .await
-                .map_err(|e| {
-                    refusals
-                        .take()
-                        .map_or_else(|| LinkError::from_io(&e), LinkError::from)
-                })?;
-            let acks = tls.get_ref().1.alpn_protocol() == Some(identity::ALPN_ACKS);
-            Ok(start(tls, meta, peer, acks))
+                .map_err(refused)?;
+            let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            (Box::new(tls), alpn)
         }
-    }
+    };
+    Ok(Dialed {
+        tls,
+        alpn,
+        local,
+        remote,
+    })
+}
+
+async fn connect_inner(
+    base: &str,
+    token: &RelayToken,
+    side: Side,
+    local: &LocalIdentity,
+    peer: Fingerprint,
+    offer: &[&[u8]],
+) -> Result<Link, LinkError> {
+    let refusals = Refusals::default();
+    let tls = Tls::new(side, local, peer, &refusals, offer)?;
+    let dialed = dial(&relay_url(base, token, side, 0), &tls, &refusals).await?;
+    let alpn = dialed.alpn.as_deref();
+    let lanes = alpn == Some(identity::ALPN_LANES);
+    let acks = lanes || alpn == Some(identity::ALPN_ACKS);
+    let lanes = if lanes {
+        // Lanes pin the same peer; their TLS speaks only the lane ALPN.
+        let refusals = Refusals::default();
+        let tls = Tls::new(side, local, peer, &refusals, &[identity::ALPN_LANE])?;
+        let urls = (1..=super::hub::INPUT_LANES)
+            .map(|lane| relay_url(base, token, side, lane))
+            .collect();
+        Some(lanes::LaneDialer {
+            urls,
+            tls,
+            refusals,
+        })
+    } else {
+        None
+    };
+    Ok(start(dialed, peer, acks, lanes))
 }
 
 /// Size of the kernel send buffer of the relay socket. The file's window
@@ -202,28 +276,25 @@ async fn connect_tcp(
         .map_err(|e| LinkError::Relay(format!("connect {addr}: {e}")))
 }
 
-fn start<S>(
-    tls: S,
-    (local, remote): (Option<SocketAddr>, Option<SocketAddr>),
-    peer: Fingerprint,
-    acks: bool,
-) -> Link
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+fn start(dialed: Dialed, peer: Fingerprint, acks: bool, lanes: Option<lanes::LaneDialer>) -> Link {
     let counters = Arc::new(Counters::default());
-    let shared = Arc::new(mux::Shared::new(acks));
+    let shared = Arc::new(mux::Shared::new(acks, lanes.is_some()));
     let (closer, mut closed) = tokio::sync::watch::channel(false);
     let backend = Arc::new(RelayBackend {
         counters: counters.clone(),
         shared: shared.clone(),
-        remote,
-        local,
+        remote: dialed.remote,
+        local: dialed.local,
         started: Instant::now(),
         closer,
     });
     let (link, Plumbing { out, events }) = Link::new(backend, peer);
-    let (r, w) = tokio::io::split(tls);
+    // Lanes end with the link, closed or broken.
+    let (ended_tx, ended) = tokio::sync::watch::channel(false);
+    if let Some(dialer) = lanes {
+        dialer.spawn(shared.clone(), events.clone(), closed.clone(), ended);
+    }
+    let (r, w) = tokio::io::split(dialed.tls);
     let ev = events.clone();
     let c = counters.clone();
     tokio::spawn(async move {
@@ -234,6 +305,7 @@ where
             r = reader => r,
             _ = closed.wait_for(|c| *c) => Ok(()),
         };
+        let _ = ended_tx.send(true);
         let _ = ev.send(LinkEvent::Closed(result.err())).await;
     });
     link
@@ -260,7 +332,7 @@ mod tests {
         let a = LocalIdentity::generate().unwrap();
         let (cfp, afp) = (c.fingerprint(), a.fingerprint());
         let (console, applet) = tokio::join!(
-            connect_inner(&base, &token, Side::Console, &c, afp, identity::OFFER),
+            connect_inner(&base, &token, Side::Console, &c, afp, identity::RELAY_OFFER),
             connect_inner(&base, &token, Side::Applet, &a, cfp, identity::OFFER_V1),
         );
         let (console, mut applet) = (console.unwrap(), applet.unwrap());

@@ -34,6 +34,10 @@ pub const MAX_MESSAGE: usize = 128 * 1024;
 
 /// Read chunk and write batch of each hub-side WebSocket.
 const HUB_SOCKET_BUFFER: usize = 16 * 1024;
+/// The same for input lanes, which carry small messages.
+const LANE_SOCKET_BUFFER: usize = 4 * 1024;
+/// Input lanes a paired session may open beside its main connection.
+pub const INPUT_LANES: u8 = 2;
 
 /// Which peer a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -109,8 +113,10 @@ enum Slot {
 /// Counters of a hub.
 #[derive(Debug, Default)]
 pub struct HubStats {
-    /// Pairs forwarding now.
+    /// Pairs forwarding now (main connections; lanes apart).
     pub active: AtomicUsize,
+    /// Input lane pairs forwarding now.
+    pub lanes: AtomicUsize,
     /// Pairs made since start.
     pub paired: AtomicU64,
     /// Bytes forwarded, both directions.
@@ -125,9 +131,27 @@ pub struct HubStats {
 
 type Tap = Arc<dyn Fn(&[u8]) + Send + Sync>;
 
+/// One input lane of a forwarding session.
+enum LaneSlot {
+    Free,
+    Waiting {
+        side: Side,
+        pair: oneshot::Sender<WebSocket>,
+    },
+    Used,
+}
+
+/// The input lanes of a session whose main pair forwards; dropped (which
+/// ends the lanes) when the main pair ends.
+struct Lanes {
+    slots: Vec<LaneSlot>,
+    main_ended: tokio::sync::watch::Receiver<()>,
+}
+
 struct Inner {
     config: HubConfig,
     slots: Mutex<HashMap<String, Slot>>,
+    lanes: Mutex<HashMap<String, Lanes>>,
     stats: HubStats,
     tap: Mutex<Option<Tap>>,
 }
@@ -149,6 +173,9 @@ impl std::fmt::Debug for RelayHub {
 #[derive(Debug, serde::Deserialize)]
 struct SideQuery {
     side: Side,
+    /// 0: the main connection; 1..=INPUT_LANES: an input lane.
+    #[serde(default)]
+    lane: u8,
 }
 
 impl RelayHub {
@@ -158,6 +185,7 @@ impl RelayHub {
             inner: Arc::new(Inner {
                 config,
                 slots: Mutex::new(HashMap::new()),
+                lanes: Mutex::new(HashMap::new()),
                 stats: HubStats::default(),
                 tap: Mutex::new(None),
             }),
@@ -275,6 +303,41 @@ impl RelayHub {
             }
         }
     }
+
+    /// Claims input lane `lane` of the forwarding session `token` for
+    /// `side`, once.
+    fn claim_lane(&self, token: &str, lane: u8, side: Side) -> Result<LaneClaim, &'static str> {
+        let mut all = self.inner.lanes.lock().map_err(|_| "hub poisoned")?;
+        let lanes = all
+            .get_mut(token)
+            .ok_or("no forwarding session for this lane")?;
+        let main_ended = lanes.main_ended.clone();
+        let slot = lanes
+            .slots
+            .get_mut(usize::from(lane) - 1)
+            .ok_or("no such lane")?;
+        match std::mem::replace(slot, LaneSlot::Used) {
+            LaneSlot::Used => Err("lane already used"),
+            LaneSlot::Free => {
+                let (tx, rx) = oneshot::channel();
+                *slot = LaneSlot::Waiting { side, pair: tx };
+                Ok(LaneClaim::First { rx, main_ended })
+            }
+            LaneSlot::Waiting {
+                side: waiting,
+                pair,
+            } => {
+                if waiting == side {
+                    *slot = LaneSlot::Waiting {
+                        side: waiting,
+                        pair,
+                    };
+                    return Err("this side is already connected");
+                }
+                Ok(LaneClaim::Second { tx: pair })
+            }
+        }
+    }
 }
 
 /// Issues a token to a server holding the relay's secret.
@@ -308,6 +371,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+enum LaneClaim {
+    First {
+        rx: oneshot::Receiver<WebSocket>,
+        main_ended: tokio::sync::watch::Receiver<()>,
+    },
+    Second {
+        tx: oneshot::Sender<WebSocket>,
+    },
+}
+
 enum Claim {
     First {
         rx: oneshot::Receiver<WebSocket>,
@@ -336,6 +409,9 @@ async fn upgrade(
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return hub.refuse(StatusCode::NOT_FOUND, "unknown or used token");
     }
+    if q.lane > 0 {
+        return upgrade_lane(hub, token, q, ws);
+    }
     let claim = match hub.claim(&token, q.side) {
         Ok(c) => c,
         Err(why) => return hub.refuse(StatusCode::NOT_FOUND, why),
@@ -356,7 +432,7 @@ async fn upgrade(
                 Claim::First { rx, expires } => {
                     let wait = expires.saturating_duration_since(Instant::now());
                     match tokio::time::timeout(wait, rx).await {
-                        Ok(Ok(peer)) => hub.forward(socket, peer).await,
+                        Ok(Ok(peer)) => hub.forward(&token, socket, peer).await,
                         _ => {
                             if let Ok(mut slots) = hub.inner.slots.lock() {
                                 slots.remove(&token);
@@ -369,11 +445,66 @@ async fn upgrade(
         })
 }
 
+/// An input lane: paired like the main connection, but only while the main
+/// pair forwards, and ended with it.
+fn upgrade_lane(hub: RelayHub, token: String, q: SideQuery, ws: WebSocketUpgrade) -> Response {
+    if q.lane > INPUT_LANES {
+        return hub.refuse(StatusCode::NOT_FOUND, "no such lane");
+    }
+    let claim = match hub.claim_lane(&token, q.lane, q.side) {
+        Ok(c) => c,
+        Err(why) => return hub.refuse(StatusCode::NOT_FOUND, why),
+    };
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .read_buffer_size(LANE_SOCKET_BUFFER)
+        .write_buffer_size(LANE_SOCKET_BUFFER)
+        .on_upgrade(move |socket| async move {
+            match claim {
+                LaneClaim::Second { tx } => {
+                    let _ = tx.send(socket);
+                }
+                LaneClaim::First { rx, mut main_ended } => {
+                    let peer = tokio::select! {
+                        p = rx => p.ok(),
+                        _ = main_ended.changed() => None,
+                    };
+                    if let Some(peer) = peer {
+                        let stats = &hub.inner.stats;
+                        stats.lanes.fetch_add(1, Ordering::Relaxed);
+                        tokio::select! {
+                            () = hub.pump_pair(socket, peer) => {}
+                            _ = main_ended.changed() => {}
+                        }
+                        stats.lanes.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+}
+
 impl RelayHub {
-    async fn forward(&self, a: WebSocket, b: WebSocket) {
+    async fn forward(&self, token: &str, a: WebSocket, b: WebSocket) {
         let stats = &self.inner.stats;
         stats.active.fetch_add(1, Ordering::Relaxed);
         stats.paired.fetch_add(1, Ordering::Relaxed);
+        // The session's input lanes live as long as this pair: dropping
+        // `_ended` ends them.
+        let (_ended, main_ended) = tokio::sync::watch::channel(());
+        let slots = (0..INPUT_LANES).map(|_| LaneSlot::Free).collect();
+        if let Ok(mut lanes) = self.inner.lanes.lock() {
+            lanes.insert(token.to_owned(), Lanes { slots, main_ended });
+        }
+        self.pump_pair(a, b).await;
+        if let Ok(mut lanes) = self.inner.lanes.lock() {
+            lanes.remove(token);
+        }
+        stats.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Forwards both directions until one ends.
+    async fn pump_pair(&self, a: WebSocket, b: WebSocket) {
+        let stats = &self.inner.stats;
         let (a_tx, a_rx) = a.split();
         let (b_tx, b_rx) = b.split();
         let last = Arc::new(Mutex::new(Instant::now()));
@@ -386,7 +517,6 @@ impl RelayHub {
             _ = one => {}
             _ = two => {}
         }
-        stats.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

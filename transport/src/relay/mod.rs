@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod hub;
+mod lanes;
 mod ws_io;
 
 pub use client::connect;
