@@ -57,9 +57,9 @@ async fn serve_hub(n: usize) -> Result<()> {
     hub.serve(listener).await.context("hub stopped")
 }
 
-/// The hub's own memory per idle paired session: the hub in a child
-/// process, the clients here.
-async fn hub_share(n: usize) -> Result<f64> {
+/// The hub's own memory per idle paired session (with its two input lanes
+/// when `lanes`): the hub in a child process, the clients here.
+async fn hub_share(n: usize, lanes: bool) -> Result<f64> {
     use std::io::BufRead;
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .args(["--serve-hub", &n.to_string()])
@@ -84,6 +84,11 @@ async fn hub_share(n: usize) -> Result<f64> {
             tokio_tungstenite::connect_async(b)
         );
         held.push((a?.0, b?.0));
+        for lane in 1..=secours_transport::relay::hub::INPUT_LANES {
+            if lanes {
+                held.push(pair_lane(&base, t, lane).await?);
+            }
+        }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let per = rss_of(child.id()).saturating_sub(before) as f64 / n as f64;
@@ -128,6 +133,26 @@ async fn pair(base: &str, hub: &RelayHub) -> Result<(Ws, Ws)> {
         tokio_tungstenite::connect_async(b)
     );
     Ok((a?.0, b?.0))
+}
+
+/// Input lane `lane` of the forwarding session `token`. The hub starts
+/// forwarding just after the upgrade, so a lane asked for at once may be
+/// early: it retries.
+async fn pair_lane(base: &str, token: &str, lane: u8) -> Result<(Ws, Ws)> {
+    let a = format!("{base}/relay/v1/{token}?side=console&lane={lane}");
+    let b = format!("{base}/relay/v1/{token}?side=applet&lane={lane}");
+    let mut tries = 0;
+    let a = loop {
+        match tokio_tungstenite::connect_async(&a).await {
+            Ok((ws, _)) => break ws,
+            Err(e) if tries > 200 => return Err(e).context("lane refused"),
+            Err(_) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    Ok((a, tokio_tungstenite::connect_async(b).await?.0))
 }
 
 async fn tcp_reference(seconds: Duration) -> Result<f64> {
@@ -204,7 +229,8 @@ fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let per = (rss().saturating_sub(before)) as f64 / args.idle as f64;
         drop(held);
-        let hub_only = hub_share(args.idle).await?;
+        let hub_only = hub_share(args.idle, false).await?;
+        let hub_lanes = hub_share(args.idle, true).await?;
         println!("hub forwarding: {gbps:.2} Gbit/s using {cores:.2} cores (clients included) = {:.2} Gbit/s per core", gbps / cores);
         println!("reference: plain TCP copy on loopback {tcp:.2} Gbit/s");
         println!(
@@ -219,10 +245,16 @@ fn main() -> Result<()> {
             hub_only * 20_000.0 / 1048576.0
         );
         println!(
-            "hub_gbps={gbps:.3} hub_gbps_per_core={:.3} tcp_gbps={tcp:.3} idle_session_kib={:.1} hub_idle_session_kib={:.1}",
+            "the same with their two input lanes: {:.1} KiB each, {:.0} MiB per 20,000",
+            hub_lanes / 1024.0,
+            hub_lanes * 20_000.0 / 1048576.0
+        );
+        println!(
+            "hub_gbps={gbps:.3} hub_gbps_per_core={:.3} tcp_gbps={tcp:.3} idle_session_kib={:.1} hub_idle_session_kib={:.1} hub_idle_session_with_lanes_kib={:.1}",
             gbps / cores,
             per / 1024.0,
-            hub_only / 1024.0
+            hub_only / 1024.0,
+            hub_lanes / 1024.0
         );
         Ok(())
     })
