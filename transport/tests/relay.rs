@@ -290,7 +290,7 @@ async fn standalone_relay_issues_tokens_only_with_the_secret() {
 }
 
 /// `secours/3` peers open two input lanes beside the main connection; each
-/// lane pairs once, only for a forwarding session, and ends with it; input
+/// lane pairs once, only for an issued token, and ends with its session; input
 /// arriving by both routes comes out once and in order.
 #[tokio::test]
 async fn input_lanes_pair_once_and_end_with_their_session() {
@@ -316,8 +316,8 @@ async fn input_lanes_pair_once_and_end_with_their_session() {
     };
     assert!(refused(1, &token).await, "a used lane");
     assert!(refused(3, &token).await, "no third lane");
-    let unpaired = hub.issue();
-    assert!(refused(1, &unpaired).await, "no session yet");
+    let forged = RelayToken::from_string("cd".repeat(32));
+    assert!(refused(1, &forged).await, "no such token");
     // Every pointer move arrives once, in order.
     let moves = 500;
     for n in 0..moves {

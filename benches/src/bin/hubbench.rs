@@ -135,24 +135,15 @@ async fn pair(base: &str, hub: &RelayHub) -> Result<(Ws, Ws)> {
     Ok((a?.0, b?.0))
 }
 
-/// Input lane `lane` of the forwarding session `token`. The hub starts
-/// forwarding just after the upgrade, so a lane asked for at once may be
-/// early: it retries.
+/// Input lane `lane` of the session `token`.
 async fn pair_lane(base: &str, token: &str, lane: u8) -> Result<(Ws, Ws)> {
     let a = format!("{base}/relay/v1/{token}?side=console&lane={lane}");
     let b = format!("{base}/relay/v1/{token}?side=applet&lane={lane}");
-    let mut tries = 0;
-    let a = loop {
-        match tokio_tungstenite::connect_async(&a).await {
-            Ok((ws, _)) => break ws,
-            Err(e) if tries > 200 => return Err(e).context("lane refused"),
-            Err(_) => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-    };
-    Ok((a, tokio_tungstenite::connect_async(b).await?.0))
+    let (a, b) = tokio::join!(
+        tokio_tungstenite::connect_async(a),
+        tokio_tungstenite::connect_async(b)
+    );
+    Ok((a?.0, b?.0))
 }
 
 async fn tcp_reference(seconds: Duration) -> Result<f64> {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use secours_protocol::Fingerprint;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -144,8 +145,15 @@ fn relay_url(base: &str, token: &RelayToken, side: Side, lane: u8) -> String {
     url
 }
 
-/// Opens the WebSocket at `url` and runs TLS inside it.
-pub(super) async fn dial(url: &str, tls: &Tls, refusals: &Refusals) -> Result<Dialed, LinkError> {
+/// A WebSocket to the hub, TLS not yet run.
+pub(super) struct Opened {
+    io: WsIo<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>>,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+}
+
+/// Opens the WebSocket at `url`.
+pub(super) async fn open(url: &str) -> Result<Opened, LinkError> {
     let request = url
         .into_client_request()
         .map_err(|e| LinkError::Relay(e.to_string()))?;
@@ -168,7 +176,20 @@ pub(super) async fn dial(url: &str, tls: &Tls, refusals: &Refusals) -> Result<Di
         tokio_tungstenite::MaybeTlsStream::Plain(s) => (s.local_addr().ok(), s.peer_addr().ok()),
         _ => (None, None),
     };
-    let io = WsIo::new(ws);
+    Ok(Opened {
+        io: WsIo::new(ws),
+        local,
+        remote,
+    })
+}
+
+/// Runs TLS inside an opened WebSocket.
+pub(super) async fn handshake(
+    opened: Opened,
+    tls: &Tls,
+    refusals: &Refusals,
+) -> Result<Dialed, LinkError> {
+    let Opened { io, local, remote } = opened;
     let refused = |e: std::io::Error| {
         refusals
             .take()
@@ -212,26 +233,28 @@ async fn connect_inner(
 ) -> Result<Link, LinkError> {
     let refusals = Refusals::default();
     let tls = Tls::new(side, local, peer, &refusals, offer)?;
-    let dialed = dial(&relay_url(base, token, side, 0), &tls, &refusals).await?;
-    let alpn = dialed.alpn.as_deref();
-    let lanes = alpn == Some(identity::ALPN_LANES);
-    let acks = lanes || alpn == Some(identity::ALPN_ACKS);
-    let lanes = if lanes {
-        // Lanes pin the same peer; their TLS speaks only the lane ALPN.
+    // The lanes open beside the main connection, and are used once it has
+    // agreed on `secours/3`.
+    let (gate, gate_rx) = tokio::sync::watch::channel(lanes::LaneGate::Pending);
+    if offer.contains(&identity::ALPN_LANES) {
         let refusals = Refusals::default();
         let tls = Tls::new(side, local, peer, &refusals, &[identity::ALPN_LANE])?;
         let urls = (1..=super::hub::INPUT_LANES)
             .map(|lane| relay_url(base, token, side, lane))
             .collect();
-        Some(lanes::LaneDialer {
+        lanes::LaneDialer {
             urls,
             tls,
             refusals,
-        })
-    } else {
-        None
-    };
-    Ok(start(dialed, peer, acks, lanes))
+        }
+        .spawn(gate_rx);
+    }
+    let opened = open(&relay_url(base, token, side, 0)).await?;
+    let dialed = handshake(opened, &tls, &refusals).await?;
+    let alpn = dialed.alpn.as_deref();
+    let lanes = alpn == Some(identity::ALPN_LANES);
+    let acks = lanes || alpn == Some(identity::ALPN_ACKS);
+    Ok(start(dialed, peer, acks, lanes, gate))
 }
 
 /// Size of the kernel send buffer of the relay socket. The file's window
@@ -242,7 +265,7 @@ pub const SEND_BUFFER: u32 = 512 * 1024;
 
 async fn connect_tcp(
     request: &tokio_tungstenite::tungstenite::handshake::client::Request,
-) -> Result<tokio::net::TcpStream, LinkError> {
+) -> Result<TcpStream, LinkError> {
     let uri = request.uri();
     if uri.scheme_str() != Some("ws") {
         return Err(LinkError::Relay(format!(
@@ -276,9 +299,17 @@ async fn connect_tcp(
         .map_err(|e| LinkError::Relay(format!("connect {addr}: {e}")))
 }
 
-fn start(dialed: Dialed, peer: Fingerprint, acks: bool, lanes: Option<lanes::LaneDialer>) -> Link {
+/// Runs the link over the main connection; `gate` tells the input lanes
+/// whether (`lanes`) and until when to carry copies.
+fn start(
+    dialed: Dialed,
+    peer: Fingerprint,
+    acks: bool,
+    lanes: bool,
+    gate: tokio::sync::watch::Sender<lanes::LaneGate>,
+) -> Link {
     let counters = Arc::new(Counters::default());
-    let shared = Arc::new(mux::Shared::new(acks, lanes.is_some()));
+    let shared = Arc::new(mux::Shared::new(acks, lanes));
     let (closer, mut closed) = tokio::sync::watch::channel(false);
     let backend = Arc::new(RelayBackend {
         counters: counters.clone(),
@@ -289,11 +320,14 @@ fn start(dialed: Dialed, peer: Fingerprint, acks: bool, lanes: Option<lanes::Lan
         closer,
     });
     let (link, Plumbing { out, events }) = Link::new(backend, peer);
-    // Lanes end with the link, closed or broken.
-    let (ended_tx, ended) = tokio::sync::watch::channel(false);
-    if let Some(dialer) = lanes {
-        dialer.spawn(shared.clone(), events.clone(), closed.clone(), ended);
-    }
+    gate.send_replace(if lanes {
+        lanes::LaneGate::Open {
+            shared: shared.clone(),
+            events: events.clone(),
+        }
+    } else {
+        lanes::LaneGate::Shut
+    });
     let (r, w) = tokio::io::split(dialed.tls);
     let ev = events.clone();
     let c = counters.clone();
@@ -305,7 +339,8 @@ fn start(dialed: Dialed, peer: Fingerprint, acks: bool, lanes: Option<lanes::Lan
             r = reader => r,
             _ = closed.wait_for(|c| *c) => Ok(()),
         };
-        let _ = ended_tx.send(true);
+        // The lanes end with the link, closed or broken.
+        gate.send_replace(lanes::LaneGate::Shut);
         let _ = ev.send(LinkEvent::Closed(result.err())).await;
     });
     link

@@ -102,6 +102,9 @@ impl std::fmt::Debug for RelayToken {
 enum Slot {
     Issued {
         expires: Instant,
+        /// Held by the main connection once claimed; dropped, it ends the
+        /// token's lanes.
+        ended: tokio::sync::watch::Sender<()>,
     },
     Waiting {
         expires: Instant,
@@ -141,8 +144,7 @@ enum LaneSlot {
     Used,
 }
 
-/// The input lanes of a session whose main pair forwards; dropped (which
-/// ends the lanes) when the main pair ends.
+/// The input lanes of an issued token; they end with its main pair.
 struct Lanes {
     slots: Vec<LaneSlot>,
     main_ended: tokio::sync::watch::Receiver<()>,
@@ -200,11 +202,20 @@ impl RelayHub {
         let expires = Instant::now() + self.inner.config.token_ttl;
         if let Ok(mut slots) = self.inner.slots.lock() {
             slots.retain(|_, s| match s {
-                Slot::Issued { expires } | Slot::Waiting { expires, .. } => {
+                Slot::Issued { expires, .. } | Slot::Waiting { expires, .. } => {
                     *expires > Instant::now()
                 }
             });
-            slots.insert(token.clone(), Slot::Issued { expires });
+            // Lanes may open from now on (peers dial them beside the main
+            // connection) until the main pair ends.
+            let (ended, main_ended) = tokio::sync::watch::channel(());
+            slots.insert(token.clone(), Slot::Issued { expires, ended });
+            if let Ok(mut lanes) = self.inner.lanes.lock() {
+                // Lanes of tokens expired, or whose main pair has ended.
+                lanes.retain(|_, l| l.main_ended.has_changed().is_ok());
+                let slots = (0..INPUT_LANES).map(|_| LaneSlot::Free).collect();
+                lanes.insert(token.clone(), Lanes { slots, main_ended });
+            }
         }
         RelayToken(token)
     }
@@ -259,16 +270,16 @@ impl RelayHub {
         let now = Instant::now();
         match slots.remove(token) {
             None => Err("unknown or used token"),
-            Some(Slot::Issued { expires }) | Some(Slot::Waiting { expires, .. })
+            Some(Slot::Issued { expires, .. }) | Some(Slot::Waiting { expires, .. })
                 if expires <= now =>
             {
                 Err("expired token")
             }
-            Some(Slot::Issued { expires }) => {
+            Some(Slot::Issued { expires, ended }) => {
                 if self.inner.stats.active.load(Ordering::Relaxed) * 2 + slots.len()
                     >= self.inner.config.max_sessions * 2
                 {
-                    slots.insert(token.to_owned(), Slot::Issued { expires });
+                    slots.insert(token.to_owned(), Slot::Issued { expires, ended });
                     return Err("relay full");
                 }
                 let (tx, rx) = oneshot::channel();
@@ -280,7 +291,11 @@ impl RelayHub {
                         pair: tx,
                     },
                 );
-                Ok(Claim::First { rx, expires })
+                Ok(Claim::First {
+                    rx,
+                    expires,
+                    _ended: ended,
+                })
             }
             Some(Slot::Waiting {
                 expires,
@@ -385,6 +400,8 @@ enum Claim {
     First {
         rx: oneshot::Receiver<WebSocket>,
         expires: Instant,
+        /// Dropped when the main connection ends: so do its lanes.
+        _ended: tokio::sync::watch::Sender<()>,
     },
     Second {
         tx: oneshot::Sender<WebSocket>,
@@ -429,10 +446,14 @@ async fn upgrade(
                     // The first arrival runs the pair; if it has gone, we close.
                     let _ = tx.send(socket);
                 }
-                Claim::First { rx, expires } => {
+                Claim::First {
+                    rx,
+                    expires,
+                    _ended,
+                } => {
                     let wait = expires.saturating_duration_since(Instant::now());
                     match tokio::time::timeout(wait, rx).await {
-                        Ok(Ok(peer)) => hub.forward(&token, socket, peer).await,
+                        Ok(Ok(peer)) => hub.forward(socket, peer).await,
                         _ => {
                             if let Ok(mut slots) = hub.inner.slots.lock() {
                                 slots.remove(&token);
@@ -440,13 +461,16 @@ async fn upgrade(
                             tracing::info!("relay token expired with one side waiting");
                         }
                     }
+                    if let Ok(mut lanes) = hub.inner.lanes.lock() {
+                        lanes.remove(&token);
+                    }
                 }
             }
         })
 }
 
-/// An input lane: paired like the main connection, but only while the main
-/// pair forwards, and ended with it.
+/// An input lane: paired like the main connection, but only until the main
+/// pair ends (or its token expires unused), and ended with it.
 fn upgrade_lane(hub: RelayHub, token: String, q: SideQuery, ws: WebSocketUpgrade) -> Response {
     if q.lane > INPUT_LANES {
         return hub.refuse(StatusCode::NOT_FOUND, "no such lane");
@@ -484,21 +508,11 @@ fn upgrade_lane(hub: RelayHub, token: String, q: SideQuery, ws: WebSocketUpgrade
 }
 
 impl RelayHub {
-    async fn forward(&self, token: &str, a: WebSocket, b: WebSocket) {
+    async fn forward(&self, a: WebSocket, b: WebSocket) {
         let stats = &self.inner.stats;
         stats.active.fetch_add(1, Ordering::Relaxed);
         stats.paired.fetch_add(1, Ordering::Relaxed);
-        // The session's input lanes live as long as this pair: dropping
-        // `_ended` ends them.
-        let (_ended, main_ended) = tokio::sync::watch::channel(());
-        let slots = (0..INPUT_LANES).map(|_| LaneSlot::Free).collect();
-        if let Ok(mut lanes) = self.inner.lanes.lock() {
-            lanes.insert(token.to_owned(), Lanes { slots, main_ended });
-        }
         self.pump_pair(a, b).await;
-        if let Ok(mut lanes) = self.inner.lanes.lock() {
-            lanes.remove(token);
-        }
         stats.active.fetch_sub(1, Ordering::Relaxed);
     }
 

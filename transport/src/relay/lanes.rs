@@ -21,6 +21,20 @@ use crate::mux::{self, LaneDecoder};
 /// idle timeout nor a proxy closes it.
 pub const LANE_KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// What the main connection tells its lanes.
+#[derive(Debug)]
+pub(super) enum LaneGate {
+    /// Its TLS handshake runs.
+    Pending,
+    /// It agreed on `secours/3`: carry copies for this link.
+    Open {
+        shared: Arc<mux::Shared>,
+        events: mpsc::Sender<LinkEvent>,
+    },
+    /// It did not, or the link has ended.
+    Shut,
+}
+
 /// How to open the lanes of one link.
 pub(super) struct LaneDialer {
     pub(super) urls: Vec<String>,
@@ -29,25 +43,18 @@ pub(super) struct LaneDialer {
 }
 
 impl LaneDialer {
-    /// Opens every lane in the background; each runs until it breaks, the
-    /// link is closed (`closed`) or the link's connection ends (`ended`).
-    pub(super) fn spawn(
-        self,
-        shared: Arc<mux::Shared>,
-        events: mpsc::Sender<LinkEvent>,
-        closed: watch::Receiver<bool>,
-        ended: watch::Receiver<bool>,
-    ) {
+    /// Opens every lane in the background (beside the main connection's
+    /// TLS handshake); each runs until it breaks or `gate` shuts.
+    pub(super) fn spawn(self, gate: watch::Receiver<LaneGate>) {
         for (i, url) in self.urls.into_iter().enumerate() {
             let (tls, refusals) = (self.tls.clone(), self.refusals.clone());
-            let (shared, events) = (shared.clone(), events.clone());
-            let (mut closed, mut ended) = (closed.clone(), ended.clone());
+            let mut gate = gate.clone();
             tokio::spawn(async move {
                 let lane = i + 1;
+                let shut = gate.clone();
                 let result = tokio::select! {
-                    r = run(&url, &tls, &refusals, shared, events) => r,
-                    _ = closed.wait_for(|c| *c) => Ok(()),
-                    _ = ended.wait_for(|e| *e) => Ok(()),
+                    r = run(lane, &url, &tls, &refusals, &mut gate) => r,
+                    () = shut_down(shut) => Ok(()),
                 };
                 match result {
                     Ok(()) => tracing::debug!(lane, "input lane closed"),
@@ -58,19 +65,36 @@ impl LaneDialer {
     }
 }
 
+/// Returns once the gate is shut (or gone: the connection failed).
+async fn shut_down(mut gate: watch::Receiver<LaneGate>) {
+    let _ = gate.wait_for(|g| matches!(g, LaneGate::Shut)).await;
+}
+
 async fn run(
+    lane: usize,
     url: &str,
     tls: &Tls,
     refusals: &Refusals,
-    shared: Arc<mux::Shared>,
-    events: mpsc::Sender<LinkEvent>,
+    gate: &mut watch::Receiver<LaneGate>,
 ) -> Result<(), LinkError> {
-    let dialed = tokio::time::timeout(CONNECT_TIMEOUT, client::dial(url, tls, refusals))
-        .await
-        .map_err(|_| LinkError::Timeout("input lane"))??;
+    let dialed = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        client::handshake(client::open(url).await?, tls, refusals).await
+    })
+    .await
+    .map_err(|_| LinkError::Timeout("input lane"))??;
     if dialed.alpn.as_deref() != Some(identity::ALPN_LANE) {
         return Err(LinkError::Violation("input lane without its ALPN".into()));
     }
+    let (shared, events) = {
+        let Ok(g) = gate.wait_for(|g| !matches!(g, LaneGate::Pending)).await else {
+            return Ok(());
+        };
+        match &*g {
+            LaneGate::Open { shared, events } => (shared.clone(), events.clone()),
+            _ => return Ok(()),
+        }
+    };
+    tracing::debug!(lane, "input lane open");
     let Some(copies) = shared.add_lane() else {
         return Ok(());
     };
