@@ -228,10 +228,16 @@ impl FileRate {
         ((self.rate_bps / 8.0 * rtt * FLIGHT_ROUNDS) as u64 + FLIGHT_MARGIN).min(MAX_FLIGHT)
     }
 
+    /// Whether the flight is at its limit: only an acknowledgement (or, on
+    /// QUIC, the stall probe of [`FileRate::wait`]) lets the next piece go.
+    pub fn flight_full(&self) -> bool {
+        self.in_flight() >= self.flight_limit()
+    }
+
     /// How long to wait before the next piece may go (zero: now). The caller
     /// also wakes on an acknowledgement.
     pub fn wait(&self, now: Instant) -> Duration {
-        if self.in_flight() >= self.flight_limit() {
+        if self.flight_full() {
             let since = self
                 .stall_clock
                 .map_or(STALL_PROBE, |t| now.saturating_duration_since(t));
@@ -558,10 +564,13 @@ mod tests {
 
     /// A bottleneck of `capacity` bits/s, one-way delay `base / 2` each way,
     /// and every `stall_every`-th piece (if any) held back a further round
-    /// trip with all pieces behind it (a retransmission). Returns the
-    /// utilisation and the worst queue over the last `tail` seconds.
+    /// trip with all pieces behind it (a retransmission); `in_order`: the
+    /// receiver tells only what it delivered (TCP, under the relay). Returns
+    /// the utilisation and the worst queue over the last `tail` seconds.
+    #[allow(clippy::too_many_arguments)]
     fn run(
         r: &mut FileRate,
+        in_order: bool,
         base: Duration,
         capacity: f64,
         stall_every: Option<u64>,
@@ -642,7 +651,9 @@ mod tests {
                 changed = true;
             }
             if changed {
-                acks.push_back((now + half, ack));
+                // An in-order receiver (TCP) tells only what it delivered.
+                let told = if in_order { both(ack.delivered) } else { ack };
+                acks.push_back((now + half, told));
             }
             while acks.front().is_some_and(|(at, _)| *at <= now) {
                 let (_, ack) = acks.pop_front().unwrap();
@@ -660,7 +671,7 @@ mod tests {
     fn a_pause_in_the_file_keeps_the_rate() {
         let mut r = FileRate::new();
         let base = Duration::from_millis(40);
-        run(&mut r, base, 10e6, None, 5.0, 1.0);
+        run(&mut r, false, base, 10e6, None, 5.0, 1.0);
         let before = r.rate_bps();
         assert!(before > 8e6, "{before}");
         // Then the application sends a piece a round trip, no more.
@@ -683,7 +694,7 @@ mod tests {
         for (base_ms, capacity) in [(40, 10e6), (100, 5e6), (20, 30e6), (4, 200e6)] {
             let mut r = FileRate::new();
             let base = Duration::from_millis(base_ms);
-            let (util, queue) = run(&mut r, base, capacity, None, 15.0, 5.0);
+            let (util, queue) = run(&mut r, false, base, capacity, None, 15.0, 5.0);
             assert!(
                 util > 0.93,
                 "{base_ms} ms, {capacity}: utilisation {util:.3}"
@@ -698,8 +709,20 @@ mod tests {
         let mut r = FileRate::new();
         let base = Duration::from_millis(20);
         // A stall about every 30 ms at 30 Mbit/s (pieces are ~7.5 KB).
-        let (util, _) = run(&mut r, base, 30e6, Some(15), 15.0, 5.0);
+        let (util, _) = run(&mut r, false, base, 30e6, Some(15), 15.0, 5.0);
         assert!(util > 0.85, "utilisation {util:.3}");
+    }
+
+    #[test]
+    fn in_order_acknowledgements_through_stalls_fill_the_path() {
+        // The relay's TCP: deliveries stop at each retransmission (1 % of
+        // pieces), which must not hold the rate far under the path.
+        for (base_ms, capacity, every) in [(100, 20e6, 100), (20, 30e6, 33)] {
+            let mut r = FileRate::new();
+            let base = Duration::from_millis(base_ms);
+            let (util, _) = run(&mut r, true, base, capacity, Some(every), 2.0, 1.0);
+            assert!(util > 0.85, "{base_ms} ms: utilisation {util:.3}");
+        }
     }
 
     #[test]

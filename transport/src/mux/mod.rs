@@ -12,10 +12,12 @@
 //! how many payload bytes it has delivered, and file records wait for the
 //! scavenger window (`window`), which keeps the path's queue short.
 
+mod control;
 mod lane;
 mod record;
 mod window;
 
+pub use control::{FileControl, RelayRate};
 pub use lane::{COPY, LaneDecoder, LaneError, MAX_COPY, encode_copy, fuzz_lane};
 pub use record::{
     ACK, HEADER, RECORD, Record, RecordDecoder, RecordError, ack_record, data_header,
@@ -48,7 +50,7 @@ pub(crate) struct Shared {
     /// Payload bytes delivered to the application (what our acks say).
     delivered: AtomicU64,
     /// `None` when the peer speaks no acknowledgements.
-    window: Option<Mutex<FileWindow>>,
+    window: Option<Mutex<FileControl>>,
     /// The reader wakes the writer: an ack to send, or a window reopened.
     wake: Notify,
     /// `None` without input lanes (relay ALPN below `secours/3`).
@@ -75,7 +77,7 @@ impl Shared {
     pub(crate) fn new(acks: bool, lanes: bool) -> Self {
         Self {
             delivered: AtomicU64::new(0),
-            window: acks.then(|| Mutex::new(FileWindow::new())),
+            window: acks.then(|| Mutex::new(FileControl::new(lanes))),
             wake: Notify::new(),
             lanes: lanes.then(Lanes::default),
         }
@@ -93,19 +95,22 @@ impl Shared {
         Some(rx)
     }
 
-    /// Queues a copy of the input piece at `offset` on every open lane.
-    fn copy_input(&self, offset: u64, piece: &[u8]) {
+    /// Queues copies of the input frame at `offset` on every open lane.
+    pub(crate) fn copy_input(&self, offset: u64, frame: &[u8]) {
         let Some(lanes) = &self.lanes else { return };
-        let Some(record) = encode_copy(offset, piece) else {
-            return;
-        };
         let mut senders = lanes
             .senders
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         senders.retain(|s| !s.is_closed());
-        for s in senders.iter() {
-            let _ = s.try_send(record.clone());
+        let mut at = offset;
+        for piece in frame.chunks(MAX_COPY) {
+            if let Some(record) = encode_copy(at, piece) {
+                for s in senders.iter() {
+                    let _ = s.try_send(record.clone());
+                }
+            }
+            at += piece.len() as u64;
         }
     }
 
@@ -144,7 +149,7 @@ impl Shared {
     }
 
     /// Runs `f` on the window, if there is one.
-    pub(crate) fn with_window<T>(&self, f: impl FnOnce(&mut FileWindow) -> T) -> Option<T> {
+    pub(crate) fn with_window<T>(&self, f: impl FnOnce(&mut FileControl) -> T) -> Option<T> {
         let w = self.window.as_ref()?;
         let mut guard = w.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Some(f(&mut guard))
@@ -178,7 +183,6 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
         .collect();
     let mut open = [true; 6];
     let mut acked = 0u64;
-    let mut input_offset = 0u64;
     let mut record = Vec::with_capacity(HEADER + RECORD);
     let io = |e: std::io::Error| LinkError::from_io(&e);
     loop {
@@ -206,6 +210,10 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
             &counters,
             &events,
         );
+        if pending[Channel::File.id() as usize].frames.is_empty() {
+            // What is delivered now measures the application, not the path.
+            shared.with_window(FileControl::on_idle);
+        }
         let gate = shared.file_gate();
         let file_allowed = gate == FileGate::Open;
         let next = ORDER.iter().copied().find(|c| {
@@ -259,10 +267,6 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
         record.extend_from_slice(&piece);
         w.write_all(&record).await.map_err(io)?;
         counters.add_sent(piece.len());
-        if channel == Channel::Input {
-            shared.copy_input(input_offset, &piece);
-            input_offset += piece.len() as u64;
-        }
         let file = channel == Channel::File;
         shared.with_window(|win| win.on_sent(piece.len(), file, handed));
         if matches!(channel, Channel::Input | Channel::Control | Channel::Chat) {
@@ -464,8 +468,11 @@ mod tests {
         );
     }
 
-    /// Both ends of a link over an in-memory pipe, with acknowledgements.
-    fn pair() -> (
+    /// Both ends of a link over an in-memory pipe, with acknowledgements
+    /// (and with `lanes`, the file paced by the rate).
+    fn pair(
+        lanes: bool,
+    ) -> (
         Vec<mpsc::Sender<Bytes>>,
         mpsc::Receiver<LinkEvent>,
         Arc<Shared>,
@@ -481,8 +488,8 @@ mod tests {
             queues.push(rx);
         }
         let (a_shared, b_shared) = (
-            Arc::new(Shared::new(true, false)),
-            Arc::new(Shared::new(true, false)),
+            Arc::new(Shared::new(true, lanes)),
+            Arc::new(Shared::new(true, lanes)),
         );
         let (a_events, _a_rx) = mpsc::channel(64);
         let (b_events, b_rx) = mpsc::channel(64);
@@ -512,7 +519,16 @@ mod tests {
 
     #[tokio::test]
     async fn acknowledged_file_and_input_arrive_whole_and_in_order() {
-        let (senders, mut rx, a_shared) = pair();
+        file_and_input_arrive_whole_and_in_order(false).await;
+    }
+
+    #[tokio::test]
+    async fn rate_paced_file_and_input_arrive_whole_and_in_order() {
+        file_and_input_arrive_whole_and_in_order(true).await;
+    }
+
+    async fn file_and_input_arrive_whole_and_in_order(lanes: bool) {
+        let (senders, mut rx, a_shared) = pair(lanes);
         let file = senders[Channel::File.id() as usize].clone();
         let input = senders[Channel::Input.id() as usize].clone();
         tokio::spawn(async move {

@@ -239,6 +239,16 @@ impl FileWindow {
         let target = target(base);
         // Grow only a window in use, or an idle link would grow it forever.
         let in_use = was_in_flight * 2 >= self.cwnd;
+        tracing::trace!(
+            rtt_ms = rtt.as_secs_f64() * 1e3,
+            base_ms = base.as_secs_f64() * 1e3,
+            queue_ms = queue.as_secs_f64() * 1e3,
+            cwnd = self.cwnd,
+            in_flight = was_in_flight,
+            newly,
+            slow_start = self.slow_start,
+            "relay window sample"
+        );
         if queue > target {
             self.slow_start = false;
             // Once per round trip: the last cut shows only a round trip later.

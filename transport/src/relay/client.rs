@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
-use secours_protocol::Fingerprint;
+use secours_protocol::{Channel, Fingerprint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -319,7 +320,13 @@ fn start(
         started: Instant::now(),
         closer,
     });
-    let (link, Plumbing { out, events }) = Link::new(backend, peer);
+    let (link, Plumbing { mut out, events }) = Link::new(backend, peer);
+    if lanes {
+        let input = Channel::Input.id() as usize;
+        let (_, closed_rx) = mpsc::channel(1);
+        let app = std::mem::replace(&mut out[input], closed_rx);
+        out[input] = lanes::tee_input(app, shared.clone());
+    }
     gate.send_replace(if lanes {
         lanes::LaneGate::Open {
             shared: shared.clone(),
@@ -352,7 +359,6 @@ mod tests {
     use super::*;
     use crate::relay::{HubConfig, RelayHub};
     use bytes::Bytes;
-    use secours_protocol::Channel;
 
     /// A peer that offers only `secours/1` (no acknowledgement records) and
     /// one that offers both agree on `secours/1`, and the channels work.

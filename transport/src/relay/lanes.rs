@@ -105,6 +105,32 @@ async fn run(
     }
 }
 
+/// Input frames queued by the application before the main connection's
+/// writer takes them.
+const INPUT_QUEUE: usize = 1024;
+
+/// Copies each input frame onto the lanes as the application sends it, then
+/// passes it on to the main connection's writer (the returned queue): a
+/// writer blocked on a full socket behind file data must not hold the
+/// copies back.
+pub(super) fn tee_input(
+    mut from_app: mpsc::Receiver<Bytes>,
+    shared: Arc<mux::Shared>,
+) -> mpsc::Receiver<Bytes> {
+    let (to_writer, rx) = mpsc::channel(INPUT_QUEUE);
+    tokio::spawn(async move {
+        let mut offset = 0u64;
+        while let Some(frame) = from_app.recv().await {
+            shared.copy_input(offset, &frame);
+            offset += frame.len() as u64;
+            if to_writer.send(frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// Writes the input copies queued for this lane, and a keepalive when idle.
 pub(crate) async fn write_lane<W: AsyncWrite + Unpin>(
     mut w: W,
@@ -179,7 +205,11 @@ mod tests {
         let counters = Arc::new(Counters::default());
         let (main_w, main_r) = tokio::io::duplex(1 << 20);
         let (lane_w, lane_r) = tokio::io::duplex(1 << 20);
-        let (queues_tx, queues): (Vec<_>, Vec<_>) = (0..6).map(|_| mpsc::channel(64)).unzip();
+        let (queues_tx, mut queues): (Vec<_>, Vec<_>) = (0..6).map(|_| mpsc::channel(64)).unzip();
+        // Input goes through the tee, as on a relay link.
+        let input = Channel::Input.id() as usize;
+        let app = std::mem::replace(&mut queues[input], mpsc::channel(1).1);
+        queues[input] = tee_input(app, a.clone());
         let (a_events, _a_rx) = mpsc::channel(64);
         let (b_events, mut b_rx) = mpsc::channel(64);
         tokio::spawn(mux::write_loop(
