@@ -289,7 +289,7 @@ impl FileRate {
         {
             // The overshoot has left the queue: back to the path's rate.
             self.drain_to = None;
-            self.rate_bps = d.bps;
+            self.rate_bps = d.bps.max(MIN_BPS);
             self.hold = true;
         }
         if self.received <= was {
@@ -360,15 +360,17 @@ impl FileRate {
         self.high_samples = 0;
         self.phase = Phase::Drain;
         let flight = bottleneck / 8.0 * (base + target(base) / 2).as_secs_f64();
+        // Never under the floor (a start-up may end on its first samples,
+        // with a bottleneck measured on a few bytes).
         if self.in_flight() as f64 > flight {
-            self.rate_bps = bottleneck * MIN_DRAIN;
+            self.rate_bps = (bottleneck * MIN_DRAIN).max(MIN_BPS);
             self.drain_to = Some(DrainTo {
                 flight: flight as u64,
                 bps: resume_bps,
                 rounds: 0,
             });
         } else {
-            self.rate_bps = resume_bps;
+            self.rate_bps = resume_bps.max(MIN_BPS);
             self.hold = true;
         }
     }
