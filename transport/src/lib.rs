@@ -23,3 +23,23 @@ pub mod stun;
 pub use error::LinkError;
 pub use identity::LocalIdentity;
 pub use link::{Link, LinkEvent, LinkStats, PathInfo, PathKind};
+
+/// Fuzzing entry of the `link_layer` target, and of the test that replays
+/// its saved crashes: what the transport parses from the network itself
+/// (the connector's frames, with the `fuzzing` feature; the relay's records
+/// and input lane copies; the direct path's input copies and file
+/// acknowledgements; STUN requests). The first byte picks variants.
+#[doc(hidden)]
+pub fn fuzz_link_layer(data: &[u8]) {
+    let Some((&tag, rest)) = data.split_first() else {
+        return;
+    };
+    #[cfg(feature = "fuzzing")]
+    connector::fuzz_link_bytes(tag, rest);
+    mux::fuzz_records(tag & 1 == 1, rest);
+    mux::fuzz_lane(rest);
+    input_copy::fuzz_input_copies(rest);
+    file_ack::fuzz_file_acks(rest);
+    let from = std::net::SocketAddr::from(([192, 0, 2, 1], 4000));
+    let _ = stun::answer(rest, from);
+}

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::window::{AckError, FileGate, FileWindow};
+use super::window::{AckError, FileGate, FileWindow, check_ack};
 use crate::file_ack::FileAck;
 use crate::file_rate::FileRate;
 
@@ -123,18 +123,7 @@ impl RelayRate {
     }
 
     fn on_ack(&mut self, total: u64, now: Instant) -> Result<(), AckError> {
-        if total < self.acked {
-            return Err(AckError::Regressed {
-                was: self.acked,
-                now: total,
-            });
-        }
-        if total > self.sent {
-            return Err(AckError::Beyond {
-                acked: total,
-                sent: self.sent,
-            });
-        }
+        check_ack(total, self.acked, self.sent)?;
         self.acked = total;
         let ack = FileAck {
             delivered: total,

@@ -79,6 +79,21 @@ pub enum AckError {
 
 use crate::file_pacer::{BaseDelay, target};
 
+/// An acknowledgement of `total` bytes after one of `acked`, `sent` having
+/// been sent: it may only grow, and not past what was sent.
+pub(crate) fn check_ack(total: u64, acked: u64, sent: u64) -> Result<(), AckError> {
+    if total < acked {
+        return Err(AckError::Regressed {
+            was: acked,
+            now: total,
+        });
+    }
+    if total > sent {
+        return Err(AckError::Beyond { acked: total, sent });
+    }
+    Ok(())
+}
+
 /// Bytes in flight, their send times, and the window over them.
 #[derive(Debug)]
 pub struct FileWindow {
@@ -184,18 +199,7 @@ impl FileWindow {
 
     /// The peer has read `total` payload bytes in all.
     pub fn on_ack(&mut self, total: u64, now: Instant) -> Result<(), AckError> {
-        if total < self.acked {
-            return Err(AckError::Regressed {
-                was: self.acked,
-                now: total,
-            });
-        }
-        if total > self.sent {
-            return Err(AckError::Beyond {
-                acked: total,
-                sent: self.sent,
-            });
-        }
+        check_ack(total, self.acked, self.sent)?;
         let newly = total - self.acked;
         if newly == 0 {
             return Ok(());
