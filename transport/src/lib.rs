@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod connector;
+pub mod delivery_window;
 pub mod error;
 pub mod file_ack;
 pub mod file_pacer;

@@ -43,8 +43,9 @@ struct Args {
     /// Every profile on both paths.
     #[arg(long)]
     all: bool,
-    /// QUIC congestion controller: bbr (the product's default) or cubic.
-    #[arg(long, default_value = "bbr")]
+    /// QUIC congestion controller: delivery (the product's default), bbr or
+    /// cubic.
+    #[arg(long, default_value = "delivery")]
     cc: String,
     /// How the link is emulated: `packet` (TUN devices between two network
     /// namespaces: TCP, QUIC and the relay all lose and queue the same
@@ -119,7 +120,8 @@ fn main() -> Result<()> {
     let cc = match args.cc.as_str() {
         "cubic" => Congestion::Cubic,
         "bbr" => Congestion::Bbr,
-        other => bail!("no congestion controller {other}: cubic or bbr"),
+        "delivery" => Congestion::Delivery,
+        other => bail!("no congestion controller {other}: cubic, bbr or delivery"),
     };
     let unavailable = packet_link::unavailable();
     let emulator = match (args.emulator.as_str(), &unavailable) {
@@ -515,6 +517,7 @@ async fn measure(sender: Link, mut receiver: Link, seconds: Duration) -> Result<
     }
     bulk.abort();
     input.abort();
+    tracing::debug!(sender = ?sender.stats(), receiver = ?receiver.stats(), "link statistics");
     let secs = first.map_or(1.0, |f| {
         end.saturating_duration_since(f).as_secs_f64().max(1e-3)
     });
