@@ -161,8 +161,6 @@ pub struct FileRate {
     drain_to: Option<DrainTo>,
     /// Start-up rounds in a row whose deliveries fell behind.
     behind_rounds: u32,
-    /// Start-up samples in a row a whole target over the base.
-    high_samples: u32,
     /// The rate of the round before (what the bytes delivered now were sent at).
     sending_bps: f64,
     /// Pacing clock: when the next byte may go.
@@ -193,7 +191,6 @@ impl FileRate {
             hold: false,
             drain_to: None,
             behind_rounds: 0,
-            high_samples: 0,
             calm_rounds: 0,
             last_min_rtt: None,
             sending_bps: INITIAL_BPS,
@@ -320,19 +317,16 @@ impl FileRate {
         self.base.note(rtt, now);
         self.srtt = Some(self.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
         // A start-up round lasts a round trip while the queue it builds
-        // grows: samples a whole target over the base, twice running, end
-        // it at once (4g: a round sooner, 100 ms less queue).
+        // grows: a sample a whole target over the base ends it at once (4g:
+        // a round sooner, 100 ms less queue; two in a row still left a
+        // cluster of inputs at 100-130 ms there). Jitter (4g's 10 ms) is
+        // under any target, and samples follow arrivals, not a
+        // retransmission.
         if let (Phase::StartUp, Some(base), Some(bottleneck)) =
             (self.phase, self.base.get(), self.delivery_bps())
+            && rtt.saturating_sub(base) > target(base)
         {
-            self.high_samples = if rtt.saturating_sub(base) > target(base) {
-                self.high_samples + 1
-            } else {
-                0
-            };
-            if self.high_samples >= 2 {
-                self.leave_startup(bottleneck, bottleneck, base);
-            }
+            self.leave_startup(bottleneck, bottleneck, base);
         }
         match &mut self.round {
             None => self.start_round(now),
@@ -357,7 +351,6 @@ impl FileRate {
     /// about to be. Drain that within a round, then go on at `resume_bps`.
     fn leave_startup(&mut self, bottleneck: f64, resume_bps: f64, base: Duration) {
         self.behind_rounds = 0;
-        self.high_samples = 0;
         self.phase = Phase::Drain;
         let flight = bottleneck / 8.0 * (base + target(base) / 2).as_secs_f64();
         // Never under the floor (a start-up may end on its first samples,
