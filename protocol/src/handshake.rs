@@ -39,7 +39,7 @@ pub struct HandshakeConfig {
     pub role: Role,
     /// Fingerprint of this side's certificate.
     pub local_fingerprint: Fingerprint,
-    /// The peer's fingerprint as the server announced it (`SessionOffer`).
+    /// The peer's fingerprint as the server announced it (a `fingerprint` signal).
     pub expected_peer_fingerprint: Fingerprint,
     /// The peer's fingerprint as the transport's TLS handshake saw it.
     pub observed_peer_fingerprint: Fingerprint,

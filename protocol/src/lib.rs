@@ -18,6 +18,7 @@ pub mod handshake;
 pub mod identity;
 pub mod permissions;
 pub mod session;
+pub mod signaling;
 pub mod transfer;
 pub mod wire;
 

@@ -378,33 +378,6 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                 ("pong", M::Pong(pb::Pong { id: 9 })),
             ],
         ),
-        (
-            "signaling",
-            vec![
-                (
-                    "pin_redeem",
-                    M::PinRedeem(pb::PinRedeem {
-                        pin: "123456".into(),
-                        fingerprint: b(&[0xA9; 32]),
-                        fields: vec![pb::CustomField {
-                            name: "Case number".into(),
-                            value: "4521".into(),
-                        }],
-                    }),
-                ),
-                (
-                    "session_offer",
-                    M::SessionOffer(pb::SessionOffer {
-                        session_id: "s-42".into(),
-                        session_token: b(&[0x5E; 32]),
-                        peer_fingerprint: b(&[0xC0; 32]),
-                        peer_role: pb::Role::Console as i32,
-                        peer_name: "Alex".into(),
-                        permissions: Some(perms),
-                    }),
-                ),
-            ],
-        ),
     ]
 }
 

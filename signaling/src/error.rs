@@ -5,8 +5,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 /// What the API answers when a request fails.
 #[derive(Debug, thiserror::Error)]
@@ -20,14 +18,7 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// The JSON body of an error.
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable, machine-readable code.
-    pub code: String,
-    /// For people.
-    pub message: String,
-}
+pub use secours_protocol::signaling::ErrorBody;
 
 /// Shorthand for results of the service layer.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
+use secours_protocol::signaling::{ServerMessage, SignalPayload};
+
 use crate::model::SessionState;
 use crate::store::{Backend, Store};
 
@@ -14,15 +16,7 @@ const CHANNEL: &str = "secours_events";
 /// PostgreSQL refuses NOTIFY payloads from 8000 bytes.
 pub const MAX_EVENT_BYTES: usize = 7900;
 
-/// Which peer of a session a signaling message is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Peer {
-    /// The technician's console.
-    Console,
-    /// The customer's applet.
-    Applet,
-}
+pub use secours_protocol::signaling::Peer;
 
 /// Something that happened, as pushed over WebSocket.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -60,9 +54,48 @@ pub enum Event {
         session_id: String,
         /// Recipient.
         to: Peer,
-        /// What the peer sent (bounded JSON).
-        payload: serde_json::Value,
+        /// What the peer (or the server) sent.
+        payload: SignalPayload,
     },
+}
+
+impl Event {
+    /// The message a signaling socket pushes for this event; `None` for
+    /// the events that only make a console refresh its queue.
+    pub fn to_message(&self) -> Option<ServerMessage> {
+        Some(match self.clone() {
+            Event::QueueChanged { .. } => return None,
+            Event::SessionState {
+                session_id,
+                state,
+                tech_id,
+                reason,
+            } => ServerMessage::SessionState {
+                session_id,
+                state,
+                tech_id,
+                reason,
+            },
+            Event::Warning {
+                session_id,
+                timeout,
+                seconds_left,
+            } => ServerMessage::Warning {
+                session_id,
+                timeout,
+                seconds_left,
+            },
+            Event::Signal {
+                session_id,
+                to,
+                payload,
+            } => ServerMessage::Signal {
+                session_id,
+                to,
+                payload,
+            },
+        })
+    }
 }
 
 /// Errors publishing.

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::model::{ChatMode, Perm, Role, SessionState};
+use crate::model::{Perm, Role, SessionState};
 use crate::store::Flag;
 
 /// The technician-group forest.
@@ -121,39 +121,7 @@ pub async fn of(pool: &AnyPool, caller: &Caller) -> ApiResult<Scope> {
     }
 }
 
-/// What a session's applet is told it may allow (and the console, too).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq, Eq)]
-pub struct GrantedSet {
-    /// Granted permissions (PERM numbers are the protocol's values).
-    pub granted: Vec<Perm>,
-    /// Granted ones the customer must consent to.
-    pub prompt: Vec<Perm>,
-    /// PERM-12: one prompt for everything.
-    pub single_prompt: bool,
-    /// PERM-1 chat mode.
-    pub chat_mode: ChatMode,
-}
-
-impl GrantedSet {
-    /// The set a group's mask and chat mode grant.
-    pub fn from_group(mask: i64, chat_mode: &str) -> Self {
-        let granted: Vec<Perm> = Perm::list(mask)
-            .into_iter()
-            .filter(|p| *p != Perm::SinglePrompt)
-            .collect();
-        let prompt = granted
-            .iter()
-            .copied()
-            .filter(|p| p.needs_consent())
-            .collect();
-        Self {
-            granted,
-            prompt,
-            single_prompt: mask & Perm::mask(&[Perm::SinglePrompt]) != 0,
-            chat_mode: ChatMode::parse(chat_mode),
-        }
-    }
-}
+pub use secours_protocol::signaling::GrantedSet;
 
 /// The answer to "may T do A in S".
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
+use secours_protocol::signaling::{Hello, PeerMessage, ServerMessage, SignalPayload};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 use utoipa::IntoParams;
@@ -28,12 +28,9 @@ use crate::scope;
 use crate::sessions;
 use crate::state::{AppState, ClientIp};
 
-/// Largest WebSocket message accepted from a peer.
-pub const MAX_WS_MESSAGE: usize = 16 * 1024;
+pub use secours_protocol::signaling::{MAX_SIGNAL_PAYLOAD, MAX_WS_MESSAGE};
 /// Read buffer per socket.
 const IO_BUFFER: usize = 4096;
-/// Largest signaling payload forwarded.
-pub const MAX_SIGNAL_PAYLOAD: usize = 4096;
 
 /// Credentials of an upgrade (browsers cannot set headers on WebSockets).
 #[derive(Debug, Deserialize, IntoParams)]
@@ -141,57 +138,29 @@ pub async fn applet(
         .into_response())
 }
 
-/// What a peer may send.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum Incoming {
-    Ping,
-    Signal {
-        session_id: Option<String>,
-        payload: Value,
-    },
-    Activity {
-        session_id: String,
-    },
-    Close,
-}
-
-fn check_payload(payload: &Value) -> Result<(), &'static str> {
-    let kind = payload
-        .get("kind")
-        .and_then(Value::as_str)
-        .ok_or("payload needs a string kind")?;
-    if kind.is_empty() || kind.len() > 32 {
-        return Err("kind is 1..32 characters");
-    }
-    if payload.to_string().len() > MAX_SIGNAL_PAYLOAD {
-        return Err("payload too large");
-    }
-    Ok(())
-}
-
-fn parse(msg: &str) -> Result<Incoming, String> {
-    serde_json::from_str(msg).map_err(|e| format!("unreadable message: {e}"))
-}
-
-/// Checks a text message from a peer the way the sockets do (parse, then the
-/// payload rules of a signal); fuzzed by `fuzz/fuzz_targets/server_inputs.rs`.
+/// Checks a text message from a peer the way the sockets do (the
+/// contract's parse and payload rules); fuzzed by
+/// `fuzz/fuzz_targets/server_inputs.rs`.
 pub fn inspect(msg: &str) -> Result<(), String> {
-    match parse(msg)? {
-        Incoming::Signal { payload, .. } => check_payload(&payload).map_err(str::to_owned),
-        _ => Ok(()),
+    PeerMessage::parse(msg)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn send(
+    socket: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    m: &ServerMessage,
+) -> bool {
+    let Ok(text) = serde_json::to_string(m) else {
+        return false;
+    };
+    socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+fn error_msg(text: &str) -> ServerMessage {
+    ServerMessage::Error {
+        message: text.to_owned(),
     }
-}
-
-async fn send(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, v: Value) -> bool {
-    socket
-        .send(Message::Text(v.to_string().into()))
-        .await
-        .is_ok()
-}
-
-fn error_msg(text: &str) -> Value {
-    json!({"type": "error", "message": text})
 }
 
 async fn push_queue(
@@ -207,9 +176,20 @@ async fn push_queue(
         Ok(q) => {
             known.clear();
             known.extend(q.iter().map(|s| s.id.clone()));
-            send(out, json!({"type": "queue", "sessions": q})).await
+            send(out, &ServerMessage::Queue { sessions: q }).await
         }
-        Err(e) => send(out, error_msg(&e.message)).await,
+        Err(e) => send(out, &error_msg(&e.message)).await,
+    }
+}
+
+/// Pushes an event as its socket message (events without one are skipped).
+async fn push(
+    socket: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    ev: &Event,
+) -> bool {
+    match ev.to_message() {
+        Some(m) => send(socket, &m).await,
+        None => true,
     }
 }
 
@@ -217,7 +197,13 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
     let (mut out, mut inc) = socket.split();
     let mut events = state.bus.subscribe();
     let mut known = HashSet::new();
-    if !send(&mut out, json!({"type": "hello", "user_id": caller.id})).await
+    let hello = Hello {
+        user_id: Some(caller.id),
+        session_id: None,
+        state: None,
+        estimated_wait_s: None,
+    };
+    if !send(&mut out, &ServerMessage::Hello(hello)).await
         || !push_queue(&state, &caller, &mut out, &mut known).await
     {
         return;
@@ -230,22 +216,22 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     _ => break,
                 };
-                let reply = match parse(&text) {
-                    Ok(Incoming::Ping) => Some(json!({"type": "pong"})),
-                    Ok(Incoming::Signal { session_id: Some(id), payload }) => {
+                let reply = match PeerMessage::parse(&text) {
+                    Ok(PeerMessage::Ping) => Some(ServerMessage::Pong),
+                    Ok(PeerMessage::Signal { session_id: Some(id), payload }) => {
                         match forward_signal(&state, &id, payload, Peer::Console, Some(caller.id)).await {
                             Ok(()) => None,
                             Err(e) => Some(error_msg(&e)),
                         }
                     }
-                    Ok(Incoming::Activity { session_id }) => {
+                    Ok(PeerMessage::Activity { session_id }) => {
                         let _ = sessions::touch(&state.store.pool, &session_id).await;
                         None
                     }
                     Ok(_) => Some(error_msg("unexpected message")),
-                    Err(e) => Some(error_msg(&e)),
+                    Err(e) => Some(error_msg(&e.to_string())),
                 };
-                if let Some(r) = reply && !send(&mut out, r).await {
+                if let Some(r) = reply && !send(&mut out, &r).await {
                     break;
                 }
             }
@@ -259,7 +245,7 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
                             Event::Warning { session_id, .. } => known.contains(session_id),
                             _ => false,
                         };
-                        !relevant || send(&mut out, serde_json::to_value(&ev).unwrap_or_default()).await
+                        !relevant || push(&mut out, &ev).await
                     }
                     Ok(ev @ Event::Signal { to: Peer::Console, .. }) => {
                         let held = match &ev {
@@ -267,7 +253,7 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
                                 .await.map(|s| s.tech_id == Some(caller.id)).unwrap_or(false),
                             _ => false,
                         };
-                        !held || send(&mut out, serde_json::to_value(&ev).unwrap_or_default()).await
+                        !held || push(&mut out, &ev).await
                     }
                     Ok(_) => true,
                     Err(RecvError::Lagged(_)) => push_queue(&state, &caller, &mut out, &mut known).await,
@@ -286,11 +272,13 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
 async fn forward_signal(
     state: &AppState,
     id: &str,
-    payload: Value,
+    payload: SignalPayload,
     from: Peer,
     holder: Option<i64>,
 ) -> Result<(), String> {
-    check_payload(&payload)?;
+    // Parsing already refused server-only kinds; checked again here so no
+    // caller can forward one.
+    payload.check_from_peer().map_err(|e| e.to_string())?;
     let s = sessions::load(&state.store.pool, id)
         .await
         .map_err(|e| e.message)?;
@@ -345,13 +333,13 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
             .flatten(),
         _ => None,
     };
-    if !send(
-        &mut out,
-        json!({"type": "hello", "session_id": id, "state": view.state,
-        "estimated_wait_s": wait}),
-    )
-    .await
-    {
+    let hello = Hello {
+        user_id: None,
+        session_id: Some(id.clone()),
+        state: Some(SessionState::parse(&view.state)),
+        estimated_wait_s: wait,
+    };
+    if !send(&mut out, &ServerMessage::Hello(hello)).await {
         return;
     }
     let mut closed = false;
@@ -363,18 +351,18 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     _ => break,
                 };
-                let reply = match parse(&text) {
-                    Ok(Incoming::Ping) => Some(json!({"type": "pong"})),
-                    Ok(Incoming::Signal { payload, .. }) => forward_signal(&state, &id, payload, Peer::Applet, None).await.err().map(|e| error_msg(&e)),
-                    Ok(Incoming::Close) => {
+                let reply = match PeerMessage::parse(&text) {
+                    Ok(PeerMessage::Ping) => Some(ServerMessage::Pong),
+                    Ok(PeerMessage::Signal { payload, .. }) => forward_signal(&state, &id, payload, Peer::Applet, None).await.err().map(|e| error_msg(&e)),
+                    Ok(PeerMessage::Close) => {
                         let _ = sessions::close(&state, &id, CloseReason::Customer).await;
                         closed = true;
                         None
                     }
                     Ok(_) => Some(error_msg("unexpected message")),
-                    Err(e) => Some(error_msg(&e)),
+                    Err(e) => Some(error_msg(&e.to_string())),
                 };
-                if let Some(r) = reply && !send(&mut out, r).await {
+                if let Some(r) = reply && !send(&mut out, &r).await {
                     break;
                 }
             }
@@ -392,7 +380,7 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
                 if !mine {
                     continue;
                 }
-                if !send(&mut out, serde_json::to_value(&ev).unwrap_or_default()).await {
+                if !push(&mut out, &ev).await {
                     break;
                 }
                 if let Event::SessionState { state: s, tech_id, .. } = &ev {
@@ -432,5 +420,17 @@ async fn send_granted(
     .await
     .ok()
     .flatten();
-    send(out, json!({"type": "granted", "session_id": id, "technician": nickname, "permissions": granted})).await
+    let Some(permissions) = granted else {
+        return send(
+            out,
+            &error_msg("the technician's permissions are unavailable"),
+        )
+        .await;
+    };
+    let granted = ServerMessage::Granted {
+        session_id: id.to_owned(),
+        technician: nickname,
+        permissions,
+    };
+    send(out, &granted).await
 }

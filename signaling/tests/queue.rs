@@ -141,12 +141,10 @@ async fn scenario(db: &Db) {
     );
 
     // Fingerprints cross both ways; B cannot inject into A's session.
-    ws_send(&mut ws_a, json!({"type": "signal", "session_id": sid, "payload": {"kind": "fingerprint", "sha256": "aa"}})).await;
+    let fp = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    ws_send(&mut ws_a, json!({"type": "signal", "session_id": sid, "payload": {"kind": "fingerprint", "sha256": fp}})).await;
     let got = ws_expect(&mut applet, "signal").await;
-    assert_eq!(
-        got["payload"],
-        json!({"kind": "fingerprint", "sha256": "aa"})
-    );
+    assert_eq!(got["payload"], json!({"kind": "fingerprint", "sha256": fp}));
     ws_send(
         &mut applet,
         json!({"type": "signal", "payload": {"kind": "candidates", "list": ["198.51.100.2:4000"]}}),
@@ -159,7 +157,7 @@ async fn scenario(db: &Db) {
     assert_eq!(got["session_id"], sid.as_str());
     ws_send(
         &mut ws_b,
-        json!({"type": "signal", "session_id": sid, "payload": {"kind": "fingerprint"}}),
+        json!({"type": "signal", "session_id": sid, "payload": {"kind": "fingerprint", "sha256": fp}}),
     )
     .await;
     let err = ws_expect(&mut ws_b, "error").await;
@@ -169,10 +167,33 @@ async fn scenario(db: &Db) {
             .unwrap()
             .contains("not a live session")
     );
-    ws_send(&mut ws_a, json!({"type": "signal", "session_id": sid, "payload": {"kind": "x", "blob": "y".repeat(5000)}})).await;
+    ws_send(&mut ws_a, json!({"type": "signal", "session_id": sid, "payload": {"kind": "candidates", "list": ["y".repeat(5000)]}})).await;
     assert_eq!(
         ws_expect(&mut ws_a, "error").await["message"],
-        "payload too large"
+        "message too large"
+    );
+    // Unknown kinds, and the server's own kind from a peer, are refused:
+    // the applet can trust that a `relay` signal came from the server.
+    ws_send(
+        &mut ws_a,
+        json!({"type": "signal", "session_id": sid, "payload": {"kind": "x"}}),
+    )
+    .await;
+    assert!(
+        ws_expect(&mut ws_a, "error").await["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unreadable message")
+    );
+    ws_send(
+        &mut ws_a,
+        json!({"type": "signal", "session_id": sid,
+        "payload": {"kind": "relay", "url": "wss://evil.example/relay/v1/ws", "token": "t"}}),
+    )
+    .await;
+    assert_eq!(
+        ws_expect(&mut ws_a, "error").await["message"],
+        "the kind `relay` is the server's own"
     );
 
     // may(): granted, not granted, not yours.

@@ -80,21 +80,21 @@ async fn two_nodes_share_queue_and_signaling() {
         "both peers got the same relay (node A's)"
     );
     // Fingerprints both ways across nodes.
-    ws_send(&mut console, json!({"type": "signal", "session_id": sid, "payload": {"kind": "fingerprint", "v": "console"}})).await;
+    ws_send(&mut console, json!({"type": "signal", "session_id": sid, "payload": {"kind": "fingerprint", "sha256": "c".repeat(64)}})).await;
     assert_eq!(
-        ws_expect(&mut applet, "signal").await["payload"]["v"],
-        "console"
+        ws_expect(&mut applet, "signal").await["payload"]["sha256"],
+        "c".repeat(64)
     );
     ws_send(
         &mut applet,
-        json!({"type": "signal", "payload": {"kind": "fingerprint", "v": "applet"}}),
+        json!({"type": "signal", "payload": {"kind": "fingerprint", "sha256": "a".repeat(64)}}),
     )
     .await;
     let got = ws_expect_where(&mut console, "signal", |v| {
         v["payload"]["kind"] == "fingerprint"
     })
     .await;
-    assert_eq!(got["payload"]["v"], "applet");
+    assert_eq!(got["payload"]["sha256"], "a".repeat(64));
     // Closed on B by an administrator: A's console hears it.
     let (s, _) = b
         .post(

@@ -1,7 +1,7 @@
 //! The customer's side of the demo: a scripted customer who says yes.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use secours_protocol::clipboard::ClipboardContent;
@@ -13,8 +13,8 @@ use secours_protocol::{Message, Session};
 
 use secours_transport::LinkStats;
 
-use super::peer::{FileDesk, Script};
 use super::video::ScreenSender;
+use secours_peer::{App, AppError, FileDesk};
 
 pub struct Applet {
     pub prompts: Vec<String>,
@@ -46,8 +46,31 @@ impl Applet {
     }
 }
 
-impl Script for Applet {
-    fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<()> {
+impl App for Applet {
+    fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<(), AppError> {
+        Ok(self.handle(s, event, now)?)
+    }
+
+    fn poll(&mut self, s: &mut Session, now: Instant) -> Result<Option<Instant>, AppError> {
+        self.screen.tick(s, now)?;
+        self.desk.pump(s, now)?;
+        Ok(Some(
+            self.screen.next_at().max(now + Duration::from_millis(1)),
+        ))
+    }
+
+    fn link_stats(&mut self, stats: &LinkStats) {
+        self.screen.follow_link(stats.send_rate_bps);
+    }
+
+    fn video_dropped(&mut self, _frames: u64) {
+        // The console lost a frame's references: start again from a keyframe.
+        self.screen.keyframe_requested();
+    }
+}
+
+impl Applet {
+    fn handle(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<()> {
         match event {
             Event::Consent(ConsentEvent::Prompt {
                 id,
@@ -110,19 +133,5 @@ impl Script for Applet {
             _ => {}
         }
         Ok(())
-    }
-
-    fn tick(&mut self, s: &mut Session, now: Instant) -> Result<()> {
-        self.screen.tick(s, now)?;
-        self.desk.pump(s, now)
-    }
-
-    fn link_stats(&mut self, stats: &LinkStats) {
-        self.screen.follow_link(stats.send_rate_bps);
-    }
-
-    fn video_dropped(&mut self, _frames: u64) {
-        // The console lost a frame's references: start again from a keyframe.
-        self.screen.keyframe_requested();
     }
 }

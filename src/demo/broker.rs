@@ -12,21 +12,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use futures_util::{SinkExt, StreamExt};
-use secours_protocol::pb::{ChatMode, Permission};
-use secours_protocol::{Fingerprint, PermissionSet};
+use secours_peer::client::{ServerClient, SignalingSocket};
+use secours_peer::setup::session_token_from_relay;
+use secours_protocol::signaling::{
+    GrantedSet, JoinRequest, PeerMessage, Secret, ServerMessage, SignalPayload,
+};
+use secours_protocol::{Fingerprint, PermissionSet, SessionToken};
 use secours_signaling::config::Config;
-use secours_signaling::model;
-use secours_signaling::scope::GrantedSet;
 use secours_signaling::setup::{self, FirstMaster};
 use secours_signaling::store::audit::Actor;
 use secours_signaling::{RunningServer, start};
 use secours_transport::relay::RelayToken;
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use serde_json::json;
 
 /// What the server arranged for the two peers.
 #[derive(Debug)]
@@ -51,82 +48,48 @@ pub struct Brokered {
     pub session_id: String,
     /// What happened, for the summary.
     pub log: Vec<String>,
+    /// The session token both handshakes bind (from the relay token).
+    pub session_token: SessionToken,
     /// The signaling sockets stay open for the whole session.
-    console_ws: Ws,
-    applet_ws: Ws,
-    http: reqwest::Client,
-    base: String,
-    tech_token: String,
+    console_ws: SignalingSocket,
+    applet_ws: SignalingSocket,
+    tech: ServerClient,
 }
 
 const MASTER: &str = "admin@helpdesk.example";
 const TECH: &str = "alex@helpdesk.example";
 const PASSWORD: &str = "Demo-Pass1%";
 
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> Result<Value> {
-    let mut req = http.request(method, url.clone()).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let r = req.send().await.with_context(|| url.clone())?;
-    let status = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{url}: {status} {v}");
-    }
-    Ok(v)
-}
+const WAIT: Duration = Duration::from_secs(10);
 
-async fn next_of(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Result<Value> {
-    let wait = async {
-        while let Some(m) = ws.next().await {
-            if let Message::Text(t) = m? {
-                let v: Value = serde_json::from_str(&t)?;
-                if v["type"] == "error" {
-                    bail!("signaling error: {v}");
-                }
-                if pred(&v) {
-                    return Ok(v);
-                }
-            }
-        }
-        bail!("signaling socket closed")
-    };
-    tokio::time::timeout(Duration::from_secs(10), wait)
-        .await
-        .map_err(|_| anyhow!("no signaling message within 10 s"))?
-}
-
-async fn send(ws: &mut Ws, v: Value) -> Result<()> {
-    ws.send(Message::Text(v.to_string().into())).await?;
-    Ok(())
-}
-
-fn to_protocol(set: &GrantedSet) -> PermissionSet {
-    let conv = |ps: &[model::Perm]| -> Vec<Permission> {
-        ps.iter()
-            .filter_map(|p| Permission::try_from(*p as i32).ok())
-            .collect()
-    };
-    let mut out = PermissionSet::new(conv(&set.granted), conv(&set.prompt));
-    out.single_prompt = set.single_prompt;
-    out.chat_mode = match set.chat_mode {
-        model::ChatMode::On => ChatMode::On,
-        model::ChatMode::OnToggle => ChatMode::OnToggle,
-        model::ChatMode::OffToggle => ChatMode::OffToggle,
-    };
-    out
-}
-
-fn fingerprint(v: &Value) -> Result<Fingerprint> {
-    let bytes = hex::decode(v["payload"]["sha256"].as_str().unwrap_or_default())?;
+fn fingerprint(sha256: &str) -> Result<Fingerprint> {
+    let bytes = hex::decode(sha256)?;
     Fingerprint::from_slice(&bytes).context("a fingerprint is 32 bytes")
+}
+
+/// The first signal of `kind` on a socket (errors from the server fail).
+async fn signal(ws: &mut SignalingSocket, kind: &str) -> Result<SignalPayload> {
+    let mut refused = None;
+    let got = ws
+        .next_where(
+            WAIT,
+            |m| match m {
+                ServerMessage::Signal { payload, .. } if payload.kind() == kind => {
+                    Some(payload.clone())
+                }
+                _ => None,
+            },
+            |m| {
+                if let ServerMessage::Error { message } = m {
+                    refused = Some(message);
+                }
+            },
+        )
+        .await;
+    if let Some(e) = refused {
+        bail!("signaling error: {e}");
+    }
+    Ok(got?)
 }
 
 impl Brokered {
@@ -135,21 +98,20 @@ impl Brokered {
     pub async fn finish(self) -> Result<String> {
         let mut this = self;
         let state = this.server.state.clone();
-        let closed = call(
-            &this.http,
-            reqwest::Method::POST,
-            format!("{}/api/v1/sessions/{}/close", this.base, this.session_id),
-            Some(&this.tech_token),
-            json!({}),
-        )
-        .await?;
-        let closed = closed["state"] == "closed";
+        let closed = this.tech.close(&this.session_id).await?.state == "closed";
         // The customer's applet hears it on its signaling socket.
-        next_of(&mut this.applet_ws, |v| {
-            v["type"] == "session_state" && v["state"] == "closed"
-        })
-        .await?;
-        drop(this.console_ws);
+        this.applet_ws
+            .next_where(
+                WAIT,
+                |m| {
+                    matches!(m, ServerMessage::SessionState { state, .. }
+                        if *state == secours_protocol::signaling::SessionState::Closed)
+                    .then_some(())
+                },
+                |_| {},
+            )
+            .await?;
+        this.console_ws.close().await;
         let chain = secours_signaling::store::audit::verify(&state.store.pool)
             .await
             .map_err(|e| anyhow!("{e}"))?;
@@ -200,26 +162,14 @@ pub async fn broker(
     log.push(format!(
         "server on {base} (SQLite), organisation set up by `init`"
     ));
-    let http = reqwest::Client::new();
-    let post = reqwest::Method::POST;
-    let login = |email: &'static str, pw: &'static str| {
-        call(
-            &http,
-            reqwest::Method::POST,
-            format!("{base}/api/v1/auth/login"),
-            None,
-            json!({"email": email, "password": pw}),
-        )
-    };
-    let master = login(MASTER, PASSWORD).await?["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let group = call(
-        &http,
-        post.clone(),
-        format!("{base}/api/v1/tech-groups"),
-        Some(&master),
+    let anon = ServerClient::new(&base)?;
+    let master = anon.login(MASTER, Secret::from(PASSWORD)).await?.token;
+    let admin = anon.clone().with_token(master);
+    // The group and the technician are the administration centre's work;
+    // their routes are the server's, not the peers' contract.
+    let group: serde_json::Value = admin_post(
+        &admin,
+        "/api/v1/tech-groups",
         json!({
             "name": "Printers and peripherals",
             "settings": {"permissions": ["chat", "remote_control", "desktop_view", "send_files",
@@ -227,107 +177,94 @@ pub async fn broker(
         }),
     )
     .await?;
-    call(
-        &http,
-        post.clone(),
-        format!("{base}/api/v1/users"),
-        Some(&master),
+    admin_post(
+        &admin,
+        "/api/v1/users",
         json!({
             "role": "technician", "name": "Alex Martin", "nickname": "Alex", "email": TECH,
             "password": "Initial-Pass1%", "tech_group_id": group["id"]
         }),
     )
     .await?;
-    let first_login = login(TECH, "Initial-Pass1%").await?;
-    let tech = call(
-        &http,
-        post.clone(),
-        format!("{base}/api/v1/me/password"),
-        first_login["token"].as_str(),
-        json!({"current_password": "Initial-Pass1%", "new_password": PASSWORD}),
-    )
-    .await?["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let first_login = anon.login(TECH, Secret::from("Initial-Pass1%")).await?;
+    let tech_token = anon
+        .clone()
+        .with_token(first_login.token)
+        .change_password(Secret::from("Initial-Pass1%"), Secret::from(PASSWORD))
+        .await?
+        .token;
+    let tech = anon.clone().with_token(tech_token);
     log.push("technician Alex logged in (first password changed, as POL-4 requires)".into());
 
-    let ws_base = base.replacen("http", "ws", 1);
-    let (mut console, _) =
-        tokio_tungstenite::connect_async(format!("{ws_base}/ws/console?token={tech}")).await?;
-    next_of(&mut console, |v| v["type"] == "queue").await?;
-    let private = call(
-        &http,
-        post.clone(),
-        format!("{base}/api/v1/sessions"),
-        Some(&tech),
-        json!({}),
-    )
-    .await?;
-    let pin = private["pin"].as_str().unwrap_or_default().to_owned();
+    let mut console = SignalingSocket::console(&tech).await?;
+    console
+        .next_where(
+            WAIT,
+            |m| matches!(m, ServerMessage::Queue { .. }).then_some(()),
+            |_| {},
+        )
+        .await?;
+    let private = tech.create_session().await?;
     log.push(format!(
-        "private session opened: PIN {pin} for the customer"
+        "private session opened: PIN {} for the customer",
+        private.pin.expose()
     ));
-    let joined = call(
-        &http,
-        post.clone(),
-        format!("{base}/api/v1/join"),
-        None,
-        json!({"pin": pin, "name": "Sam"}),
-    )
-    .await?;
-    let session_id = joined["session_id"].as_str().unwrap_or_default().to_owned();
-    let (mut applet, _) = tokio_tungstenite::connect_async(format!(
-        "{ws_base}/ws/applet?session={session_id}&token={}",
-        joined["customer_token"].as_str().unwrap_or_default()
-    ))
-    .await?;
-    next_of(&mut applet, |v| v["type"] == "hello").await?;
+    let joined = anon
+        .join(&JoinRequest {
+            pin: Some(private.pin.clone()),
+            link: None,
+            name: "Sam".into(),
+        })
+        .await?;
+    let session_id = joined.session_id.clone();
+    let mut applet = SignalingSocket::applet(&anon, &joined).await?;
+    applet
+        .next_where(
+            WAIT,
+            |m| matches!(m, ServerMessage::Hello(_)).then_some(()),
+            |_| {},
+        )
+        .await?;
     log.push(format!(
         "customer entered the PIN; session {session_id} waits for {}",
-        joined["technician"].as_str().unwrap_or("?")
+        joined.technician.as_deref().unwrap_or("?")
     ));
-    next_of(&mut console, |v| {
-        v["type"] == "queue"
-            && v["sessions"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|s| s["id"] == session_id.as_str()))
-    })
-    .await?;
-    call(
-        &http,
-        post.clone(),
-        format!("{base}/api/v1/sessions/{session_id}/pickup"),
-        Some(&tech),
-        json!({}),
-    )
-    .await?;
+    console
+        .next_where(
+            WAIT,
+            |m| match m {
+                ServerMessage::Queue { sessions }
+                    if sessions.iter().any(|s| s.id == session_id) =>
+                {
+                    Some(())
+                }
+                _ => None,
+            },
+            |_| {},
+        )
+        .await?;
+    tech.pickup(&session_id).await?;
     log.push("the session appeared in Alex's live queue; Alex picked it up".into());
 
-    let granted = next_of(&mut applet, |v| v["type"] == "granted").await?;
-    let applet_set: GrantedSet = serde_json::from_value(granted["permissions"].clone())?;
-    let relay = next_of(&mut applet, |v| {
-        v["type"] == "signal" && v["payload"]["kind"] == "relay"
-    })
-    .await?;
-    let relay_console = next_of(&mut console, |v| {
-        v["type"] == "signal" && v["payload"]["kind"] == "relay"
-    })
-    .await?;
-    if relay["payload"] != relay_console["payload"] {
+    let applet_set: GrantedSet = applet
+        .next_where(
+            WAIT,
+            |m| match m {
+                ServerMessage::Granted { permissions, .. } => Some(permissions.clone()),
+                _ => None,
+            },
+            |_| {},
+        )
+        .await?;
+    let relay = signal(&mut applet, "relay").await?;
+    let relay_console = signal(&mut console, "relay").await?;
+    if relay != relay_console {
         bail!("the peers received different relay tokens");
     }
-    let console_set: GrantedSet = serde_json::from_value(
-        reqwest::Client::get(
-            &http,
-            format!("{base}/api/v1/sessions/{session_id}/permissions"),
-        )
-        .bearer_auth(&tech)
-        .send()
-        .await?
-        .json()
-        .await?,
-    )?;
+    let SignalPayload::Relay { url, token } = relay else {
+        bail!("not a relay signal");
+    };
+    let console_set = tech.permissions(&session_id).await?;
     log.push(format!(
         "server granted: {}",
         applet_set
@@ -339,50 +276,79 @@ pub async fn broker(
     ));
 
     // Fingerprints and candidates, through the server.
-    send(
-        &mut console,
-        json!({"type": "signal", "session_id": session_id,
-        "payload": {"kind": "fingerprint", "sha256": hex::encode(console_fp.as_bytes())}}),
-    )
-    .await?;
-    let mut hello = json!({"kind": "fingerprint", "sha256": hex::encode(applet_fp.as_bytes())});
-    if let Some(c) = applet_candidate {
-        hello["candidates"] = json!([c.to_string()]);
-    }
-    send(&mut applet, json!({"type": "signal", "payload": hello})).await?;
-    let at_applet = next_of(&mut applet, |v| {
-        v["type"] == "signal" && v["payload"]["kind"] == "fingerprint"
-    })
-    .await?;
-    let at_console = next_of(&mut console, |v| {
-        v["type"] == "signal" && v["payload"]["kind"] == "fingerprint"
-    })
-    .await?;
-    let candidate_at_console = at_console["payload"]["candidates"][0]
-        .as_str()
-        .and_then(|s| s.parse().ok());
+    console
+        .send(&PeerMessage::Signal {
+            session_id: Some(session_id.clone()),
+            payload: SignalPayload::Fingerprint {
+                sha256: hex::encode(console_fp.as_bytes()),
+                candidates: vec![],
+            },
+        })
+        .await?;
+    applet
+        .send(&PeerMessage::Signal {
+            session_id: None,
+            payload: SignalPayload::Fingerprint {
+                sha256: hex::encode(applet_fp.as_bytes()),
+                candidates: applet_candidate.iter().map(ToString::to_string).collect(),
+            },
+        })
+        .await?;
+    let SignalPayload::Fingerprint {
+        sha256: at_applet, ..
+    } = signal(&mut applet, "fingerprint").await?
+    else {
+        bail!("not a fingerprint");
+    };
+    let SignalPayload::Fingerprint {
+        sha256: at_console,
+        candidates,
+    } = signal(&mut console, "fingerprint").await?
+    else {
+        bail!("not a fingerprint");
+    };
+    let candidate_at_console = candidates.first().and_then(|s| s.parse().ok());
     log.push("fingerprints and candidates swapped over the signaling sockets".into());
-    let relay_url = relay["payload"]["url"].as_str().unwrap_or_default();
     Ok(Brokered {
-        relay_base: relay_url.trim_end_matches("/relay/v1/ws").to_owned(),
-        relay_token: RelayToken::from_string(
-            relay["payload"]["token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        ),
+        relay_base: url.trim_end_matches("/relay/v1/ws").to_owned(),
+        session_token: session_token_from_relay(token.expose()),
+        relay_token: RelayToken::from_string(token.into_inner()),
         applet_fp_at_console: fingerprint(&at_console)?,
         console_fp_at_applet: fingerprint(&at_applet)?,
         candidate_at_console,
-        console_permissions: to_protocol(&console_set),
-        applet_permissions: to_protocol(&applet_set),
+        console_permissions: console_set.to_permission_set(),
+        applet_permissions: applet_set.to_permission_set(),
         session_id,
         server,
         log,
         console_ws: console,
         applet_ws: applet,
-        http,
-        base,
-        tech_token: tech,
+        tech,
     })
+}
+
+/// An administrator's call outside the peers' contract (the group and the
+/// account the demo sets up).
+async fn admin_post(
+    admin: &ServerClient,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let http = reqwest::Client::new();
+    let token = admin
+        .token()
+        .map(|t| t.expose().to_owned())
+        .unwrap_or_default();
+    let r = http
+        .post(format!("{}{path}", admin.base()))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{path}: {status} {v}");
+    }
+    Ok(v)
 }

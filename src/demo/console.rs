@@ -13,8 +13,8 @@ use secours_protocol::{Message, Session, ShortAuthString};
 
 use secours_transport::connector::{PathReport, Reports};
 
-use super::peer::{FileDesk, Script};
 use super::video::ScreenViewer;
+use secours_peer::{App, AppError, FileDesk};
 
 pub struct Console {
     pub started: Instant,
@@ -153,8 +153,21 @@ impl Console {
     }
 }
 
-impl Script for Console {
-    fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<()> {
+impl App for Console {
+    fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<(), AppError> {
+        Ok(self.handle(s, event, now)?)
+    }
+
+    fn poll(&mut self, s: &mut Session, now: Instant) -> Result<Option<Instant>, AppError> {
+        self.step(s, now)?;
+        // The connector's race is read from its reports: look again soon
+        // while it is undecided.
+        Ok(Some(now + std::time::Duration::from_millis(20)))
+    }
+}
+
+impl Console {
+    fn handle(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<()> {
         match event {
             Event::Established(e) => {
                 self.handshake_ms = Some(now.duration_since(self.started).as_secs_f64() * 1e3);
@@ -253,7 +266,7 @@ impl Script for Console {
         Ok(())
     }
 
-    fn tick(&mut self, s: &mut Session, now: Instant) -> Result<()> {
+    fn step(&mut self, s: &mut Session, now: Instant) -> Result<()> {
         self.desk.pump(s, now)?;
         let race_decided = match &self.race {
             None => true,

@@ -15,7 +15,6 @@
 mod applet;
 mod broker;
 mod console;
-mod peer;
 mod video;
 
 use std::io::Write;
@@ -24,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use md5::{Digest, Md5};
-use secours_protocol::handshake::{DEFAULT_HANDSHAKE_TIMEOUT, Handshake, HandshakeConfig};
+use secours_peer::setup::{Pairing, capabilities, session_config};
+use secours_peer::{Driver, FileDesk};
 use secours_protocol::pb::{self, Role};
-use secours_protocol::{Fingerprint, PermissionSet, Session, SessionConfig, SessionToken};
+use secours_protocol::{Fingerprint, PermissionSet, Session, SessionConfig};
 
 use applet::Applet;
 use console::Console;
-use peer::FileDesk;
 use secours_transport::LocalIdentity;
 use secours_transport::connector::{self, Reports};
 use secours_transport::quic::QuicEndpoint;
@@ -104,21 +103,6 @@ fn md5_file(path: &Path) -> Result<[u8; 16]> {
     Ok(h.finalize().into())
 }
 
-fn capabilities() -> pb::Capabilities {
-    pb::Capabilities {
-        video_codecs: vec![pb::VideoCodec::Av1 as i32],
-        max_width: 3840,
-        max_height: 2160,
-        clipboard_text: true,
-        clipboard_image: true,
-        file_transfer: true,
-        file_manager: false,
-        system_info: true,
-        reboot: false,
-        max_file_window: 1 << 20,
-    }
-}
-
 /// A temporary directory removed when dropped: nothing stays behind.
 struct TempDir(PathBuf);
 
@@ -143,28 +127,26 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let console_id = LocalIdentity::generate()?;
     let applet_id = LocalIdentity::generate()?;
     let (console_fp, applet_fp) = (console_id.fingerprint(), applet_id.fingerprint());
-    let token = SessionToken::from_bytes(random()?);
     let config = |role: Role,
-                  session_id: &str,
+                  brokered: &broker::Brokered,
                   permissions: &PermissionSet,
                   local: Fingerprint,
                   observed: Fingerprint,
                   expected: Fingerprint|
      -> Result<SessionConfig> {
-        Ok(SessionConfig::new(HandshakeConfig {
+        let pairing = Pairing {
             role,
-            local_fingerprint: local,
-            expected_peer_fingerprint: expected,
-            observed_peer_fingerprint: observed,
-            session_id: session_id.to_owned(),
-            session_token: token.clone(),
-            nonce: random()?,
-            capabilities: capabilities(),
-            permissions: permissions.clone(),
-            software: format!("secours/{}", env!("CARGO_PKG_VERSION")),
-            versions: Handshake::default_versions(),
-            timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-        }))
+            session_id: brokered.session_id.clone(),
+            local,
+            expected_peer: expected,
+            observed_peer: observed,
+            token: brokered.session_token.clone(),
+        };
+        Ok(session_config(
+            &pairing,
+            permissions.clone(),
+            capabilities(false, false),
+        )?)
     };
     let limit = Duration::from_secs(args.timeout_s);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -211,7 +193,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         println!("  link: {where_}, TLS 1.3 with both certificates pinned, up in {link_ms:.1} ms");
         let console_cfg = config(
             Role::Console,
-            &session_id,
+            &brokered,
             &brokered.console_permissions,
             console_fp,
             console_link.peer_fingerprint(),
@@ -219,7 +201,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         )?;
         let applet_cfg = config(
             Role::Applet,
-            &session_id,
+            &brokered,
             &brokered.applet_permissions,
             applet_fp,
             applet_link.peer_fingerprint(),
@@ -236,7 +218,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                     ScreenSender::new(Instant::now(), applet_choice)?,
                 );
                 let mut session = Session::new(applet_cfg, Instant::now());
-                peer::run(&mut session, &mut applet_link, &mut script, limit).await?;
+                Driver::new()
+                    .with_limit(limit)
+                    .run(&mut session, &mut applet_link, &mut script)
+                    .await?;
                 Ok::<_, anyhow::Error>((script, applet_link.stats()))
             }
             .instrument(tracing::info_span!("applet", session = %session_id.clone())),
@@ -250,7 +235,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         );
         let console_result = async {
             let mut session = Session::new(console_cfg, Instant::now());
-            peer::run(&mut session, &mut console_link, &mut console, limit).await
+            Driver::new()
+                .with_limit(limit)
+                .run(&mut session, &mut console_link, &mut console)
+                .await
+                .map_err(anyhow::Error::from)
         }
         .instrument(tracing::info_span!("console", session = %session_id))
         .await;

@@ -73,6 +73,11 @@ impl ScreenSender {
         })
     }
 
+    /// When the next frame is due.
+    pub fn next_at(&self) -> Instant {
+        self.next_at
+    }
+
     /// Follows the link's sending-rate estimate: the video may use most of
     /// it (files and input share the rest), within what screen content needs.
     pub fn follow_link(&mut self, send_rate_bps: u64) {

@@ -14,6 +14,7 @@ pub mod file_rate;
 pub mod identity;
 pub mod input_copy;
 pub mod link;
+pub mod memory;
 pub mod mux;
 pub mod netsim;
 pub mod punch;
@@ -23,7 +24,7 @@ pub mod stun;
 
 pub use error::LinkError;
 pub use identity::LocalIdentity;
-pub use link::{Link, LinkEvent, LinkStats, PathInfo, PathKind};
+pub use link::{Link, LinkEvent, LinkSender, LinkStats, PathInfo, PathKind};
 
 /// Fuzzing entry of the `link_layer` target, and of the test that replays
 /// its saved crashes: what the transport parses from the network itself

@@ -165,6 +165,14 @@ impl Link {
         }
     }
 
+    /// A handle that queues frames on this link's channels, usable while
+    /// the link itself is borrowed for [`Link::recv`].
+    pub fn sender(&self) -> LinkSender {
+        LinkSender {
+            out: self.out.clone(),
+        }
+    }
+
     /// The next event; `Closed` once, then `None`.
     pub async fn recv(&mut self) -> Option<LinkEvent> {
         self.events.recv().await
@@ -189,6 +197,24 @@ impl Link {
     /// Closes the connection.
     pub fn close(&self) {
         self.backend.close();
+    }
+}
+
+/// Queues frames on a link's channels (see [`Link::sender`]); cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LinkSender {
+    out: Vec<mpsc::Sender<Bytes>>,
+}
+
+impl LinkSender {
+    /// Queues one whole frame on its channel; waits while the channel's
+    /// queue is full. Cancel-safe: dropped before it completes, nothing was
+    /// queued.
+    pub async fn send(&self, channel: Channel, frame: Bytes) -> Result<(), LinkError> {
+        self.out[channel.id() as usize]
+            .send(frame)
+            .await
+            .map_err(|_| LinkError::Closed)
     }
 }
 

@@ -363,9 +363,7 @@ impl Session {
                     | Message::Auth(_)
                     | Message::Capabilities(_)
                     | Message::Permissions(_)
-                    | Message::Ready(_)
-                    | Message::PinRedeem(_)
-                    | Message::SessionOffer(_) => {
+                    | Message::Ready(_) => {
                         return Err(SessionError::Unexpected {
                             message: name,
                             state: "established",

@@ -97,9 +97,7 @@ impl Channel {
             | M::LinkStats(_)
             | M::Ping(_)
             | M::Pong(_)
-            | M::Error(_)
-            | M::PinRedeem(_)
-            | M::SessionOffer(_) => Channel::Control,
+            | M::Error(_) => Channel::Control,
             M::VideoFrame(_) | M::CursorShape(_) | M::CursorPosition(_) => Channel::Video,
             M::PointerMove(_)
             | M::PointerButton(_)
@@ -160,8 +158,6 @@ pub fn message_name(message: &Message) -> &'static str {
         M::Error(_) => "Error",
         M::FileListRequest(_) => "FileListRequest",
         M::FileList(_) => "FileList",
-        M::PinRedeem(_) => "PinRedeem",
-        M::SessionOffer(_) => "SessionOffer",
         M::VideoFrame(_) => "VideoFrame",
         M::CursorShape(_) => "CursorShape",
         M::CursorPosition(_) => "CursorPosition",

@@ -153,32 +153,6 @@ pub fn validate(message: &Message) -> Result<(), Violation> {
             }
             Ok(())
         }
-        M::PinRedeem(m) => {
-            if m.pin.len() != 6 || !m.pin.bytes().all(|b| b.is_ascii_digit()) {
-                return fail("pin", "not six digits");
-            }
-            exact_len("fingerprint", m.fingerprint.len(), FINGERPRINT_LEN)?;
-            max_len("fields", m.fields.len(), MAX_CUSTOM_FIELDS)?;
-            for field in &m.fields {
-                max_len("field.name", field.name.len(), MAX_SHORT_STRING)?;
-                max_len("field.value", field.value.len(), MAX_TEXT)?;
-            }
-            Ok(())
-        }
-        M::SessionOffer(m) => {
-            max_len("session_id", m.session_id.len(), MAX_SHORT_STRING)?;
-            exact_len("session_token", m.session_token.len(), SESSION_TOKEN_LEN)?;
-            exact_len(
-                "peer_fingerprint",
-                m.peer_fingerprint.len(),
-                FINGERPRINT_LEN,
-            )?;
-            max_len("peer_name", m.peer_name.len(), MAX_SHORT_STRING)?;
-            match &m.permissions {
-                Some(p) => permission_set(p),
-                None => Ok(()),
-            }
-        }
         M::VideoFrame(m) => {
             if m.width > MAX_VIDEO_SIDE || m.height > MAX_VIDEO_SIDE {
                 return fail("width", "frame larger than the maximum side");

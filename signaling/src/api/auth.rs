@@ -3,9 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
 
 use crate::auth::{AnyCaller, check_group_access};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -17,34 +15,8 @@ use crate::store::audit::{self, Actor};
 use crate::store::throttle::{self, Limit};
 use crate::store::{Flag, now_ms, random_token, sha256_hex};
 
-/// Credentials.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    /// Login e-mail.
-    pub email: String,
-    /// Password.
-    pub password: String,
-}
-
-/// A new staff token.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct LoginResponse {
-    /// Bearer token (shown once; the server keeps only its hash).
-    pub token: String,
-    /// Expiry, Unix ms.
-    pub expires_at: i64,
-    /// Account id.
-    pub user_id: i64,
-    /// Role.
-    pub role: Role,
-    /// The token only allows a password change until one is made (POL-2, POL-4).
-    pub must_change_password: bool,
-    /// Days before the password expires, when the organisation sets a maximum age.
-    pub password_expires_in_days: Option<i64>,
-    /// Within the notice period before expiry (POL-3).
-    pub password_expiry_notice: bool,
-}
+use secours_protocol::signaling::Secret;
+pub use secours_protocol::signaling::{LoginRequest, LoginResponse, Me, PasswordChange};
 
 /// Lower-cased, trimmed, checked e-mail address.
 pub fn normalise_email(email: &str) -> ApiResult<String> {
@@ -89,7 +61,7 @@ pub async fn login(
         .as_ref()
         .map(|r| r.2.clone())
         .unwrap_or_else(|| password::decoy_hash().to_owned());
-    let given = req.password.clone();
+    let given = req.password.expose().to_owned();
     let ok = tokio::task::spawn_blocking(move || password::verify(&given, &phc))
         .await
         .unwrap_or(false);
@@ -185,7 +157,7 @@ pub async fn login(
     notify::queue(&mut tx, Notice::LoginSucceeded, &email, now).await?;
     tx.commit().await?;
     Ok(Json(LoginResponse {
-        token,
+        token: Secret::new(token),
         expires_at,
         user_id: id,
         role,
@@ -206,21 +178,6 @@ pub async fn logout(State(state): State<AppState>, who: AnyCaller) -> ApiResult<
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The caller.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Me {
-    /// Account id.
-    pub id: i64,
-    /// Role.
-    pub role: Role,
-    /// Login e-mail.
-    pub email: String,
-    /// Technician group, for technicians.
-    pub tech_group_id: Option<i64>,
-    /// The token only allows a password change.
-    pub must_change_password: bool,
-}
-
 /// Who the token belongs to.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
@@ -232,16 +189,6 @@ pub async fn me(who: AnyCaller) -> Json<Me> {
         tech_group_id: who.caller.tech_group_id,
         must_change_password: who.restricted,
     })
-}
-
-/// A password change by its owner.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    /// Current password.
-    pub current_password: String,
-    /// New password (must reach the organisation's and the account's level).
-    pub new_password: String,
 }
 
 /// The level required for an account.
@@ -269,7 +216,7 @@ pub async fn change_password(
             .bind(id)
             .fetch_one(&state.store.pool)
             .await?;
-    let current = req.current_password.clone();
+    let current = req.current_password.expose().to_owned();
     let ok = tokio::task::spawn_blocking(move || password::verify(&current, &phc))
         .await
         .unwrap_or(false);
@@ -280,13 +227,16 @@ pub async fn change_password(
             "current password is wrong",
         ));
     }
-    if req.new_password == req.current_password {
+    if req.new_password.expose() == req.current_password.expose() {
         return Err(ApiError::invalid(
             "the new password must differ from the current one",
         ));
     }
-    password::check(&req.new_password, required_level(&state, user_min).await?)?;
-    let new = req.new_password.clone();
+    password::check(
+        req.new_password.expose(),
+        required_level(&state, user_min).await?,
+    )?;
+    let new = req.new_password.expose().to_owned();
     let phc = tokio::task::spawn_blocking(move || password::hash(&new))
         .await
         .map_err(|e| ApiError::internal("hash task", e))??;
@@ -329,7 +279,7 @@ pub async fn change_password(
     notify::queue(&mut tx, Notice::PasswordChanged, &who.caller.email, now).await?;
     tx.commit().await?;
     Ok(Json(LoginResponse {
-        token,
+        token: Secret::new(token),
         expires_at,
         user_id: id,
         role: who.caller.role,

@@ -3,27 +3,15 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use secours_protocol::signaling::Secret;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+pub use secours_protocol::signaling::{ChannelJoin, JoinRequest};
+
 use crate::sessions::{self, Code, Joined};
 use crate::state::{AppState, ClientIp};
 use crate::store::throttle::{self, Limit};
 use crate::store::{check_text, now_ms};
-
-/// A PIN code or link from the customer.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JoinRequest {
-    /// The six digits the technician gave.
-    pub pin: Option<String>,
-    /// Or the secret of the link.
-    pub link: Option<String>,
-    /// The customer's name.
-    #[serde(default)]
-    pub name: String,
-}
 
 fn limit(state: &AppState) -> Limit {
     Limit {
@@ -45,7 +33,10 @@ pub async fn join(
     let key = format!("join:ip:{}", ip.0);
     throttle::check(&state.store.pool, &key, limit(&state), now).await?;
     check_text("name", &req.name, 100)?;
-    let code = match (&req.pin, &req.link) {
+    let code = match (
+        req.pin.as_ref().map(Secret::expose),
+        req.link.as_ref().map(Secret::expose),
+    ) {
         (Some(pin), None) if pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()) => {
             Code::Pin(pin)
         }
@@ -69,18 +60,6 @@ pub async fn join(
         }
         other => other.map(Json),
     }
-}
-
-/// A customer's channel request (CHAN-4 link or form).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelJoin {
-    /// The customer's name.
-    #[serde(default)]
-    pub name: String,
-    /// Form fields (name to value).
-    #[serde(default)]
-    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 /// Opens a channel session; it waits in the queue once the applet connects.

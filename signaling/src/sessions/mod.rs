@@ -9,9 +9,8 @@ mod estimate;
 pub use estimate::{EstimateCache, estimate_for_channel, estimate_for_tech};
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use secours_protocol::signaling::{Secret, SignalPayload};
 use sqlx::AnyPool;
-use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -21,38 +20,47 @@ use crate::scope;
 use crate::state::AppState;
 use crate::store::{Flag, now_ms, random_id, random_token, sha256_hex};
 
-/// A session as staff see it.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct SessionView {
-    /// Id (128 random bits).
-    pub id: String,
-    /// `private` or `channel`.
-    pub kind: String,
-    /// State (SESS-2).
-    pub state: String,
-    /// Channel, for channel sessions.
-    pub channel_id: Option<i64>,
-    /// Technician holding it or it is transferred to.
-    pub tech_id: Option<i64>,
-    /// Group it is transferred to.
-    pub group_id: Option<i64>,
-    /// Customer's name as typed (hostile text: escape when showing).
-    pub customer_name: String,
-    /// Customer form fields, JSON (hostile text).
-    pub customer_fields: String,
-    /// Created, Unix ms.
-    pub created_at: i64,
-    /// Entered the queue, Unix ms.
-    pub waiting_since: Option<i64>,
-    /// Picked up, Unix ms.
-    pub picked_at: Option<i64>,
-    /// Current timeout deadline, Unix ms.
-    pub expires_at: Option<i64>,
-    /// Why it closed.
-    pub close_reason: Option<String>,
-    /// A channel test session (CHAN-5).
+pub use secours_protocol::signaling::{Joined, PrivateSession, SessionView, TransferTarget};
+
+/// A session as the database holds it; [`SessionView`] is what staff see.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    kind: String,
+    state: String,
+    channel_id: Option<i64>,
+    tech_id: Option<i64>,
+    group_id: Option<i64>,
+    customer_name: String,
+    customer_fields: String,
+    created_at: i64,
+    waiting_since: Option<i64>,
+    picked_at: Option<i64>,
+    expires_at: Option<i64>,
+    close_reason: Option<String>,
     #[sqlx(try_from = "Flag")]
-    pub is_test: bool,
+    is_test: bool,
+}
+
+impl From<SessionRow> for SessionView {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            id: r.id,
+            kind: r.kind,
+            state: r.state,
+            channel_id: r.channel_id,
+            tech_id: r.tech_id,
+            group_id: r.group_id,
+            customer_name: r.customer_name,
+            customer_fields: r.customer_fields,
+            created_at: r.created_at,
+            waiting_since: r.waiting_since,
+            picked_at: r.picked_at,
+            expires_at: r.expires_at,
+            close_reason: r.close_reason,
+            is_test: r.is_test,
+        }
+    }
 }
 
 macro_rules! session_select {
@@ -68,24 +76,12 @@ macro_rules! session_select {
 
 /// Reads one session.
 pub async fn load(pool: &AnyPool, id: &str) -> ApiResult<SessionView> {
-    sqlx::query_as(session_select!("WHERE id = $1"))
+    sqlx::query_as::<_, SessionRow>(session_select!("WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?
+        .map(SessionView::from)
         .ok_or_else(|| ApiError::not_found("session"))
-}
-
-/// A new private session (SESS-1): the code and link exist only here.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PrivateSession {
-    /// The session.
-    pub session: SessionView,
-    /// Six-digit PIN code for the customer.
-    pub pin: String,
-    /// Link for the customer (e-mail it).
-    pub link: String,
-    /// Code and link expire at (Unix ms).
-    pub expires_at: i64,
 }
 
 fn technician(caller: &Caller) -> ApiResult<()> {
@@ -169,8 +165,8 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
                 };
                 return Ok(PrivateSession {
                     session,
-                    pin,
-                    link: format!("{base}/join?link={link}"),
+                    pin: Secret::new(pin),
+                    link: Secret::new(format!("{base}/join?link={link}")),
                     expires_at,
                 });
             }
@@ -194,19 +190,6 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
         "no_code_available",
         "too many live codes; try again",
     ))
-}
-
-/// What a customer gets on joining.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Joined {
-    /// The session.
-    pub session_id: String,
-    /// The applet's token for `/ws/applet` (shown once).
-    pub customer_token: String,
-    /// The technician's nickname, for private sessions.
-    pub technician: Option<String>,
-    /// Estimated seconds before pick-up (APPLET-4), when known.
-    pub estimated_wait_s: Option<i64>,
 }
 
 /// How a customer identifies a private session.
@@ -286,7 +269,7 @@ pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> Ap
         .await;
     Ok(Joined {
         session_id,
-        customer_token: token,
+        customer_token: Secret::new(token),
         technician,
         estimated_wait_s,
     })
@@ -323,7 +306,7 @@ pub async fn join_channel(
     .await?;
     Ok(Joined {
         session_id: id,
-        customer_token: token,
+        customer_token: Secret::new(token),
         technician: None,
         estimated_wait_s: state
             .estimates
@@ -403,7 +386,7 @@ macro_rules! visible_to_tech {
 
 /// A technician's queue: sessions waiting for it, and those it holds.
 pub async fn queue(state: &AppState, tech: i64, group: i64) -> ApiResult<Vec<SessionView>> {
-    Ok(sqlx::query_as(concat!(
+    let rows: Vec<SessionRow> = sqlx::query_as(concat!(
         "SELECT id, kind, state, channel_id, tech_id, group_id, customer_name, customer_fields, ",
         "created_at, waiting_since, picked_at, expires_at, close_reason, is_test ",
         "FROM support_sessions s WHERE s.state IN ('waiting', 'transferred', 'active', 'on_hold') AND ",
@@ -413,7 +396,8 @@ pub async fn queue(state: &AppState, tech: i64, group: i64) -> ApiResult<Vec<Ses
     .bind(tech)
     .bind(group)
     .fetch_all(&state.store.pool)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(SessionView::from).collect())
 }
 
 /// The technician takes a waiting session.
@@ -450,12 +434,17 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
     }
     // The relay this node runs pairs the two peers (they use it first, then
     // race direct paths); the token travels to both through signaling.
-    let relay = serde_json::json!({
-        "kind": "relay",
-        "url": format!("{}/relay/v1/ws", state.config.public_url.trim_end_matches('/')
-            .replacen("http", "ws", 1)),
-        "token": state.hub.issue().as_str(),
-    });
+    let relay = SignalPayload::Relay {
+        url: format!(
+            "{}/relay/v1/ws",
+            state
+                .config
+                .public_url
+                .trim_end_matches('/')
+                .replacen("http", "ws", 1)
+        ),
+        token: Secret::new(state.hub.issue().as_str()),
+    };
     for to in [Peer::Console, Peer::Applet] {
         state
             .bus
@@ -559,16 +548,6 @@ async fn admin_covers(state: &AppState, caller: &Caller, s: &SessionView) -> Api
         }
     }
     Ok(false)
-}
-
-/// Where a session is transferred to.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TransferTarget {
-    /// A technician.
-    pub tech_id: Option<i64>,
-    /// Or a technician group.
-    pub group_id: Option<i64>,
 }
 
 /// Transfers a session (PERM-13 for its technician; SESS-8 for administrators).
@@ -680,11 +659,12 @@ pub async fn close(state: &AppState, id: &str, reason: CloseReason) -> ApiResult
 /// Live sessions an administrator covers (SESS-8).
 pub async fn live_for_admin(state: &AppState, caller: &Caller) -> ApiResult<Vec<SessionView>> {
     caller.require_admin()?;
-    let all: Vec<SessionView> = sqlx::query_as(session_select!(
+    let all: Vec<SessionRow> = sqlx::query_as(session_select!(
         "WHERE state <> 'closed' ORDER BY created_at LIMIT 5000"
     ))
     .fetch_all(&state.store.pool)
     .await?;
+    let all = all.into_iter().map(SessionView::from);
     let mut out = Vec::new();
     for s in all {
         if admin_covers(state, caller, &s).await? {

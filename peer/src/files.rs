@@ -1,0 +1,205 @@
+//! The file desk of one peer: reads outgoing files window by window and
+//! writes incoming ones chunk by chunk, never holding a whole file; MD5s are
+//! the protocol's (computed while streaming, checked by the receiver).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bytes::Bytes;
+use secours_protocol::transfer::TransferEvent;
+use secours_protocol::{CommandError, Session};
+
+/// Why a file could not be sent or received.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileDeskError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    Io(PathBuf, #[source] std::io::Error),
+    /// The path has no usable file name.
+    #[error("{path}: not a file name", path = .0.display())]
+    Name(PathBuf),
+    /// The session refused the command.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The peer refused the file.
+    #[error("file refused: {0}")]
+    Refused(String),
+    /// The transfer was cancelled.
+    #[error("file cancelled: {0}")]
+    Cancelled(String),
+}
+
+/// A finished transfer, as the summary shows it.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// The file's name.
+    pub name: String,
+    /// Its size, bytes.
+    pub size: u64,
+    /// Its MD5, as the sender computed it while reading.
+    pub md5: [u8; 16],
+    /// Whether the receiver's MD5 matched.
+    pub verified: bool,
+    /// Offer to result.
+    pub seconds: f64,
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    file: File,
+    name: String,
+    size: u64,
+    started: Instant,
+}
+
+#[derive(Debug)]
+struct Incoming {
+    file: File,
+    name: String,
+    size: u64,
+    started: Instant,
+}
+
+/// Files of one peer: reads outgoing files window by window and writes
+/// incoming ones chunk by chunk; never holds a whole file.
+#[derive(Debug)]
+pub struct FileDesk {
+    dir: PathBuf,
+    outgoing: HashMap<u64, Outgoing>,
+    incoming: HashMap<u64, Incoming>,
+    /// Files sent, in the order they finished.
+    pub sent: Vec<Done>,
+    /// Files received and where they are.
+    pub received: Vec<(Done, PathBuf)>,
+}
+
+impl FileDesk {
+    /// A desk that writes incoming files into `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            outgoing: HashMap::new(),
+            incoming: HashMap::new(),
+            sent: vec![],
+            received: vec![],
+        }
+    }
+
+    /// Offers `path` to the peer.
+    pub fn offer(
+        &mut self,
+        session: &mut Session,
+        path: &Path,
+        now: Instant,
+    ) -> Result<u64, FileDeskError> {
+        let io = |e| FileDeskError::Io(path.to_owned(), e);
+        let file = File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| FileDeskError::Name(path.to_owned()))?
+            .to_owned();
+        let id = session.offer_file(&name, size, 0, now)?;
+        self.outgoing.insert(
+            id,
+            Outgoing {
+                file,
+                name,
+                size,
+                started: now,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Pushes every window the session opens.
+    pub fn pump(&mut self, session: &mut Session, now: Instant) -> Result<(), FileDeskError> {
+        for (id, out) in &mut self.outgoing {
+            while let Some(w) = session.file_send_window(*id) {
+                let mut buf = vec![0; w.max_len as usize];
+                out.file
+                    .read_exact_at(&mut buf, w.offset)
+                    .map_err(|e| FileDeskError::Io(PathBuf::from(&out.name), e))?;
+                session.send_file_chunk(*id, Bytes::from(buf), now)?;
+                if session.queued_frames() > 64 {
+                    return Ok(()); // let the loop write before reading more
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles a transfer event.
+    pub fn on_event(
+        &mut self,
+        session: &mut Session,
+        event: &TransferEvent,
+        now: Instant,
+    ) -> Result<(), FileDeskError> {
+        match event {
+            TransferEvent::Offered { id, name, size, .. } => {
+                // The name is validated by the protocol (one path component);
+                // it is still joined under our own directory only.
+                let path = self.dir.join(name);
+                let file = File::create(&path).map_err(|e| FileDeskError::Io(path.clone(), e))?;
+                self.incoming.insert(
+                    *id,
+                    Incoming {
+                        file,
+                        name: name.clone(),
+                        size: *size,
+                        started: now,
+                    },
+                );
+                session.accept_file(*id, 0, now)?;
+            }
+            TransferEvent::Data { id, offset, data } => {
+                if let Some(inc) = self.incoming.get(id) {
+                    inc.file
+                        .write_all_at(data, *offset)
+                        .map_err(|e| FileDeskError::Io(self.dir.join(&inc.name), e))?;
+                    session.file_written(*id, data.len() as u64, now)?;
+                }
+            }
+            TransferEvent::Received { id, md5, verified } => {
+                if let Some(inc) = self.incoming.remove(id) {
+                    inc.file
+                        .sync_all()
+                        .map_err(|e| FileDeskError::Io(self.dir.join(&inc.name), e))?;
+                    let done = Done {
+                        name: inc.name.clone(),
+                        size: inc.size,
+                        md5: *md5,
+                        verified: *verified,
+                        seconds: now.duration_since(inc.started).as_secs_f64(),
+                    };
+                    self.received.push((done, self.dir.join(&inc.name)));
+                }
+            }
+            TransferEvent::Sent { id, md5, verified } => {
+                if let Some(out) = self.outgoing.remove(id) {
+                    self.sent.push(Done {
+                        name: out.name,
+                        size: out.size,
+                        md5: *md5,
+                        verified: *verified,
+                        seconds: now.duration_since(out.started).as_secs_f64(),
+                    });
+                }
+            }
+            TransferEvent::Refused { reason, .. } => {
+                return Err(FileDeskError::Refused(reason.clone()));
+            }
+            TransferEvent::Cancelled { reason, .. } => {
+                return Err(FileDeskError::Cancelled(format!("{reason:?}")));
+            }
+            TransferEvent::Accepted { .. } | TransferEvent::ReadyToSend { .. } => {}
+        }
+        Ok(())
+    }
+}

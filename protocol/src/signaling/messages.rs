@@ -1,0 +1,241 @@
+//! The signaling WebSockets (`/ws/console`, `/ws/applet`): what the server
+//! pushes, what a peer may send, and the signal payloads the two peers
+//! exchange through the server (spec/SIGNALING.md section 3).
+
+use serde::{Deserialize, Serialize};
+
+use super::ContractError;
+use super::rest::SessionView;
+use super::secret::Secret;
+use super::vocabulary::{GrantedSet, SessionState};
+
+/// Largest WebSocket message either side accepts.
+pub const MAX_WS_MESSAGE: usize = 16 * 1024;
+/// Largest signal payload, serialised.
+pub const MAX_SIGNAL_PAYLOAD: usize = 4096;
+/// Most candidates one signal may carry.
+pub const MAX_CANDIDATES: usize = 16;
+/// Longest candidate (`ip:port`, IPv6 with brackets included).
+pub const MAX_CANDIDATE_LEN: usize = 64;
+
+/// Which peer of a session a signal is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    /// The technician's console.
+    Console,
+    /// The customer's applet.
+    Applet,
+}
+
+/// The first message on either socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// Console: the technician's account id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i64>,
+    /// Applet: its session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Applet: the session's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<SessionState>,
+    /// Applet: estimated seconds before pick-up (APPLET-4), absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_wait_s: Option<i64>,
+}
+
+/// What the server sends on a signaling socket (`type` field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message of a socket.
+    Hello(Hello),
+    /// The technician's queue (console), pushed on every change.
+    Queue {
+        /// Same objects as `GET /api/v1/sessions`.
+        sessions: Vec<SessionView>,
+    },
+    /// A session changed state.
+    SessionState {
+        /// Session.
+        session_id: String,
+        /// New state.
+        state: SessionState,
+        /// Technician now holding it, if any.
+        tech_id: Option<i64>,
+        /// Close reason, when closed.
+        reason: Option<String>,
+    },
+    /// A timeout is near (SESS-7).
+    Warning {
+        /// Session.
+        session_id: String,
+        /// Which timeout (`code_validity`, `connecting`, `waiting`, `idle`).
+        timeout: String,
+        /// Seconds left.
+        seconds_left: i64,
+    },
+    /// The applet's session was picked up: what it may allow.
+    Granted {
+        /// Session.
+        session_id: String,
+        /// The technician's nickname.
+        technician: Option<String>,
+        /// The group's permissions; the applet enforces these, never a
+        /// console's claim.
+        permissions: GrantedSet,
+    },
+    /// From the other peer, or from the server (`relay`).
+    Signal {
+        /// Session.
+        session_id: String,
+        /// Recipient.
+        to: Peer,
+        /// What the peer (or the server) sent.
+        payload: SignalPayload,
+    },
+    /// Answer to `ping`.
+    Pong,
+    /// A request on this socket failed; the socket stays open.
+    Error {
+        /// For people.
+        message: String,
+    },
+}
+
+/// What a peer may send on its signaling socket (`type` field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PeerMessage {
+    /// Keepalive; the server answers `pong`.
+    Ping,
+    /// A signal for the other peer.
+    Signal {
+        /// The session (console; the applet's socket has one session).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        /// What to forward.
+        payload: SignalPayload,
+    },
+    /// Console heartbeat: resets the idle timeout.
+    Activity {
+        /// Session.
+        session_id: String,
+    },
+    /// Applet: the customer ends the session.
+    Close,
+}
+
+/// A signal between the peers of one session (`kind` field). The server
+/// forwards peers' kinds and emits `relay` itself: a peer that sends
+/// `relay` is refused, so the other side can trust it came from the server.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignalPayload {
+    /// Server only, to both peers at pick-up: the relay hub and its token.
+    Relay {
+        /// `ws[s]://host/relay/v1/ws` of the node that handled the pick-up.
+        url: String,
+        /// Single use, expiring.
+        token: Secret,
+    },
+    /// The sender's certificate fingerprint, and the applet's candidates.
+    Fingerprint {
+        /// Hex of the SHA-256 fingerprint (64 characters).
+        sha256: String,
+        /// `ip:port` host and server-reflexive addresses for the direct path.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        candidates: Vec<String>,
+    },
+    /// Candidates found later.
+    Candidates {
+        /// `ip:port` addresses.
+        list: Vec<String>,
+    },
+}
+
+impl std::fmt::Debug for SignalPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Relay { url, token } => f
+                .debug_struct("Relay")
+                .field("url", url)
+                .field("token", token)
+                .finish(),
+            Self::Fingerprint { sha256, candidates } => f
+                .debug_struct("Fingerprint")
+                .field("sha256", sha256)
+                .field("candidates", candidates)
+                .finish(),
+            Self::Candidates { list } => f.debug_struct("Candidates").field("list", list).finish(),
+        }
+    }
+}
+
+impl SignalPayload {
+    /// The `kind` as it travels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Relay { .. } => "relay",
+            Self::Fingerprint { .. } => "fingerprint",
+            Self::Candidates { .. } => "candidates",
+        }
+    }
+
+    /// Whether only the server may emit this kind.
+    pub fn is_server_only(&self) -> bool {
+        matches!(self, Self::Relay { .. })
+    }
+
+    /// Checks what a peer sent before the server forwards it: a kind peers
+    /// may send, a fingerprint of 64 hex digits, a bounded list of
+    /// bounded candidates.
+    pub fn check_from_peer(&self) -> Result<(), ContractError> {
+        let candidates = match self {
+            Self::Relay { .. } => return Err(ContractError::ServerOnlyKind(self.kind())),
+            Self::Fingerprint { sha256, candidates } => {
+                if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(ContractError::Invalid("sha256 is 64 hex digits"));
+                }
+                candidates
+            }
+            Self::Candidates { list } => list,
+        };
+        if candidates.len() > MAX_CANDIDATES {
+            return Err(ContractError::Invalid("too many candidates"));
+        }
+        if candidates
+            .iter()
+            .any(|c| c.is_empty() || c.len() > MAX_CANDIDATE_LEN)
+        {
+            return Err(ContractError::Invalid("a candidate is 1..64 characters"));
+        }
+        Ok(())
+    }
+}
+
+impl PeerMessage {
+    /// Parses and checks a text message from a peer: its JSON, its size, and
+    /// the payload rules of a signal.
+    pub fn parse(text: &str) -> Result<Self, ContractError> {
+        if text.len() > MAX_WS_MESSAGE {
+            return Err(ContractError::TooLarge);
+        }
+        let msg: Self =
+            serde_json::from_str(text).map_err(|e| ContractError::Unreadable(e.to_string()))?;
+        if let Self::Signal { payload, .. } = &msg {
+            let size = serde_json::to_vec(payload).map_or(usize::MAX, |v| v.len());
+            if size > MAX_SIGNAL_PAYLOAD {
+                return Err(ContractError::TooLarge);
+            }
+            payload.check_from_peer()?;
+        }
+        Ok(msg)
+    }
+}
