@@ -12,9 +12,11 @@ set -euo pipefail
 # server's suite a second time on PostgreSQL. The codec builds libaom
 # (cmake, nasm), dav1d (meson, ninja-build, nasm) and libwebm (g++) from
 # their bundled sources; its tests run a real X server (xvfb) and check
-# recordings with ffprobe/ffmpeg (ffmpeg) and in Chromium's <video> (chromium).
+# recordings with ffprobe/ffmpeg (ffmpeg) and in Chromium's <video> (chromium);
+# the programs' end-to-end tests drive real X clients on it (xterm, xdotool,
+# xclip, x11-utils).
 APT_PACKAGES=(pkg-config coturn iproute2 nftables procps postgresql
-  cmake nasm meson ninja-build g++ xvfb ffmpeg chromium)
+  cmake nasm meson ninja-build g++ xvfb ffmpeg chromium xterm xdotool xclip x11-utils)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

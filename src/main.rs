@@ -1,6 +1,8 @@
 //! `secours`: one binary, thin. Subcommands call the crates; they appear as
 //! their issues land (server, applet, console, relay).
 
+mod applet;
+mod console;
 mod demo;
 mod relay;
 mod server;
@@ -21,6 +23,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The customer's program: joins with a PIN or a link and shares this
+    /// screen after the customer's consent.
+    Applet(applet::AppletArgs),
+    /// The technician's program (`--headless`: JSON lines in and out).
+    Console(console::ConsoleArgs),
     /// Runs a whole support session in one process: a technician's console and
     /// a customer's applet, over an in-memory link, and prints a summary.
     Demo(demo::DemoArgs),
@@ -38,6 +45,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Applet(args) => applet::run(args),
+        Command::Console(args) => console::run(args),
         Command::Demo(args) => demo::run(&args),
         Command::Relay(args) => relay::run(args),
         Command::Server(args) => server::run(args),

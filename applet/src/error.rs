@@ -32,4 +32,6 @@ pub enum AppletError {
     Codec(#[from] secours_codec::CodecError),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Closed(String),
 }

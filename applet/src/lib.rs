@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod error;
 pub mod input;
+pub mod session;
 mod x11_screen;
 
 pub use capture::synthetic::{Scene, SyntheticScreen};

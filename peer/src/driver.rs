@@ -36,7 +36,7 @@ pub enum DriverError {
     #[error("the session did not finish within {0:?}")]
     Timeout(Duration),
     /// The application refused to go on.
-    #[error("{0}")]
+    #[error(transparent)]
     App(AppError),
 }
 

@@ -45,6 +45,20 @@ pub trait InputInjector: Send {
     fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), AppletError>;
     /// A key by X11 keysym.
     fn key(&mut self, keysym: u32, pressed: bool) -> Result<(), AppletError>;
+    /// Types text (the protocol's `Text`): each character as the key that
+    /// makes it, shifted when it needs to be; a newline is Return.
+    fn text(&mut self, text: &str) -> Result<(), AppletError>;
+}
+
+/// The X11 keysym of a character: Latin-1 as itself, the rest in the
+/// Unicode keysym range; newline and tab as their keys.
+pub fn keysym_of(c: char) -> u32 {
+    match c {
+        '\n' | '\r' => 0xFF0D,
+        '\t' => 0xFF09,
+        c if (0x20..=0x7E).contains(&(c as u32)) || (0xA0..=0xFF).contains(&(c as u32)) => c as u32,
+        c => 0x0100_0000 + c as u32,
+    }
 }
 
 #[cfg(test)]

@@ -62,11 +62,18 @@ impl X11Injector {
     }
 
     fn keycode(&self, keysym: u32) -> Option<u8> {
+        self.keycode_level(keysym).map(|(code, _)| code)
+    }
+
+    /// The key code making `keysym`, and whether it needs Shift (the
+    /// keysym is in the key's second column).
+    fn keycode_level(&self, keysym: u32) -> Option<(u8, bool)> {
         let per = usize::from(self.keysyms_per_keycode.max(1));
-        self.keysyms
-            .chunks(per)
-            .position(|syms| syms.contains(&keysym))
-            .and_then(|i| u8::try_from(usize::from(self.min_keycode) + i).ok())
+        self.keysyms.chunks(per).enumerate().find_map(|(i, syms)| {
+            let level = syms.iter().position(|s| *s == keysym)?;
+            let code = u8::try_from(usize::from(self.min_keycode) + i).ok()?;
+            Some((code, level % 2 == 1))
+        })
     }
 
     fn click(&self, button: u8, times: i32) -> Result<(), AppletError> {
@@ -124,5 +131,22 @@ impl InputInjector for X11Injector {
             KEY_RELEASE_EVENT
         };
         self.fake(kind, code, 0, 0)
+    }
+
+    fn text(&mut self, text: &str) -> Result<(), AppletError> {
+        const SHIFT_L: u32 = 0xFFE1;
+        for c in text.chars() {
+            let sym = super::keysym_of(c);
+            let (code, shift) = self.keycode_level(sym).ok_or(AppletError::NoKeycode(sym))?;
+            if shift {
+                self.key(SHIFT_L, true)?;
+            }
+            self.fake(KEY_PRESS_EVENT, code, 0, 0)?;
+            self.fake(KEY_RELEASE_EVENT, code, 0, 0)?;
+            if shift {
+                self.key(SHIFT_L, false)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -145,6 +145,15 @@ impl Session {
         }
     }
 
+    /// Whether `action` may happen now: granted, and consented to when the
+    /// group asks for consent (the applet pauses its screen until then).
+    pub fn is_authorized(&self, action: crate::pb::Permission) -> bool {
+        match &self.phase {
+            Phase::Live(l) => l.consent.is_authorized(action),
+            _ => false,
+        }
+    }
+
     /// Bytes read from a channel's stream.
     pub fn handle_data(&mut self, channel: Channel, data: &[u8], now: Instant) {
         if self.is_closed() {

@@ -1,0 +1,329 @@
+//! The customer's program (`secours applet`): enter the PIN (or open a
+//! link), wait for the technician, compare the short authentication string,
+//! answer each consent question, and be helped. The session's rights are
+//! the server's granted set, checked again here for every message; when
+//! the session ends every right goes and the temporary folder is deleted.
+
+mod screen;
+mod serve;
+pub mod terminal;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secours_codec::Backend;
+use secours_peer::client::{ClientError, ServerClient, SignalingSocket};
+use secours_peer::connect::{MeetError, PathChoice, Route, host_ip_toward, meet};
+use secours_peer::setup::{capabilities, session_config};
+use secours_peer::{Driver, DriverError};
+use secours_protocol::Session;
+use secours_protocol::pb::Role;
+use secours_protocol::signaling::{
+    GrantedSet, JoinRequest, PeerMessage, Secret, ServerMessage, SessionState, SignalPayload,
+};
+use secours_transport::LocalIdentity;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+pub use screen::{OpenScreen, ScreenStream};
+pub use serve::AppletApp;
+use terminal::Terminal;
+
+use crate::capture::ScreenCapture;
+use crate::input::InputInjector;
+use crate::{AppletError, SyntheticScreen, X11Capture, X11Injector};
+
+/// How the customer reaches the session.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// The six digits the technician gave.
+    Pin(Secret),
+    /// A private link (`.../join?link=SECRET`).
+    Link(Secret),
+}
+
+/// Which screen the applet serves.
+#[derive(Debug, Clone)]
+pub enum ScreenSource {
+    /// An X display (`None`: `$DISPLAY`).
+    X11(Option<String>),
+    /// A synthetic scene (tests and the demo; no input injection).
+    Synthetic(crate::Scene, u32, u32),
+}
+
+/// Everything `secours applet` needs.
+#[derive(Debug, Clone)]
+pub struct AppletConfig {
+    /// The server, `http[s]://host[:port]`.
+    pub server: String,
+    /// PIN or link.
+    pub entry: Entry,
+    /// The customer's name, shown in the technician's queue.
+    pub name: String,
+    /// The screen.
+    pub screen: ScreenSource,
+    /// Where received files land (a folder the customer can see).
+    pub received_dir: PathBuf,
+    /// Paths allowed.
+    pub path: PathChoice,
+    /// The encoder (`None`: the start-up self-test picks).
+    pub encoder: Option<Backend>,
+    /// The server's STUN responder, for a reflexive candidate.
+    pub stun: Option<SocketAddr>,
+}
+
+/// Why the applet stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppletRunError {
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Server(#[from] ClientError),
+    /// The peers could not meet.
+    #[error(transparent)]
+    Meet(#[from] MeetError),
+    /// The session failed.
+    #[error(transparent)]
+    Session(#[from] DriverError),
+    /// The screen or input could not be opened.
+    #[error(transparent)]
+    Local(#[from] AppletError),
+    /// The session ended before a technician took it.
+    #[error("the session ended before a technician joined ({0})")]
+    EndedEarly(String),
+    /// No randomness for the session's nonce.
+    #[error("no system randomness: {0}")]
+    Random(String),
+}
+
+/// How a session ended, for the caller's last line.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The server's session id.
+    pub session_id: String,
+    /// Input events injected.
+    pub injected: u64,
+    /// The protocol's end reason.
+    pub end: Option<secours_protocol::pb::EndReason>,
+}
+
+/// What the signaling socket task hands the session.
+struct Signaling {
+    granted: oneshot::Receiver<(GrantedSet, Option<String>)>,
+    signals: mpsc::Receiver<SignalPayload>,
+    out: mpsc::Sender<PeerMessage>,
+    ended: oneshot::Receiver<String>,
+}
+
+/// Runs the socket: the server's messages to the session, the session's
+/// signals to the server; prints the wait and the warnings.
+fn run_socket(mut ws: SignalingSocket, terminal_say: fn(&str)) -> Signaling {
+    let (granted_tx, granted) = oneshot::channel();
+    let (sig_tx, signals) = mpsc::channel(16);
+    let (out, mut out_rx) = mpsc::channel::<PeerMessage>(16);
+    let (ended_tx, ended) = oneshot::channel();
+    tokio::spawn(async move {
+        let mut granted_tx = Some(granted_tx);
+        let mut ended_tx = Some(ended_tx);
+        loop {
+            tokio::select! {
+                msg = ws.next() => match msg {
+                    Ok(ServerMessage::Hello(h)) => {
+                        if let Some(w) = h.estimated_wait_s {
+                            terminal_say(&format!("Estimated wait: about {} min.", (w + 59) / 60));
+                        }
+                    }
+                    Ok(ServerMessage::Granted { permissions, technician, .. }) => {
+                        if let Some(tx) = granted_tx.take() {
+                            let _ = tx.send((permissions, technician));
+                        }
+                    }
+                    Ok(ServerMessage::Signal { payload, .. }) => {
+                        if sig_tx.send(payload).await.is_err() {
+                            // The session no longer listens: fine.
+                        }
+                    }
+                    Ok(ServerMessage::Warning { timeout, seconds_left, .. }) => {
+                        terminal_say(&format!("The session will time out ({timeout}) in {seconds_left} s."));
+                    }
+                    Ok(ServerMessage::SessionState { state: SessionState::Closed, reason, .. }) => {
+                        if let Some(tx) = ended_tx.take() {
+                            let _ = tx.send(reason.unwrap_or_else(|| "closed".into()));
+                        }
+                        break;
+                    }
+                    Ok(ServerMessage::Error { message }) => {
+                        tracing::warn!(%message, "the server refused a signal");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if let Some(tx) = ended_tx.take() {
+                            let _ = tx.send(e.to_string());
+                        }
+                        break;
+                    }
+                },
+                m = out_rx.recv() => match m {
+                    Some(m) => {
+                        if ws.send(&m).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        // The customer's close is the last thing said.
+        while let Ok(m) = out_rx.try_recv() {
+            let _ = ws.send(&m).await;
+        }
+        ws.close().await;
+    });
+    Signaling {
+        granted,
+        signals,
+        out,
+        ended,
+    }
+}
+
+fn say(line: &str) {
+    println!("{line}");
+}
+
+/// Removes the applet's temporary files when the session is over (SEC-8).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the applet until the session ends.
+pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
+    let client = ServerClient::new(&config.server)?;
+    let (pin, link) = match &config.entry {
+        Entry::Pin(p) => (Some(p.clone()), None),
+        Entry::Link(l) => (None, Some(l.clone())),
+    };
+    let joined = client
+        .join(&JoinRequest {
+            pin,
+            link,
+            name: config.name.clone(),
+        })
+        .await?;
+    let session_id = joined.session_id.clone();
+    match &joined.technician {
+        Some(t) => say(&format!(
+            "Connected to the help desk. Waiting for {}...",
+            terminal::sanitize(t)
+        )),
+        None => say("Connected to the help desk. Waiting for a technician..."),
+    }
+    let ws = SignalingSocket::applet(&client, &joined).await?;
+    let mut signaling = run_socket(ws, say);
+    let temp = TempDir(std::env::temp_dir().join(format!("secours-applet-{}", std::process::id())));
+    std::fs::create_dir_all(&temp.0).map_err(AppletError::Io)?;
+
+    let driver = Driver::new();
+    // The screen thread opens the display and runs the encoder self-test
+    // while the customer waits.
+    let (open, injector, screen_size): (OpenScreen, Option<Box<dyn InputInjector>>, (u32, u32)) =
+        match &config.screen {
+            ScreenSource::X11(display) => {
+                let injector = X11Injector::connect(display.as_deref())?;
+                let probe = X11Capture::connect(display.as_deref())?;
+                let size = probe.size();
+                drop(probe);
+                let d = display.clone();
+                (
+                    Box::new(move || {
+                        Ok(Box::new(X11Capture::connect(d.as_deref())?) as Box<dyn ScreenCapture>)
+                    }),
+                    Some(Box::new(injector)),
+                    size,
+                )
+            }
+            ScreenSource::Synthetic(scene, w, h) => {
+                let (scene, w, h) = (*scene, *w, *h);
+                (
+                    Box::new(move || {
+                        Ok(Box::new(SyntheticScreen::new(scene, w, h)?) as Box<dyn ScreenCapture>)
+                    }),
+                    None,
+                    (w, h),
+                )
+            }
+        };
+    let screen = ScreenStream::start(open, config.encoder, driver.waker());
+
+    let (granted, technician) = tokio::select! {
+        g = &mut signaling.granted => g.map_err(|_| AppletRunError::EndedEarly("signaling closed".into()))?,
+        r = &mut signaling.ended => return Err(AppletRunError::EndedEarly(r.unwrap_or_default())),
+    };
+    say(&format!(
+        "{} joined the session.",
+        terminal::sanitize(technician.as_deref().unwrap_or("Your technician"))
+    ));
+    let identity = LocalIdentity::generate().map_err(MeetError::Link)?;
+    let route = Route {
+        path: config.path,
+        host_ips: host_ip_toward(&config.server).into_iter().collect(),
+        stun: config.stun,
+    };
+    let meeting = meet(
+        Role::Applet,
+        &session_id,
+        &mut signaling.signals,
+        &signaling.out,
+        &identity,
+        &route,
+    )
+    .await?;
+    let mut link = meeting.link;
+    // The applet enforces the server's set: never what a console claims.
+    let permissions = granted.to_permission_set();
+    let cfg = session_config(&meeting.pairing, permissions, capabilities(false, false))
+        .map_err(|e| AppletRunError::Random(e.to_string()))?;
+    let mut session = Session::new(cfg, tokio::time::Instant::now().into_std());
+    let terminal = Terminal::start(driver.waker());
+    let mut app = AppletApp::new(
+        screen,
+        injector,
+        screen_size,
+        terminal,
+        &config.received_dir,
+    );
+    let result = driver
+        .run(&mut session, &mut link, &mut app)
+        .instrument(tracing::info_span!("applet", session = %session_id))
+        .await;
+    drop(link);
+    if app.end == Some(secours_protocol::pb::EndReason::ByCustomer) {
+        let _ = signaling.out.send(PeerMessage::Close).await;
+    }
+    drop(signaling.out);
+    let end = app.end;
+    let injected = app.injected;
+    drop(app);
+    drop(temp);
+    result?;
+    say("The session is over. Your technician no longer has access to this computer.");
+    Ok(Outcome {
+        session_id,
+        injected,
+        end,
+    })
+}
+
+/// Reads the link's secret from a private link URL (`...?link=SECRET`).
+pub fn link_secret(url: &str) -> Option<Secret> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("link="))
+        .filter(|s| !s.is_empty())
+        .map(Secret::from)
+}

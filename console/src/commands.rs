@@ -1,0 +1,256 @@
+//! The headless console's language: one JSON object per line, commands in
+//! (`cmd` field), events out (`event` field).
+
+use std::path::PathBuf;
+
+use secours_protocol::signaling::SessionView;
+use serde::{Deserialize, Serialize};
+
+/// A command (standard input, one JSON object per line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Opens a private session: the answer is a `pin` event.
+    CreatePin,
+    /// Asks for the queue again (it is also pushed on every change).
+    Queue,
+    /// Picks a waiting session up and connects to its applet.
+    Pickup {
+        /// Session.
+        session_id: String,
+    },
+    /// Puts a session on hold.
+    Hold {
+        /// Session.
+        session_id: String,
+    },
+    /// Resumes a session on hold.
+    Resume {
+        /// Session.
+        session_id: String,
+    },
+    /// Transfers a session to a technician or a group.
+    Transfer {
+        /// Session.
+        session_id: String,
+        /// A technician.
+        #[serde(default)]
+        tech_id: Option<i64>,
+        /// Or a group.
+        #[serde(default)]
+        group_id: Option<i64>,
+    },
+    /// Asks the customer for a permission (`remote_control`, `send_files`...).
+    Request {
+        /// Session.
+        session_id: String,
+        /// The permission's name.
+        permission: String,
+    },
+    /// Moves the pointer (video pixels).
+    Move {
+        /// Session.
+        session_id: String,
+        /// Column.
+        x: i32,
+        /// Row.
+        y: i32,
+    },
+    /// Clicks (press and release) at a position (video pixels).
+    Click {
+        /// Session.
+        session_id: String,
+        /// Column.
+        x: i32,
+        /// Row.
+        y: i32,
+        /// `left` (default), `middle` or `right`.
+        #[serde(default)]
+        button: Option<String>,
+    },
+    /// Presses or releases a key by X11 keysym.
+    Key {
+        /// Session.
+        session_id: String,
+        /// The keysym (e.g. 65293 for Return).
+        keysym: u32,
+        /// Down or up.
+        pressed: bool,
+    },
+    /// Types text on the customer's machine.
+    Type {
+        /// Session.
+        session_id: String,
+        /// The text (a newline is Return).
+        text: String,
+    },
+    /// A chat line for the customer.
+    Chat {
+        /// Session.
+        session_id: String,
+        /// Text.
+        text: String,
+    },
+    /// Offers a file to the customer.
+    SendFile {
+        /// Session.
+        session_id: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Writes the newest decoded picture as a PNG.
+    Snapshot {
+        /// Session.
+        session_id: String,
+        /// Where.
+        path: PathBuf,
+    },
+    /// Ends a session.
+    End {
+        /// Session.
+        session_id: String,
+    },
+    /// Ends every session and the console.
+    Quit,
+}
+
+/// An event (standard output, one JSON object per line). Text from the
+/// customer's side is as received: escape it wherever it is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ConsoleEvent {
+    /// Logged in.
+    Ready {
+        /// Account id.
+        user_id: i64,
+    },
+    /// The live queue.
+    Queue {
+        /// Sessions.
+        sessions: Vec<SessionView>,
+    },
+    /// A private session opened.
+    Pin {
+        /// Session.
+        session_id: String,
+        /// The six digits for the customer.
+        pin: String,
+        /// The private link.
+        link: String,
+    },
+    /// The link to the applet is up; the handshake runs.
+    Connected {
+        /// Session.
+        session_id: String,
+        /// `relay` or `direct` at first.
+        path: String,
+    },
+    /// The handshake succeeded.
+    Established {
+        /// Session.
+        session_id: String,
+        /// The short authentication string to compare with the customer.
+        sas: String,
+        /// Granted permissions, by name.
+        permissions: Vec<String>,
+    },
+    /// The customer answered a consent request.
+    Consent {
+        /// Session.
+        session_id: String,
+        /// Allowed or not.
+        allowed: bool,
+        /// What.
+        actions: Vec<String>,
+    },
+    /// The first picture of the customer's screen was decoded.
+    FirstFrame {
+        /// Session.
+        session_id: String,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Milliseconds since the pick-up.
+        ms_since_pickup: f64,
+    },
+    /// A snapshot was written.
+    Snapshot {
+        /// Session.
+        session_id: String,
+        /// Where.
+        path: PathBuf,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Pictures decoded so far.
+        decoded: u64,
+    },
+    /// A chat line from the customer.
+    Chat {
+        /// Session.
+        session_id: String,
+        /// Text (hostile).
+        text: String,
+    },
+    /// A file finished, either way.
+    File {
+        /// Session.
+        session_id: String,
+        /// `sent` or `received`.
+        direction: String,
+        /// Name (hostile when received).
+        name: String,
+        /// Bytes.
+        size: u64,
+        /// MD5, hex.
+        md5: String,
+        /// The receiver's MD5 matched.
+        verified: bool,
+        /// Where it is, when received.
+        path: Option<PathBuf>,
+    },
+    /// A command was refused (by this console's own check, the applet or
+    /// the server).
+    Refused {
+        /// Session, when the command named one.
+        session_id: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// The session ended.
+    Closed {
+        /// Session.
+        session_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Something went wrong outside a session.
+    Error {
+        /// What.
+        message: String,
+    },
+}
+
+impl Command {
+    /// The session a command is for, if any.
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            Command::CreatePin | Command::Queue | Command::Quit => None,
+            Command::Pickup { session_id }
+            | Command::Hold { session_id }
+            | Command::Resume { session_id }
+            | Command::Transfer { session_id, .. }
+            | Command::Request { session_id, .. }
+            | Command::Move { session_id, .. }
+            | Command::Click { session_id, .. }
+            | Command::Key { session_id, .. }
+            | Command::Type { session_id, .. }
+            | Command::Chat { session_id, .. }
+            | Command::SendFile { session_id, .. }
+            | Command::Snapshot { session_id, .. }
+            | Command::End { session_id } => Some(session_id),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! secours-console: the technician's side. It logs in, follows the live
+//! queue, opens PIN sessions, picks sessions up (several at once), and in
+//! each runs the session: the customer's screen decoded, input, chat,
+//! files, consent requests. Its headless mode speaks JSON lines (commands
+//! on standard input, events on standard output) for tests, automation and
+//! help-desk scripts; the viewer window builds on the same pieces.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod commands;
+pub mod run;
+pub mod session;
+pub mod viewer;
+
+pub use commands::{Command, ConsoleEvent};
+pub use run::{ConsoleConfig, ConsoleError, run};

@@ -1,0 +1,306 @@
+//! The console program: logs in, follows the live queue on the signaling
+//! socket, runs commands, and runs each picked-up session on a task of its
+//! own (several at once, CONSOLE-1). The socket's signals are routed to
+//! their session by id.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use secours_peer::client::{ClientError, ServerClient, SignalingSocket};
+use secours_peer::connect::{MeetError, Route, host_ip_toward, meet};
+use secours_peer::setup::{capabilities, session_config};
+use secours_peer::{Driver, DriverError};
+use secours_protocol::Session;
+use secours_protocol::pb::Role;
+use secours_protocol::signaling::{
+    PeerMessage, Secret, ServerMessage, SessionState, SignalPayload, TransferTarget,
+};
+use secours_transport::LocalIdentity;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+pub use secours_peer::connect::PathChoice;
+
+use crate::commands::{Command, ConsoleEvent};
+use crate::session::{ConsoleApp, received_dir};
+
+/// What `secours console` needs.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// The server, `http[s]://host[:port]`.
+    pub server: String,
+    /// Login e-mail.
+    pub email: String,
+    /// Password (from a prompt or a variable, never a flag).
+    pub password: Secret,
+    /// Where the customers' files land (a folder per session).
+    pub files_dir: PathBuf,
+    /// Paths allowed.
+    pub path: PathChoice,
+    /// The server's STUN responder.
+    pub stun: Option<std::net::SocketAddr>,
+}
+
+/// Why the console stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsoleError {
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Server(#[from] ClientError),
+    /// The account must change its password first.
+    #[error("this account must change its password first (in the administration centre)")]
+    PasswordChangeRequired,
+}
+
+type Routes = Arc<Mutex<HashMap<String, mpsc::Sender<SignalPayload>>>>;
+
+fn lock(r: &Routes) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<SignalPayload>>> {
+    r.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs the console: `commands` in, `events` out, until `Quit` or the
+/// commands end.
+pub async fn run(
+    config: ConsoleConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<ConsoleEvent>,
+) -> Result<(), ConsoleError> {
+    let anon = ServerClient::new(&config.server)?;
+    let login = anon.login(&config.email, config.password.clone()).await?;
+    if login.must_change_password {
+        return Err(ConsoleError::PasswordChangeRequired);
+    }
+    let client = anon.with_token(login.token);
+    let ws = SignalingSocket::console(&client).await?;
+    let _ = events.send(ConsoleEvent::Ready {
+        user_id: login.user_id,
+    });
+    let routes: Routes = Arc::default();
+    let out = run_socket(ws, routes.clone(), events.clone());
+    let mut sessions: HashMap<String, mpsc::UnboundedSender<Command>> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    while let Some(c) = commands.recv().await {
+        let error = |e: ClientError| ConsoleEvent::Refused {
+            session_id: c.session_id().map(str::to_owned),
+            reason: e.to_string(),
+        };
+        match &c {
+            Command::Quit => break,
+            Command::CreatePin => match client.create_session().await {
+                Ok(p) => {
+                    let _ = events.send(ConsoleEvent::Pin {
+                        session_id: p.session.id,
+                        pin: p.pin.expose().to_owned(),
+                        link: p.link.expose().to_owned(),
+                    });
+                }
+                Err(e) => {
+                    let _ = events.send(error(e));
+                }
+            },
+            Command::Queue => match client.sessions().await {
+                Ok(sessions) => {
+                    let _ = events.send(ConsoleEvent::Queue { sessions });
+                }
+                Err(e) => {
+                    let _ = events.send(error(e));
+                }
+            },
+            Command::Pickup { session_id } => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                sessions.insert(session_id.clone(), tx);
+                // Routed before the pick-up: the relay signal follows it at once.
+                let (sig_tx, sig_rx) = mpsc::channel(16);
+                lock(&routes).insert(session_id.clone(), sig_tx);
+                let job = SessionJob {
+                    client: client.clone(),
+                    config: config.clone(),
+                    session_id: session_id.clone(),
+                    events: events.clone(),
+                    out: out.clone(),
+                };
+                let routes = routes.clone();
+                let span = tracing::info_span!("console", session = %session_id);
+                tasks.spawn(
+                    async move {
+                        let id = job.session_id.clone();
+                        let events = job.events.clone();
+                        if let Err(reason) = job.run(sig_rx, rx).await {
+                            let _ = events.send(ConsoleEvent::Closed {
+                                session_id: id.clone(),
+                                reason,
+                            });
+                        }
+                        lock(&routes).remove(&id);
+                    }
+                    .instrument(span),
+                );
+            }
+            Command::Hold { session_id } | Command::Resume { session_id } => {
+                let r = if matches!(c, Command::Hold { .. }) {
+                    client.hold(session_id).await
+                } else {
+                    client.resume(session_id).await
+                };
+                if let Err(e) = r {
+                    let _ = events.send(error(e));
+                }
+            }
+            Command::Transfer {
+                session_id,
+                tech_id,
+                group_id,
+            } => {
+                let to = TransferTarget {
+                    tech_id: *tech_id,
+                    group_id: *group_id,
+                };
+                if let Err(e) = client.transfer(session_id, &to).await {
+                    let _ = events.send(error(e));
+                }
+            }
+            other => match other.session_id().and_then(|id| sessions.get(id)) {
+                Some(tx) => {
+                    let end = matches!(other, Command::End { .. });
+                    let _ = tx.send(other.clone());
+                    if end && let Some(id) = other.session_id() {
+                        // The server closes it too (the applet may be gone).
+                        let _ = client.close(id).await;
+                    }
+                }
+                None => {
+                    let _ = events.send(ConsoleEvent::Refused {
+                        session_id: other.session_id().map(str::to_owned),
+                        reason: "no such session running here".into(),
+                    });
+                }
+            },
+        }
+    }
+    for (id, tx) in &sessions {
+        let _ = tx.send(Command::End {
+            session_id: id.clone(),
+        });
+        let _ = client.close(id).await;
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Routes the server's messages: queue and states to events, signals to
+/// their session; the sessions' signals go out through `out`.
+fn run_socket(
+    mut ws: SignalingSocket,
+    routes: Routes,
+    events: mpsc::UnboundedSender<ConsoleEvent>,
+) -> mpsc::Sender<PeerMessage> {
+    let (out, mut out_rx) = mpsc::channel::<PeerMessage>(64);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                m = ws.next() => match m {
+                    Ok(ServerMessage::Queue { sessions }) => {
+                        let _ = events.send(ConsoleEvent::Queue { sessions });
+                    }
+                    Ok(ServerMessage::Signal { session_id, payload, .. }) => {
+                        let route = lock(&routes).get(&session_id).cloned();
+                        if let Some(tx) = route {
+                            let _ = tx.send(payload).await;
+                        }
+                    }
+                    Ok(ServerMessage::SessionState { session_id, state: SessionState::Closed, reason, .. }) => {
+                        if lock(&routes).remove(&session_id).is_some() {
+                            tracing::info!(%session_id, reason = ?reason, "closed on the server");
+                        }
+                    }
+                    Ok(ServerMessage::Error { message }) => {
+                        let _ = events.send(ConsoleEvent::Error { message });
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = events.send(ConsoleEvent::Error { message: e.to_string() });
+                        break;
+                    }
+                },
+                m = out_rx.recv() => match m {
+                    Some(m) => if ws.send(&m).await.is_err() { break },
+                    None => break,
+                },
+            }
+        }
+    });
+    out
+}
+
+/// One picked-up session, from the pick-up to its end.
+struct SessionJob {
+    client: ServerClient,
+    config: ConsoleConfig,
+    session_id: String,
+    events: mpsc::UnboundedSender<ConsoleEvent>,
+    out: mpsc::Sender<PeerMessage>,
+}
+
+impl SessionJob {
+    async fn run(
+        self,
+        mut signals: mpsc::Receiver<SignalPayload>,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Result<(), String> {
+        let picked_at = tokio::time::Instant::now().into_std();
+        self.client
+            .pickup(&self.session_id)
+            .await
+            .map_err(|e| format!("pick-up refused: {e}"))?;
+        let granted = self
+            .client
+            .permissions(&self.session_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let identity = LocalIdentity::generate().map_err(|e| e.to_string())?;
+        let route = Route {
+            path: self.config.path,
+            host_ips: host_ip_toward(&self.config.server).into_iter().collect(),
+            stun: self.config.stun,
+        };
+        let meeting = meet(
+            Role::Console,
+            &self.session_id,
+            &mut signals,
+            &self.out,
+            &identity,
+            &route,
+        )
+        .await
+        .map_err(|e: MeetError| e.to_string())?;
+        let mut link = meeting.link;
+        let _ = self.events.send(ConsoleEvent::Connected {
+            session_id: self.session_id.clone(),
+            path: link.path().kind.to_string(),
+        });
+        let cfg = session_config(
+            &meeting.pairing,
+            granted.to_permission_set(),
+            capabilities(false, false),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut session = Session::new(cfg, tokio::time::Instant::now().into_std());
+        let dir = received_dir(&self.config.files_dir, &self.session_id);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut app = ConsoleApp::new(
+            self.session_id.clone(),
+            commands,
+            self.events.clone(),
+            &dir,
+            picked_at,
+        )
+        .map_err(|e| e.to_string())?;
+        Driver::new()
+            .run(&mut session, &mut link, &mut app)
+            .await
+            .map_err(|e: DriverError| e.to_string())?;
+        Ok(())
+    }
+}
