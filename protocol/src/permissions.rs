@@ -58,8 +58,8 @@ impl PermissionSet {
         self.prompt.iter().copied()
     }
 
-    /// What both sides agree on: granted by both, prompted by either, the
-    /// stricter chat mode.
+    /// What both sides agree on: granted by both, prompted by either, one
+    /// prompt for everything only if both say so, the stricter chat mode.
     pub fn intersect(&self, other: &PermissionSet) -> PermissionSet {
         let granted: BTreeSet<_> = self.granted.intersection(&other.granted).copied().collect();
         let prompt = self
@@ -76,7 +76,10 @@ impl PermissionSet {
         PermissionSet {
             granted,
             prompt,
-            single_prompt: self.single_prompt || other.single_prompt,
+            // PERM-12 widens consent: only when both sides' sets (each
+            // from the server) say so. A modified console that claims it
+            // cannot turn the applet's per-action prompts into one.
+            single_prompt: self.single_prompt && other.single_prompt,
             chat_mode,
         }
     }

@@ -248,6 +248,34 @@ fn single_prompt_covers_the_whole_session() {
 }
 
 #[test]
+fn a_console_claiming_single_prompt_cannot_widen_consent() {
+    // The server gave the applet per-action prompts; a modified console
+    // announces PERM-12 anyway.
+    let mut claimed = permissions();
+    claimed.single_prompt = true;
+    let mut p = Pair::with(
+        handshake_config(Role::Console, claimed),
+        handshake_config(Role::Applet, permissions()),
+    );
+    p.drive();
+    assert!(prompt_id(&p).is_none(), "no blanket prompt at start");
+    let now = p.now;
+    let Ok(Decision::Pending(id)) = p.console.request(Permission::RemoteControl, "", now) else {
+        panic!("remote control still needs its own consent")
+    };
+    p.drive();
+    let now = p.now;
+    p.applet.answer_consent(id, true, now).expect("answer");
+    p.drive();
+    let now = p.now;
+    // One consent stays one: the URL push needs its own.
+    assert!(matches!(
+        p.console.request(Permission::SendUrl, "", now),
+        Ok(Decision::Pending(_))
+    ));
+}
+
+#[test]
 fn customer_revokes_control() {
     let mut p = Pair::established();
     let now = p.now;
