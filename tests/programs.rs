@@ -394,6 +394,27 @@ fn session_runs(path: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // A file to the customer: asked, allowed at the terminal, MD5 checked
+    // by the applet, and on disk where the customer can see it.
+    let driver: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let sent = dir.path().join("driver.bin");
+    std::fs::write(&sent, &driver).unwrap();
+    send(
+        &mut commands,
+        json!({"cmd": "send_file", "session_id": sid, "path": sent}),
+    );
+    expect_line(&said, "the file question", |l| {
+        l.contains("send you a file").then_some(())
+    });
+    writeln!(customer, "y").unwrap();
+    customer.flush().unwrap();
+    let done = event(&events, "file", |v| v["direction"] == "sent");
+    assert_eq!(done["verified"], true, "{done}");
+    expect_line(&said, "the applet's receipt", |l| {
+        (l.starts_with("Received driver.bin") && l.contains("verified")).then_some(())
+    });
+    assert_eq!(std::fs::read(received.join("driver.bin")).unwrap(), driver);
+
     // The end: the applet says so and exits, its rights gone.
     send(&mut commands, json!({"cmd": "end", "session_id": sid}));
     event(&events, "closed", |_| true);

@@ -28,6 +28,8 @@ pub struct ConsoleApp {
     picked_at: Instant,
     first_frame: bool,
     ending: bool,
+    /// Files waiting for the customer's consent, oldest first.
+    waiting_files: Vec<PathBuf>,
 }
 
 /// A permission by its signaling name (`remote_control`...).
@@ -63,6 +65,7 @@ impl ConsoleApp {
             picked_at,
             first_frame: false,
             ending: false,
+            waiting_files: Vec::new(),
         })
     }
 
@@ -134,11 +137,9 @@ impl ConsoleApp {
             }
             Command::SendFile { path, .. } => {
                 match s.request(Permission::SendFiles, &file_label(&path), now) {
-                    Ok(_) => {
-                        if let Err(e) = self.desk.offer(s, &path, now) {
-                            self.refused(format!("send file: {e}"));
-                        }
-                    }
+                    Ok(Decision::Allowed) => self.offer(s, &path, now),
+                    // Offered once the customer says yes.
+                    Ok(Decision::Pending(_)) => self.waiting_files.push(path),
                     Err(e) => self.refused(format!("send file: {e}")),
                 }
                 None
@@ -181,6 +182,12 @@ impl ConsoleApp {
         Ok(())
     }
 
+    fn offer(&mut self, s: &mut Session, path: &std::path::Path, now: Instant) {
+        if let Err(e) = self.desk.offer(s, path, now) {
+            self.refused(format!("send file: {e}"));
+        }
+    }
+
     fn handle(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<(), AppError> {
         let id = self.session_id.clone();
         match event {
@@ -190,6 +197,13 @@ impl ConsoleApp {
                 permissions: e.permissions.granted().map(wire_name).collect(),
             }),
             Event::Consent(ConsentEvent::Granted { actions, .. }) => {
+                if actions.contains(&Permission::SendFiles) {
+                    // One consent, one file (a one-shot action).
+                    if !self.waiting_files.is_empty() {
+                        let path = self.waiting_files.remove(0);
+                        self.offer(s, &path, now);
+                    }
+                }
                 self.emit(ConsoleEvent::Consent {
                     session_id: id,
                     allowed: true,
@@ -197,6 +211,9 @@ impl ConsoleApp {
                 });
             }
             Event::Consent(ConsentEvent::Refused { actions, .. }) => {
+                if actions.contains(&Permission::SendFiles) && !self.waiting_files.is_empty() {
+                    self.waiting_files.remove(0);
+                }
                 self.emit(ConsoleEvent::Consent {
                     session_id: id,
                     allowed: false,
