@@ -34,8 +34,16 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Lifetime of a staff login token, seconds.
     pub token_ttl_s: i64,
-    /// Login failures per account or address before throttling.
+    /// Login failures per (address, account) pair per throttling window.
     pub login_max_failures: i64,
+    /// Login failures per address (any account) per throttling window.
+    pub login_address_max_failures: i64,
+    /// Login failures per account (any address) per account window; past
+    /// it only a correct password from an address that logged into this
+    /// account before gets in.
+    pub login_account_max_failures: i64,
+    /// The per-account window, seconds.
+    pub login_account_window_s: i64,
     /// PIN redemption failures per address before throttling.
     pub pin_max_failures: i64,
     /// Throttling window, seconds.
@@ -126,6 +134,9 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             token_ttl_s: 12 * 3600,
             login_max_failures: 5,
+            login_address_max_failures: 20,
+            login_account_max_failures: 20,
+            login_account_window_s: 3600,
             pin_max_failures: 5,
             throttle_window_s: 300,
             timeouts: Timeouts::default(),

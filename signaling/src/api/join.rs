@@ -42,9 +42,13 @@ pub async fn join(
     Json(req): Json<JoinRequest>,
 ) -> ApiResult<Json<Joined>> {
     let now = now_ms();
-    let key = format!("join:ip:{}", ip.0);
-    throttle::check(&state.store.pool, &key, limit(&state), now).await?;
     check_text("name", &req.name, 100)?;
+    if req.pin.is_some() == req.link.is_some() {
+        return Err(ApiError::invalid("give exactly one of pin and link"));
+    }
+    // Counted before the code is looked at, given back if it was right.
+    let key = format!("join:ip:{}", throttle::address_key(ip.0));
+    let attempt = throttle::take(&state.store, &key, limit(&state), now).await?;
     let code = match (&req.pin, &req.link) {
         (Some(pin), None) if pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()) => {
             Code::Pin(pin)
@@ -52,22 +56,24 @@ pub async fn join(
         (None, Some(link)) if link.len() == 64 && link.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Code::Link(link)
         }
-        (Some(_), None) | (None, Some(_)) => {
-            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+        _ => {
+            attempt.keep();
             return Err(ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "invalid_code",
                 "this code is wrong, used or expired",
             ));
         }
-        _ => return Err(ApiError::invalid("give exactly one of pin and link")),
     };
     match sessions::redeem(&state, code, &req.name).await {
         Err(e) if e.code == "invalid_code" => {
-            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+            attempt.keep();
             Err(e)
         }
-        other => other.map(Json),
+        other => {
+            attempt.give_back(&state.store).await?;
+            other.map(Json)
+        }
     }
 }
 
@@ -95,8 +101,6 @@ pub async fn join_channel(
     Json(req): Json<ChannelJoin>,
 ) -> ApiResult<Json<Joined>> {
     let now = now_ms();
-    let key = format!("join:ip:{}", ip.0);
-    throttle::check(&state.store.pool, &key, limit(&state), now).await?;
     check_text("name", &req.name, 100)?;
     if req.fields.len() > 20 {
         return Err(ApiError::invalid("at most 20 form fields"));
@@ -105,16 +109,21 @@ pub async fn join_channel(
         check_text("field name", k, 64)?;
         check_text("field value", v, 1000)?;
     }
+    let key = format!("join:ip:{}", throttle::address_key(ip.0));
+    let attempt = throttle::take(&state.store, &key, limit(&state), now).await?;
     if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
-        throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+        attempt.keep();
         return Err(ApiError::not_found("channel"));
     }
     let fields = serde_json::to_string(&req.fields).map_err(|e| ApiError::internal("fields", e))?;
     match sessions::join_channel(&state, &code, &req.name, &fields).await {
         Err(e) if e.code == "not_found" => {
-            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+            attempt.keep();
             Err(e)
         }
-        other => other.map(Json),
+        other => {
+            attempt.give_back(&state.store).await?;
+            other.map(Json)
+        }
     }
 }

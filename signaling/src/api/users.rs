@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::api::auth::{normalise_email, required_level};
+use crate::api::auth::{normalise_email, required_level, verify_current};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::model::Role;
@@ -282,9 +282,14 @@ pub struct UserPatch {
     pub password: Option<String>,
     /// Minimum password level of the account.
     pub min_password_level: Option<Strength>,
+    /// The caller's current password: required to change one's own
+    /// password or e-mail (a stolen token alone cannot take the account).
+    pub current_password: Option<String>,
 }
 
-/// Changes an account (ORG-6 move included).
+/// Changes an account (ORG-6 move included). Changing one's own password
+/// here is a change, not a reset: it ends the account's other tokens and
+/// does not force another change.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "org", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Account id")), request_body = UserPatch,
     responses((status = 200, body = User), (status = 400, body = ErrorBody),
@@ -345,6 +350,10 @@ pub async fn patch_user(
         }
         u.admin_group_id = g;
     }
+    let own = u.id == caller.id;
+    if own && (p.password.is_some() || u.email != before.email) {
+        verify_current(&state, caller.id, p.current_password.as_deref()).await?;
+    }
     let phc = match &p.password {
         Some(pw) => Some(hash_password(&state, pw, u.min_password_level).await?),
         None => None,
@@ -361,17 +370,22 @@ pub async fn patch_user(
     if let Some(phc) = &phc {
         sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, \
-                     must_change_password = TRUE WHERE id = $3",
+                     must_change_password = $3 WHERE id = $4",
         )
         .bind(phc)
         .bind(now)
+        .bind(!own)
         .bind(id)
         .execute(&mut *tx)
         .await?;
     }
     if phc.is_some() || !u.enabled {
-        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
+        // Every token of the account ends; the caller's own survives its
+        // own password change.
+        let keep = if own { caller.token_hash.as_str() } else { "" };
+        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1 AND token_hash <> $2")
             .bind(id)
+            .bind(keep)
             .execute(&mut *tx)
             .await?;
     }
