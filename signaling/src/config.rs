@@ -11,7 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Everything `secours server` can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// HTTP listen address (put TLS termination in front, as for the relay).
@@ -27,9 +27,10 @@ pub struct Config {
     /// Origins browsers may open WebSockets from (the public URL's origin is
     /// always allowed). Native peers send no Origin.
     pub allowed_origins: Vec<String>,
-    /// Read the client address from `X-Forwarded-For` (only behind a proxy
-    /// that sets it).
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the client; from any other peer the header is ignored and the
+    /// socket's address counts.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// Lifetime of a staff login token, seconds.
@@ -86,7 +87,7 @@ impl Default for Timeouts {
 }
 
 /// An SMTP relay.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Smtp {
     /// Host name.
@@ -99,26 +100,13 @@ pub struct Smtp {
     /// Login, if the relay wants one.
     pub username: Option<String>,
     /// Its password.
-    pub password: Option<String>,
+    pub password: Option<crate::Secret>,
     /// Sender address.
     pub from: String,
 }
 
 fn yes() -> bool {
     true
-}
-
-impl std::fmt::Debug for Smtp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Smtp")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("starttls", &self.starttls)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("from", &self.from)
-            .finish()
-    }
 }
 
 impl Default for Config {
@@ -130,7 +118,7 @@ impl Default for Config {
             database_max_connections: 8,
             public_url: "http://127.0.0.1:8080".to_owned(),
             allowed_origins: Vec::new(),
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             token_ttl_s: 12 * 3600,
             login_max_failures: 5,
@@ -142,6 +130,25 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             smtp: None,
         }
+    }
+}
+
+// By hand: the database URL may carry a password.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("stun_listen", &self.stun_listen)
+            .field(
+                "database_url",
+                &crate::store::redact_url(&self.database_url),
+            )
+            .field("database_max_connections", &self.database_max_connections)
+            .field("public_url", &self.public_url)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("timeouts", &self.timeouts)
+            .field("smtp", &self.smtp)
+            .finish_non_exhaustive()
     }
 }
 

@@ -30,4 +30,5 @@ pub mod sweeper;
 pub mod ws;
 
 pub use config::Config;
+pub use secours_transport::secret::Secret;
 pub use server::{RunningServer, ServerError, start};

@@ -39,7 +39,8 @@ pub const MAX_SIGNAL_PAYLOAD: usize = 4096;
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct WsQuery {
     /// Staff token (console) or customer token (applet).
-    pub token: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub token: Option<crate::Secret>,
     /// The session (applet).
     pub session: Option<String>,
 }
@@ -81,7 +82,7 @@ pub async fn console(
         return Err(origin_refused());
     }
     let token = q.token.ok_or_else(ApiError::unauthenticated)?;
-    let who = auth::resolve(&state, &token, ip).await?;
+    let who = auth::resolve(&state, token.expose(), ip).await?;
     if who.restricted {
         return Err(ApiError::forbidden("change your password first"));
     }
@@ -121,10 +122,11 @@ pub async fn applet(
     let (Some(token), Some(session)) = (q.token, q.session) else {
         return Err(ApiError::unauthenticated());
     };
+    let token = token.expose();
     if session.len() > 64 || token.len() > 128 {
         return Err(ApiError::unauthenticated());
     }
-    let view = sessions::check_customer(&state.store.pool, &session, &token).await?;
+    let view = sessions::check_customer(&state.store.pool, &session, token).await?;
     let ws = ws.map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
@@ -156,6 +158,13 @@ enum Incoming {
     Close,
 }
 
+/// Signal kinds only the server emits: a peer's copy would pass for the
+/// server's (a forged `relay` would send the other peer to a relay of the
+/// sender's choice).
+pub const SERVER_KINDS: &[&str] = &["relay"];
+/// Signal kinds a peer may send (SIGNALING.md 3).
+pub const PEER_KINDS: &[&str] = &["fingerprint", "candidates"];
+
 fn check_payload(payload: &Value) -> Result<(), &'static str> {
     let kind = payload
         .get("kind")
@@ -166,6 +175,12 @@ fn check_payload(payload: &Value) -> Result<(), &'static str> {
     }
     if payload.to_string().len() > MAX_SIGNAL_PAYLOAD {
         return Err("payload too large");
+    }
+    if SERVER_KINDS.contains(&kind) {
+        return Err("this signal kind is reserved to the server");
+    }
+    if !PEER_KINDS.contains(&kind) {
+        return Err("unknown signal kind");
     }
     Ok(())
 }

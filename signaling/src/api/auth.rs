@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::Secret;
 use crate::auth::{AnyCaller, check_group_access};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::model::Role;
@@ -24,14 +25,16 @@ pub struct LoginRequest {
     /// Login e-mail.
     pub email: String,
     /// Password.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret,
 }
 
 /// A new staff token.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
     /// Bearer token (shown once; the server keeps only its hash).
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: Secret,
     /// Expiry, Unix ms.
     pub expires_at: i64,
     /// Account id.
@@ -201,7 +204,7 @@ pub async fn login(
         .as_ref()
         .map(|r| r.2.clone())
         .unwrap_or_else(|| password::decoy_hash().to_owned());
-    let given = req.password.clone();
+    let given = req.password.expose().to_owned();
     let ok = tokio::task::spawn_blocking(move || password::verify(&given, &phc))
         .await
         .unwrap_or(false);
@@ -296,7 +299,7 @@ pub async fn login(
     notify::queue(&mut tx, Notice::LoginSucceeded, &email, now).await?;
     tx.commit().await?;
     Ok(Json(LoginResponse {
-        token,
+        token: token.into(),
         expires_at,
         user_id: id,
         role,
@@ -350,9 +353,11 @@ pub async fn me(who: AnyCaller) -> Json<Me> {
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// Current password.
-    pub current_password: String,
+    #[schema(value_type = String)]
+    pub current_password: Secret,
     /// New password (must reach the organisation's and the account's level).
-    pub new_password: String,
+    #[schema(value_type = String)]
+    pub new_password: Secret,
 }
 
 /// Re-authentication: the account's current password, which a stolen token
@@ -409,7 +414,7 @@ pub async fn change_password(
     Json(req): Json<PasswordChange>,
 ) -> ApiResult<Json<LoginResponse>> {
     let id = who.caller.id;
-    verify_current(&state, id, Some(&req.current_password)).await?;
+    verify_current(&state, id, Some(req.current_password.expose())).await?;
     let user_min: i64 = sqlx::query_scalar("SELECT min_password_level FROM users WHERE id = $1")
         .bind(id)
         .fetch_one(&state.store.pool)
@@ -419,8 +424,11 @@ pub async fn change_password(
             "the new password must differ from the current one",
         ));
     }
-    password::check(&req.new_password, required_level(&state, user_min).await?)?;
-    let new = req.new_password.clone();
+    password::check(
+        req.new_password.expose(),
+        required_level(&state, user_min).await?,
+    )?;
+    let new = req.new_password.expose().to_owned();
     let phc = tokio::task::spawn_blocking(move || password::hash(&new))
         .await
         .map_err(|e| ApiError::internal("hash task", e))??;
@@ -463,7 +471,7 @@ pub async fn change_password(
     notify::queue(&mut tx, Notice::PasswordChanged, &who.caller.email, now).await?;
     tx.commit().await?;
     Ok(Json(LoginResponse {
-        token,
+        token: token.into(),
         expires_at,
         user_id: id,
         role: who.caller.role,

@@ -310,5 +310,16 @@ pub async fn test(
 ) -> ApiResult<(StatusCode, Json<SessionView>)> {
     let (_, c) = visible_channel(&state, &caller, id).await?;
     let view = sessions::open_test(&state, &caller, c.id).await?;
+    let mut tx = state.store.write().await?;
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "session.test",
+        &format!("session:{}", view.id),
+        json!({"channel_id": c.id}),
+        now_ms(),
+    )
+    .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(view)))
 }

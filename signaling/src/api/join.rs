@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::Secret;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::sessions::{self, Code, Joined};
 use crate::state::{AppState, ClientIp};
@@ -17,9 +18,11 @@ use crate::store::{check_text, now_ms};
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     /// The six digits the technician gave.
-    pub pin: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub pin: Option<Secret>,
     /// Or the secret of the link.
-    pub link: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub link: Option<Secret>,
     /// The customer's name.
     #[serde(default)]
     pub name: String,
@@ -49,7 +52,10 @@ pub async fn join(
     // Counted before the code is looked at, given back if it was right.
     let key = format!("join:ip:{}", throttle::address_key(ip.0));
     let attempt = throttle::take(&state.store, &key, limit(&state), now).await?;
-    let code = match (&req.pin, &req.link) {
+    let code = match (
+        req.pin.as_ref().map(Secret::expose),
+        req.link.as_ref().map(Secret::expose),
+    ) {
         (Some(pin), None) if pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()) => {
             Code::Pin(pin)
         }

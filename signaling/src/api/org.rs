@@ -193,15 +193,35 @@ pub async fn audit_list(
     ))
 }
 
-/// Verifies the audit chain (masters).
+/// Checking the chain against an anchor.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// A head printed earlier (`ID:HASH`), kept outside the database.
+    pub anchor: Option<String>,
+}
+
+/// Verifies the audit chain (masters), against an anchor when given.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, body = ChainReport), (status = 403, body = ErrorBody)))]
+    params(VerifyQuery),
+    responses((status = 200, body = ChainReport), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
 pub async fn audit_verify(
     State(state): State<AppState>,
     caller: Caller,
+    Query(q): Query<VerifyQuery>,
 ) -> ApiResult<Json<ChainReport>> {
     caller.require_master()?;
-    Ok(Json(audit::verify(&state.store.pool).await?))
+    let anchor = match q.anchor.as_deref() {
+        Some(a) => Some(
+            a.parse::<audit::Anchor>()
+                .map_err(|e| ApiError::invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(Json(
+        audit::verify_anchored(&state.store.pool, anchor.as_ref()).await?,
+    ))
 }
 
 /// Account notifications (SEC-9), newest first (masters).

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::Secret;
 use crate::api::auth::{normalise_email, required_level, verify_current};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -90,7 +91,8 @@ pub struct NewUser {
     #[serde(default)]
     pub description: String,
     /// Initial password; the owner must change it at first login (POL-4).
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret,
     /// Required for technicians.
     pub tech_group_id: Option<i64>,
     /// Administrators only.
@@ -180,7 +182,7 @@ pub async fn create_user(
         ));
     }
     let min = req.min_password_level.map_or(0, Strength::as_i64);
-    let phc = hash_password(&state, &req.password, min).await?;
+    let phc = hash_password(&state, req.password.expose(), min).await?;
     let now = now_ms();
     let mut tx = state.store.write().await?;
     let id: i64 = sqlx::query_scalar(
@@ -279,12 +281,14 @@ pub struct UserPatch {
     #[schema(value_type = Option<i64>)]
     pub admin_group_id: Option<Option<i64>>,
     /// Reset the password; the owner must change it at next login (POL-4).
-    pub password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Secret>,
     /// Minimum password level of the account.
     pub min_password_level: Option<Strength>,
     /// The caller's current password: required to change one's own
     /// password or e-mail (a stolen token alone cannot take the account).
-    pub current_password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub current_password: Option<Secret>,
 }
 
 /// Changes an account (ORG-6 move included). Changing one's own password
@@ -352,10 +356,15 @@ pub async fn patch_user(
     }
     let own = u.id == caller.id;
     if own && (p.password.is_some() || u.email != before.email) {
-        verify_current(&state, caller.id, p.current_password.as_deref()).await?;
+        verify_current(
+            &state,
+            caller.id,
+            p.current_password.as_ref().map(Secret::expose),
+        )
+        .await?;
     }
     let phc = match &p.password {
-        Some(pw) => Some(hash_password(&state, pw, u.min_password_level).await?),
+        Some(pw) => Some(hash_password(&state, pw.expose(), u.min_password_level).await?),
         None => None,
     };
     let now = now_ms();

@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use utoipa::ToSchema;
 
+use crate::Secret;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Peer};
 use crate::model::{CloseReason, Perm, Role, SessionState};
 use crate::scope;
 use crate::state::AppState;
+use crate::store::audit;
 use crate::store::{Flag, now_ms, random_id, random_token, sha256_hex};
 
 /// A session as staff see it.
@@ -81,9 +83,11 @@ pub struct PrivateSession {
     /// The session.
     pub session: SessionView,
     /// Six-digit PIN code for the customer.
-    pub pin: String,
+    #[schema(value_type = String)]
+    pub pin: Secret,
     /// Link for the customer (e-mail it).
-    pub link: String,
+    #[schema(value_type = String)]
+    pub link: Secret,
     /// Code and link expire at (Unix ms).
     pub expires_at: i64,
 }
@@ -114,7 +118,7 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
             Some(queue) => queue
                 .insert(crate::pin_queue::PinRow {
                     id: id.clone(),
-                    pin: p.clone(),
+                    pin: p.as_str().into(),
                     link_hash: link_hash.clone(),
                     expires_at,
                     now,
@@ -169,8 +173,8 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
                 };
                 return Ok(PrivateSession {
                     session,
-                    pin,
-                    link: format!("{base}/join?link={link}"),
+                    pin: pin.into(),
+                    link: format!("{base}/join?link={link}").into(),
                     expires_at,
                 });
             }
@@ -202,7 +206,8 @@ pub struct Joined {
     /// The session.
     pub session_id: String,
     /// The applet's token for `/ws/applet` (shown once).
-    pub customer_token: String,
+    #[schema(value_type = String)]
+    pub customer_token: Secret,
     /// The technician's nickname, for private sessions.
     pub technician: Option<String>,
     /// Estimated seconds before pick-up (APPLET-4), when known.
@@ -236,7 +241,7 @@ pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> Ap
             queue
                 .redeem(crate::pin_queue::Redemption {
                     by_link: !column_pin,
-                    code: value,
+                    code: value.into(),
                     name,
                     token_hash,
                     connecting,
@@ -286,7 +291,7 @@ pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> Ap
         .await;
     Ok(Joined {
         session_id,
-        customer_token: token,
+        customer_token: token.into(),
         technician,
         estimated_wait_s,
     })
@@ -323,7 +328,7 @@ pub async fn join_channel(
     .await?;
     Ok(Joined {
         session_id: id,
-        customer_token: token,
+        customer_token: token.into(),
         technician: None,
         estimated_wait_s: state
             .estimates
@@ -423,6 +428,8 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
         .tech_group_id
         .ok_or_else(|| ApiError::forbidden("no group"))?;
     let now = now_ms();
+    // The change and its audit entry commit together.
+    let mut tx = state.store.write().await?;
     let taken = sqlx::query(concat!(
         "UPDATE support_sessions SET state = 'active', tech_id = $1, group_id = NULL, picked_at = $3, ",
         "expires_at = NULL, last_activity = $3, warned_at = NULL ",
@@ -434,9 +441,10 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
     .bind(group)
     .bind(now)
     .bind(id)
-    .execute(&state.store.pool)
+    .execute(&mut *tx)
     .await?;
     if taken.rows_affected() == 0 {
+        drop(tx);
         return Err(match load(&state.store.pool, id).await {
             Ok(s) if s.state == "active" && was_offered(state, caller, group, &s).await? => {
                 ApiError::conflict("already picked up")
@@ -444,6 +452,16 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
             _ => ApiError::not_found("session"),
         });
     }
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "session.pickup",
+        &format!("session:{id}"),
+        serde_json::json!({}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     announce_state(state, id, SessionState::Active, Some(caller.id), None).await;
     // A pick-up changes the averages: this node recomputes them next time
     // (other nodes within the cache's few seconds).
@@ -665,6 +683,7 @@ pub async fn transfer(
         }
     };
     let now = now_ms();
+    let mut tx = state.store.write().await?;
     let moved = sqlx::query(
         "UPDATE support_sessions SET state = 'transferred', tech_id = $1, group_id = $2, \
          waiting_since = $3, expires_at = $4, warned_at = NULL \
@@ -675,21 +694,42 @@ pub async fn transfer(
     .bind(now)
     .bind(now + state.config.timeouts.waiting_s * 1000)
     .bind(id)
-    .execute(&state.store.pool)
+    .execute(&mut *tx)
     .await?;
     if moved.rows_affected() == 0 {
         return Err(ApiError::conflict(format!("the session is {}", s.state)));
     }
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "session.transfer",
+        &format!("session:{id}"),
+        serde_json::json!({"from_tech_id": s.tech_id, "tech_id": tech, "group_id": group}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     announce_state(state, id, SessionState::Transferred, tech, None).await;
     load(&state.store.pool, id).await
 }
 
 /// Closes a session (its technician, or an administrator covering it).
 pub async fn close_by_staff(state: &AppState, caller: &Caller, id: &str) -> ApiResult<SessionView> {
-    staff_session(state, caller, id).await?;
+    let s = staff_session(state, caller, id).await?;
     if !close(state, id, CloseReason::Technician).await? {
         return Err(ApiError::conflict("the session is already closed"));
     }
+    let mut tx = state.store.write().await?;
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "session.close",
+        &format!("session:{id}"),
+        serde_json::json!({"tech_id": s.tech_id}),
+        now_ms(),
+    )
+    .await?;
+    tx.commit().await?;
     load(&state.store.pool, id).await
 }
 

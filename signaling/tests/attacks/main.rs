@@ -6,6 +6,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit;
+mod forged;
+mod hostile_text;
+mod proxies;
 mod reauth;
 mod scope_probe;
+mod secrets;
 mod throttles;

@@ -62,7 +62,7 @@ pub struct HubConfig {
     pub allowed_origins: Vec<String>,
     /// When set, `POST /relay/v1/tokens` with `Authorization: Bearer <secret>`
     /// issues tokens: how a server uses a relay on another machine.
-    pub issue_secret: Option<String>,
+    pub issue_secret: Option<crate::secret::Secret>,
 }
 
 impl Default for HubConfig {
@@ -357,7 +357,7 @@ impl RelayHub {
 
 /// Issues a token to a server holding the relay's secret.
 async fn issue_route(State(hub): State<RelayHub>, headers: HeaderMap) -> Response {
-    let Some(secret) = hub.inner.config.issue_secret.as_deref() else {
+    let Some(secret) = hub.inner.config.issue_secret.as_ref().map(|s| s.expose()) else {
         return hub.refuse(StatusCode::NOT_FOUND, "token issuing is not enabled");
     };
     let given = headers
