@@ -20,6 +20,7 @@ pub mod model;
 pub mod notify;
 pub mod password;
 pub mod pin_queue;
+pub mod revoke;
 pub mod scope;
 pub mod server;
 pub mod sessions;

@@ -31,6 +31,8 @@ pub struct Inner {
     pub pins: Option<crate::pin_queue::PinQueue>,
     /// Coalesced PIN redemptions (SQLite only).
     pub redeems: Option<crate::pin_queue::RedeemQueue>,
+    /// Revocations of access already granted (consoles, sessions, relay pairs).
+    pub revocations: crate::revoke::Revocations,
     /// Cached waiting-time estimates (APPLET-4).
     pub estimates: crate::sessions::EstimateCache,
 }

@@ -90,6 +90,8 @@ pub async fn console(
     if caller.tech_group_id.is_none() {
         return Err(ApiError::forbidden("technicians only"));
     }
+    let guard =
+        crate::revoke::Guard::new(&state, token.expose(), ip, caller.id, caller.tech_group_id);
     let ws = ws.map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
@@ -101,7 +103,7 @@ pub async fn console(
         .max_write_buffer_size(1 << 20)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("console", user = caller.id);
-            console_loop(state, socket, caller).instrument(span)
+            console_loop(state, socket, caller, guard).instrument(span)
         })
         .into_response())
 }
@@ -228,7 +230,12 @@ async fn push_queue(
     }
 }
 
-async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
+async fn console_loop(
+    state: AppState,
+    socket: WebSocket,
+    caller: Caller,
+    mut guard: crate::revoke::Guard,
+) {
     let (mut out, mut inc) = socket.split();
     let mut events = state.bus.subscribe();
     let mut known = HashSet::new();
@@ -239,6 +246,8 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
     }
     loop {
         tokio::select! {
+            // Access revoked (SIGNALING.md 3): the socket ends.
+            () = guard.revoked() => break,
             msg = inc.next() => {
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t,

@@ -317,6 +317,11 @@ pub async fn logout(State(state): State<AppState>, who: AnyCaller) -> ApiResult<
         .bind(&who.caller.token_hash)
         .execute(&state.store.pool)
         .await?;
+    // Consoles opened with that token end.
+    state
+        .revocations
+        .revoke(crate::revoke::Revoked::User(who.caller.id))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -470,6 +475,11 @@ pub async fn change_password(
     .await?;
     notify::queue(&mut tx, Notice::PasswordChanged, &who.caller.email, now).await?;
     tx.commit().await?;
+    // Every other token ended: so do consoles opened with them.
+    state
+        .revocations
+        .revoke(crate::revoke::Revoked::User(id))
+        .await;
     Ok(Json(LoginResponse {
         token: token.into(),
         expires_at,

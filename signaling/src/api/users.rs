@@ -432,6 +432,13 @@ pub async fn patch_user(
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
+    if phc.is_some() || (before.enabled && !u.enabled) {
+        let r = crate::revoke::Revoked::User(id);
+        state.revocations.revoke(r).await;
+        if !own {
+            crate::revoke::close_sessions(&state, r).await;
+        }
+    }
     Ok(Json(out))
 }
 

@@ -470,11 +470,13 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
     }
     // The relay this node runs pairs the two peers (they use it first, then
     // race direct paths); the token travels to both through signaling.
+    let token = state.hub.issue();
+    state.revocations.relay_issued(id, token.clone());
     let relay = serde_json::json!({
         "kind": "relay",
         "url": format!("{}/relay/v1/ws", state.config.public_url.trim_end_matches('/')
             .replacen("http", "ws", 1)),
-        "token": state.hub.issue().as_str(),
+        "token": token.as_str(),
     });
     for to in [Peer::Console, Peer::Applet] {
         state

@@ -11,6 +11,7 @@ mod forged;
 mod hostile_text;
 mod proxies;
 mod reauth;
+mod revocation;
 mod scope_probe;
 mod secrets;
 mod throttles;
