@@ -33,6 +33,21 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// A connection that has not sent a request's headers within this is
+    /// closed, milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Deadline of a request, its body included, milliseconds (408 after).
+    pub request_timeout_ms: u64,
+    /// Connections open at once, all addresses.
+    pub max_connections: usize,
+    /// Connections (WebSockets included) open at once from one address;
+    /// trusted proxies are exempt.
+    pub max_connections_per_address: usize,
+    /// Messages a WebSocket peer may send per second (twice that in a
+    /// burst); past it the socket is closed.
+    pub ws_messages_per_s: u32,
+    /// Channel sessions one address may open per throttling window.
+    pub channel_joins_per_address: i64,
     /// Lifetime of a staff login token, seconds.
     pub token_ttl_s: i64,
     /// Login failures per (address, account) pair per throttling window.
@@ -120,6 +135,12 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connections: 10_000,
+            max_connections_per_address: 64,
+            ws_messages_per_s: 20,
+            channel_joins_per_address: 10,
             token_ttl_s: 12 * 3600,
             login_max_failures: 5,
             login_address_max_failures: 20,

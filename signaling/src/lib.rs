@@ -16,6 +16,8 @@ pub mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ipfilter;
+pub mod limits;
+pub mod listen;
 pub mod model;
 pub mod notify;
 pub mod password;

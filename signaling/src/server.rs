@@ -225,22 +225,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     }
     let (tx, rx) = oneshot::channel::<()>();
     // The relay forwards small messages (input, acknowledgements) that must
-    // not wait for Nagle behind the previous segment's ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("TCP_NODELAY on an incoming connection: {e}");
-        }
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.await;
-        })
-        .await
-    });
+    // not wait for Nagle behind the previous segment's ACK: the loop sets
+    // TCP_NODELAY on every connection.
+    let limits = crate::listen::Limits::from_config(&state.config);
+    let task = tokio::spawn(crate::listen::serve(listener, app, limits, rx));
     Ok(RunningServer {
         http_addr,
         stun_addr,

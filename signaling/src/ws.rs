@@ -224,7 +224,13 @@ async fn push_queue(
         Ok(q) => {
             known.clear();
             known.extend(q.iter().map(|s| s.id.clone()));
-            send(out, json!({"type": "queue", "sessions": q})).await
+            // In pages that each fit a peer's frame limit.
+            for page in crate::limits::queue_pages(q, MAX_WS_MESSAGE) {
+                if !send(out, page).await {
+                    return false;
+                }
+            }
+            true
         }
         Err(e) => send(out, error_msg(&e.message)).await,
     }
@@ -239,6 +245,7 @@ async fn console_loop(
     let (mut out, mut inc) = socket.split();
     let mut events = state.bus.subscribe();
     let mut known = HashSet::new();
+    let mut rate = crate::limits::Rate::per_second(state.config.ws_messages_per_s);
     if !send(&mut out, json!({"type": "hello", "user_id": caller.id})).await
         || !push_queue(&state, &caller, &mut out, &mut known).await
     {
@@ -250,9 +257,9 @@ async fn console_loop(
             () = guard.revoked() => break,
             msg = inc.next() => {
                 let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    _ => break,
+                    Some(Ok(Message::Text(t))) if rate.allow() => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) if rate.allow() => continue,
+                    _ => break, // ended, binary, or over the message rate
                 };
                 let reply = match parse(&text) {
                     Ok(Incoming::Ping) => Some(json!({"type": "pong"})),
@@ -379,13 +386,14 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
         return;
     }
     let mut closed = false;
+    let mut rate = crate::limits::Rate::per_second(state.config.ws_messages_per_s);
     loop {
         tokio::select! {
             msg = inc.next() => {
                 let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    _ => break,
+                    Some(Ok(Message::Text(t))) if rate.allow() => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) if rate.allow() => continue,
+                    _ => break, // ended, binary, or over the message rate
                 };
                 let reply = match parse(&text) {
                     Ok(Incoming::Ping) => Some(json!({"type": "pong"})),

@@ -62,7 +62,7 @@ pub fn normalise_email(email: &str) -> ApiResult<String> {
 type LoginRow = (i64, String, String, Flag, Flag, i64, Option<i64>);
 
 /// The attempts a login counts before its password is verified (the scheme
-/// of SIGNALING.md 1.1): per address and account pair, per address, and per
+/// of SIGNALING.md 1.2): per address and account pair, per address, and per
 /// account over a longer window. A full account window does not stop a
 /// correct password from an address that logged into the account before,
 /// so others cannot lock its owner out.

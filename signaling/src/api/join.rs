@@ -28,6 +28,10 @@ pub struct JoinRequest {
     pub name: String,
 }
 
+/// Most bytes of a channel session's form fields, as stored (JSON): with
+/// the name, one queue entry stays far under a WebSocket frame.
+pub const MAX_FIELDS_BYTES: usize = 4096;
+
 fn limit(state: &AppState) -> Limit {
     Limit {
         max_failures: state.config.pin_max_failures,
@@ -115,21 +119,48 @@ pub async fn join_channel(
         check_text("field name", k, 64)?;
         check_text("field value", v, 1000)?;
     }
-    let key = format!("join:ip:{}", throttle::address_key(ip.0));
+    let fields = serde_json::to_string(&req.fields).map_err(|e| ApiError::internal("fields", e))?;
+    if fields.len() > MAX_FIELDS_BYTES {
+        return Err(ApiError::invalid(format!(
+            "form fields take more than {MAX_FIELDS_BYTES} bytes"
+        )));
+    }
+    let addr = throttle::address_key(ip.0);
+    let key = format!("join:ip:{addr}");
     let attempt = throttle::take(&state.store, &key, limit(&state), now).await?;
+    // Successful joins count too: one address cannot fill the queues.
+    let joins = Limit {
+        max_failures: state.config.channel_joins_per_address,
+        window_ms: state.config.throttle_window_s * 1000,
+    };
+    let joined =
+        match throttle::take(&state.store, &format!("chanjoin:ip:{addr}"), joins, now).await {
+            Ok(j) => j,
+            Err(e) => {
+                attempt.give_back(&state.store).await?;
+                return Err(e);
+            }
+        };
     if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
         attempt.keep();
+        joined.give_back(&state.store).await?;
         return Err(ApiError::not_found("channel"));
     }
-    let fields = serde_json::to_string(&req.fields).map_err(|e| ApiError::internal("fields", e))?;
     match sessions::join_channel(&state, &code, &req.name, &fields).await {
         Err(e) if e.code == "not_found" => {
             attempt.keep();
+            joined.give_back(&state.store).await?;
             Err(e)
         }
-        other => {
+        Err(e) => {
             attempt.give_back(&state.store).await?;
-            other.map(Json)
+            joined.give_back(&state.store).await?;
+            Err(e)
+        }
+        Ok(j) => {
+            attempt.give_back(&state.store).await?;
+            joined.keep();
+            Ok(Json(j))
         }
     }
 }

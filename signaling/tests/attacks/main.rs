@@ -9,6 +9,7 @@ mod common;
 mod audit;
 mod forged;
 mod hostile_text;
+mod limits;
 mod proxies;
 mod reauth;
 mod revocation;
