@@ -23,6 +23,7 @@ use crate::store::{Flag, now_ms, random_token, sha256_hex};
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login e-mail.
+    #[schema(min_length = 3, max_length = 254, pattern = "@")]
     pub email: String,
     /// Password.
     #[schema(value_type = String)]

@@ -106,8 +106,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     /// Name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Description.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 

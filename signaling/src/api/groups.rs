@@ -341,6 +341,7 @@ pub enum ApplyTo {
 #[serde(deny_unknown_fields)]
 pub struct ApplyQuery {
     /// `node` (default), `subgroups` or `all`.
+    #[param(inline)]
     pub apply: Option<ApplyTo>,
 }
 

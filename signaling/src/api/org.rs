@@ -61,12 +61,15 @@ pub async fn get_settings(
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
     /// Name.
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     /// POL-1.
     pub min_password_level: Option<Strength>,
     /// POL-2.
+    #[schema(minimum = 0, maximum = 3650)]
     pub max_password_age_days: Option<i64>,
     /// POL-3.
+    #[schema(minimum = 0, maximum = 3650)]
     pub expiry_notice_days: Option<i64>,
 }
 

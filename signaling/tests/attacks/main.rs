@@ -7,6 +7,7 @@
 mod common;
 
 mod audit;
+mod document;
 mod forged;
 mod hostile_text;
 mod limits;
