@@ -223,7 +223,7 @@ async fn pin_figures(args: &Args) -> Result<()> {
         let (st, caller) = (st.clone(), caller.clone());
         async move {
             match sessions::create_private(&st, &caller).await {
-                Ok(p) => sessions::redeem(&st, Code::Pin(&p.pin), "bench")
+                Ok(p) => sessions::redeem(&st, Code::Pin(p.pin.expose()), "bench")
                     .await
                     .is_ok(),
                 Err(_) => false,
