@@ -31,7 +31,7 @@ pub fn run(args: RelayArgs) -> Result<()> {
         token_ttl: Duration::from_secs(args.token_ttl_s),
         idle_timeout: Duration::from_secs(args.idle_timeout_s),
         allowed_origins: args.allowed_origins,
-        issue_secret: args.secret,
+        issue_secret: args.secret.map(Into::into),
         ..HubConfig::default()
     };
     let issuing = config.issue_secret.is_some();

@@ -42,8 +42,17 @@ pub enum ServerAction {
     /// Creates the organisation and its first master administrator, or with
     /// `--token` prints a one-time set-up token for `POST /api/v1/setup`.
     Init(InitArgs),
-    /// Verifies the audit log's hash chain.
-    AuditVerify,
+    /// Verifies the audit log's hash chain and prints its head (keep it
+    /// outside the database: `--anchor` then detects deleted newest entries).
+    AuditVerify(AuditVerifyArgs),
+}
+
+/// Options of `secours server audit-verify`.
+#[derive(Debug, clap::Args)]
+pub struct AuditVerifyArgs {
+    /// A head printed by an earlier run (`ID:HASH`).
+    #[arg(long)]
+    pub anchor: Option<String>,
 }
 
 /// Options of `secours server init`.
@@ -89,11 +98,19 @@ pub fn run(args: ServerArgs) -> Result<()> {
         match &args.action {
             None | Some(ServerAction::Run) => serve(config).await,
             Some(ServerAction::Init(init)) => init_org(&config, init).await,
-            Some(ServerAction::AuditVerify) => {
+            Some(ServerAction::AuditVerify(a)) => {
+                let anchor = match a.anchor.as_deref() {
+                    Some(s) => Some(s.parse::<audit::Anchor>()?),
+                    None => None,
+                };
                 let store = Store::open(&config.database_url, 2).await?;
-                let r = audit::verify(&store.pool).await?;
+                let r = audit::verify_anchored(&store.pool, anchor.as_ref()).await?;
                 if r.intact {
                     println!("audit chain intact: {} entries", r.entries);
+                    if let Some(head) = &r.head {
+                        println!("head: {head}");
+                        println!("keep it outside the database; check later with --anchor {head}");
+                    }
                     Ok(())
                 } else {
                     bail!(
@@ -156,7 +173,7 @@ async fn init_org(config: &Config, init: &InitArgs) -> Result<()> {
         org_name: init.org.clone().unwrap_or_default(),
         name: init.name.clone().unwrap_or_default(),
         email: init.email.clone().unwrap_or_default(),
-        password,
+        password: password.into(),
     };
     let id = setup::create(&store, &first, &Actor::system("cli")).await?;
     println!(

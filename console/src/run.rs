@@ -198,11 +198,20 @@ fn run_socket(
 ) -> mpsc::Sender<PeerMessage> {
     let (out, mut out_rx) = mpsc::channel::<PeerMessage>(64);
     tokio::spawn(async move {
+        // A push comes in pages: the queue is their concatenation.
+        let mut queue = Vec::new();
         loop {
             tokio::select! {
                 m = ws.next() => match m {
-                    Ok(ServerMessage::Queue { sessions }) => {
-                        let _ = events.send(ConsoleEvent::Queue { sessions });
+                    Ok(ServerMessage::Queue { sessions, page, pages }) => {
+                        if page <= 1 {
+                            queue.clear();
+                        }
+                        queue.extend(sessions);
+                        if page >= pages {
+                            let sessions = std::mem::take(&mut queue);
+                            let _ = events.send(ConsoleEvent::Queue { sessions });
+                        }
                     }
                     Ok(ServerMessage::Signal { session_id, payload, .. }) => {
                         let route = lock(&routes).get(&session_id).cloned();

@@ -11,7 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Everything `secours server` can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// HTTP listen address (put TLS termination in front, as for the relay).
@@ -27,15 +27,39 @@ pub struct Config {
     /// Origins browsers may open WebSockets from (the public URL's origin is
     /// always allowed). Native peers send no Origin.
     pub allowed_origins: Vec<String>,
-    /// Read the client address from `X-Forwarded-For` (only behind a proxy
-    /// that sets it).
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the client; from any other peer the header is ignored and the
+    /// socket's address counts.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// A connection that has not sent a request's headers within this is
+    /// closed, milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Deadline of a request, its body included, milliseconds (408 after).
+    pub request_timeout_ms: u64,
+    /// Connections open at once, all addresses.
+    pub max_connections: usize,
+    /// Connections (WebSockets included) open at once from one address;
+    /// trusted proxies are exempt.
+    pub max_connections_per_address: usize,
+    /// Messages a WebSocket peer may send per second (twice that in a
+    /// burst); past it the socket is closed.
+    pub ws_messages_per_s: u32,
+    /// Channel sessions one address may open per throttling window.
+    pub channel_joins_per_address: i64,
     /// Lifetime of a staff login token, seconds.
     pub token_ttl_s: i64,
-    /// Login failures per account or address before throttling.
+    /// Login failures per (address, account) pair per throttling window.
     pub login_max_failures: i64,
+    /// Login failures per address (any account) per throttling window.
+    pub login_address_max_failures: i64,
+    /// Login failures per account (any address) per account window; past
+    /// it only a correct password from an address that logged into this
+    /// account before gets in.
+    pub login_account_max_failures: i64,
+    /// The per-account window, seconds.
+    pub login_account_window_s: i64,
     /// PIN redemption failures per address before throttling.
     pub pin_max_failures: i64,
     /// Throttling window, seconds.
@@ -78,7 +102,7 @@ impl Default for Timeouts {
 }
 
 /// An SMTP relay.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Smtp {
     /// Host name.
@@ -91,26 +115,13 @@ pub struct Smtp {
     /// Login, if the relay wants one.
     pub username: Option<String>,
     /// Its password.
-    pub password: Option<String>,
+    pub password: Option<crate::Secret>,
     /// Sender address.
     pub from: String,
 }
 
 fn yes() -> bool {
     true
-}
-
-impl std::fmt::Debug for Smtp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Smtp")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("starttls", &self.starttls)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("from", &self.from)
-            .finish()
-    }
 }
 
 impl Default for Config {
@@ -122,15 +133,43 @@ impl Default for Config {
             database_max_connections: 8,
             public_url: "http://127.0.0.1:8080".to_owned(),
             allowed_origins: Vec::new(),
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connections: 10_000,
+            max_connections_per_address: 64,
+            ws_messages_per_s: 20,
+            channel_joins_per_address: 10,
             token_ttl_s: 12 * 3600,
             login_max_failures: 5,
+            login_address_max_failures: 20,
+            login_account_max_failures: 20,
+            login_account_window_s: 3600,
             pin_max_failures: 5,
             throttle_window_s: 300,
             timeouts: Timeouts::default(),
             smtp: None,
         }
+    }
+}
+
+// By hand: the database URL may carry a password.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("stun_listen", &self.stun_listen)
+            .field(
+                "database_url",
+                &crate::store::redact_url(&self.database_url),
+            )
+            .field("database_max_connections", &self.database_max_connections)
+            .field("public_url", &self.public_url)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("timeouts", &self.timeouts)
+            .field("smtp", &self.smtp)
+            .finish_non_exhaustive()
     }
 }
 

@@ -16,10 +16,13 @@ pub mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod ipfilter;
+pub mod limits;
+pub mod listen;
 pub mod model;
 pub mod notify;
 pub mod password;
 pub mod pin_queue;
+pub mod revoke;
 pub mod scope;
 pub mod server;
 pub mod sessions;
@@ -30,4 +33,5 @@ pub mod sweeper;
 pub mod ws;
 
 pub use config::Config;
+pub use secours_transport::secret::Secret;
 pub use server::{RunningServer, ServerError, start};

@@ -123,7 +123,7 @@ pub async fn run_mailer(pool: AnyPool, smtp: Smtp) {
         }
     };
     if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
-        builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+        builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_owned()));
     }
     let mailer = builder.build();
     let from: Mailbox = match smtp.from.parse() {

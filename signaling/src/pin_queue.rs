@@ -16,7 +16,7 @@ pub struct PinRow {
     /// Session id.
     pub id: String,
     /// The code.
-    pub pin: String,
+    pub pin: crate::Secret,
     /// SHA-256 of the link secret.
     pub link_hash: String,
     /// Code expiry (Unix ms).
@@ -77,7 +77,7 @@ async fn next_batch<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Option<Vec<T>> {
 async fn one(pool: &AnyPool, r: &PinRow, mask: i64) -> Result<bool, sqlx::Error> {
     sqlx::query(ONE_ROW)
         .bind(&r.id)
-        .bind(&r.pin)
+        .bind(r.pin.expose())
         .bind(&r.link_hash)
         .bind(r.expires_at)
         .bind(r.now)
@@ -120,7 +120,7 @@ async fn many(pool: &AnyPool, rows: &[PinRow], mask: i64) -> Result<HashSet<Stri
     for r in rows {
         q = q
             .bind(r.id.clone())
-            .bind(r.pin.clone())
+            .bind(r.pin.expose().to_owned())
             .bind(r.link_hash.clone())
             .bind(r.expires_at)
             .bind(r.now)
@@ -153,7 +153,7 @@ pub struct Redemption {
     /// Match the link hash instead of the PIN.
     pub by_link: bool,
     /// The PIN or link hash.
-    pub code: String,
+    pub code: crate::Secret,
     /// Customer name.
     pub name: String,
     /// SHA-256 of the customer token (unique: it identifies the job's row).
@@ -196,7 +196,7 @@ async fn redeem_single(pool: &AnyPool, r: &Redemption) -> Result<Redeemed, sqlx:
         .bind(&r.token_hash)
         .bind(r.connecting)
         .bind(r.now)
-        .bind(&r.code)
+        .bind(r.code.expose())
         .fetch_optional(pool)
         .await
 }
@@ -237,7 +237,7 @@ async fn redeem_many(pool: &AnyPool, rows: &[Redemption]) -> Result<Vec<RedeemRo
     let mut q = sqlx::query_as::<_, RedeemRow>(sqlx::AssertSqlSafe(redeem_many_sql(rows.len())));
     for r in rows {
         q = q
-            .bind(r.code.clone())
+            .bind(r.code.expose().to_owned())
             .bind(r.name.clone())
             .bind(r.token_hash.clone())
             .bind(r.connecting)

@@ -54,6 +54,19 @@ impl GroupTree {
         }
     }
 
+    /// The top-level group above `id` (itself at the top).
+    pub fn root(&self, id: i64) -> i64 {
+        let mut cur = id;
+        // Depth-bounded like `is_within`: a corrupt cycle cannot loop.
+        for _ in 0..=self.parent.len() {
+            match self.parent.get(&cur).copied().flatten() {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        cur
+    }
+
     /// Whether `ancestor` is `id` or above it.
     pub fn is_within(&self, id: i64, ancestor: i64) -> bool {
         let mut cur = Some(id);
@@ -121,6 +134,34 @@ pub async fn of(pool: &AnyPool, caller: &Caller) -> ApiResult<Scope> {
     }
 }
 
+/// The groups a caller may hand a session to (PERM-13, SESS-8): an
+/// administrator's scope, or for a technician the tree of its own group
+/// (from its top-level group down).
+pub async fn transfer_targets(pool: &AnyPool, caller: &Caller) -> ApiResult<Scope> {
+    match (caller.role, caller.tech_group_id) {
+        (Role::Technician, Some(g)) => {
+            let tree = GroupTree::load(pool).await?;
+            Ok(Scope::Groups(tree.subtree(tree.root(g))))
+        }
+        (Role::Technician, None) => Err(ApiError::forbidden("technician without a group")),
+        _ => of(pool, caller).await,
+    }
+}
+
+/// Whether technician account `tech`'s group is in `scope` (false for
+/// accounts that are not technicians or do not exist).
+pub async fn covers_tech(pool: &AnyPool, scope: &Scope, tech: i64) -> ApiResult<bool> {
+    if let Scope::All = scope {
+        return Ok(true);
+    }
+    let g: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT tech_group_id FROM users WHERE id = $1 AND role = 'technician'")
+            .bind(tech)
+            .fetch_optional(pool)
+            .await?;
+    Ok(g.flatten().is_some_and(|g| scope.has(g)))
+}
+
 pub use secours_protocol::signaling::GrantedSet;
 
 /// The answer to "may T do A in S".
@@ -128,7 +169,8 @@ pub use secours_protocol::signaling::GrantedSet;
 pub struct Decision {
     /// Yes or no.
     pub allowed: bool,
-    /// Why (stable code): `granted`, `not_granted`, `not_your_session`,
+    /// Why (stable code): `granted`, `not_granted`, `not_your_session` (the
+    /// route answers 404 instead),
     /// `session_not_live`, `account_disabled`, `group_disabled`, `no_group`.
     pub reason: String,
 }

@@ -28,6 +28,9 @@ pub enum ServerError {
     /// Event bus.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The revocation broadcast.
+    #[error("cannot LISTEN for revocations: {0}")]
+    Revocations(#[source] sqlx::Error),
     /// A socket could not be bound.
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {
@@ -146,6 +149,9 @@ pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let store = Store::open(&config.database_url, config.database_max_connections).await?;
     let bus = Bus::start(store.clone()).await?;
+    let revocations = crate::revoke::Revocations::start(store.clone())
+        .await
+        .map_err(ServerError::Revocations)?;
     let mut origins = vec![config.public_origin()];
     origins.extend(config.allowed_origins.iter().cloned());
     let hub = RelayHub::new(HubConfig {
@@ -167,6 +173,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         hub,
         pins,
         redeems,
+        revocations,
         estimates: Default::default(),
     }));
     let (app, _) = router(&state);
@@ -209,6 +216,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         None => None,
     };
     background.push(tokio::spawn(crate::sweeper::run(state.clone())));
+    background.push(tokio::spawn(crate::revoke::run_relay_reaper(state.clone())));
     if let Some(smtp) = state.config.smtp.clone() {
         background.push(tokio::spawn(crate::notify::run_mailer(
             state.store.pool.clone(),
@@ -217,22 +225,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     }
     let (tx, rx) = oneshot::channel::<()>();
     // The relay forwards small messages (input, acknowledgements) that must
-    // not wait for Nagle behind the previous segment's ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("TCP_NODELAY on an incoming connection: {e}");
-        }
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.await;
-        })
-        .await
-    });
+    // not wait for Nagle behind the previous segment's ACK: the loop sets
+    // TCP_NODELAY on every connection.
+    let limits = crate::listen::Limits::from_config(&state.config);
+    let task = tokio::spawn(crate::listen::serve(listener, app, limits, rx));
     Ok(RunningServer {
         http_addr,
         stun_addr,

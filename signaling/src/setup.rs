@@ -33,7 +33,8 @@ pub struct FirstMaster {
     /// Login e-mail.
     pub email: String,
     /// Password (at least Complex).
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: crate::Secret,
 }
 
 async fn is_set_up(store: &Store) -> ApiResult<bool> {
@@ -49,8 +50,8 @@ pub async fn create(store: &Store, first: &FirstMaster, actor: &Actor) -> ApiRes
     check_text("org_name", &first.org_name, 200)?;
     check_text("name", &first.name, 200)?;
     let email = normalise_email(&first.email)?;
-    password::check(&first.password, Strength::Complex)?;
-    let pw = first.password.clone();
+    password::check(first.password.expose(), Strength::Complex)?;
+    let pw = first.password.expose().to_owned();
     let phc = tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
         .map_err(|e| ApiError::internal("hash task", e))??;
@@ -130,7 +131,8 @@ pub async fn issue_token(store: &Store, ttl_s: i64) -> ApiResult<String> {
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     /// The token `secours server init --token` printed.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: crate::Secret,
     /// The organisation and its first master administrator.
     #[serde(flatten)]
     pub first: FirstMaster,
@@ -160,7 +162,7 @@ pub async fn setup_route(
             .await?;
     let valid = match stored {
         Some((Some(hash), Some(expires))) => {
-            let given = sha256_hex(req.token.trim());
+            let given = sha256_hex(req.token.expose().trim());
             // Compare hashes of equal length; no early exit on content.
             hash.len() == given.len()
                 && hash

@@ -31,6 +31,8 @@ pub struct Inner {
     pub pins: Option<crate::pin_queue::PinQueue>,
     /// Coalesced PIN redemptions (SQLite only).
     pub redeems: Option<crate::pin_queue::RedeemQueue>,
+    /// Revocations of access already granted (consoles, sessions, relay pairs).
+    pub revocations: crate::revoke::Revocations,
     /// Cached waiting-time estimates (APPLET-4).
     pub estimates: crate::sessions::EstimateCache,
 }
@@ -42,8 +44,9 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The client's address: the socket peer, or the last `X-Forwarded-For`
-/// entry when the configuration trusts a proxy.
+/// The client's address: the socket peer, or, when the peer is a trusted
+/// proxy, the right-most `X-Forwarded-For` entry that is not itself a trusted
+/// proxy (entries further left are whatever the client claimed).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
@@ -51,23 +54,36 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if state.config.trust_forwarded_for
-            && let Some(forwarded) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-        {
-            return forwarded
-                .rsplit(',')
-                .next()
-                .and_then(|s| s.trim().parse().ok())
-                .map(ClientIp)
-                .ok_or_else(|| ApiError::invalid("unreadable X-Forwarded-For"));
-        }
-        parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| ClientIp(ci.0.ip()))
-            .ok_or_else(|| ApiError::internal("client address", "no ConnectInfo"))
+            .map(|ci| ci.0.ip().to_canonical())
+            .ok_or_else(|| ApiError::internal("client address", "no ConnectInfo"))?;
+        let trusted = |ip: &IpAddr| state.config.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return Ok(ClientIp(peer));
+        }
+        let mut chain = Vec::new();
+        for value in parts.headers.get_all("x-forwarded-for") {
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::invalid("unreadable X-Forwarded-For"))?;
+            for entry in value.split(',') {
+                let ip: IpAddr = entry
+                    .trim()
+                    .parse()
+                    .map_err(|_| ApiError::invalid("unreadable X-Forwarded-For"))?;
+                chain.push(ip.to_canonical());
+            }
+        }
+        // From the right, past our own proxies.
+        let client = chain
+            .iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .or(chain.first())
+            .copied()
+            .unwrap_or(peer);
+        Ok(ClientIp(client))
     }
 }

@@ -76,7 +76,14 @@ pub async fn sweep(state: &AppState) -> ApiResult<()> {
         .execute(&state.store.pool)
         .await?;
     sqlx::query("DELETE FROM throttle WHERE window_start < $1")
-        .bind(now - state.config.throttle_window_s * 1000 * 2)
+        .bind(
+            now - state
+                .config
+                .throttle_window_s
+                .max(state.config.login_account_window_s)
+                * 1000
+                * 2,
+        )
         .execute(&state.store.pool)
         .await?;
     Ok(())

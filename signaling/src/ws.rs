@@ -36,7 +36,8 @@ const IO_BUFFER: usize = 4096;
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct WsQuery {
     /// Staff token (console) or customer token (applet).
-    pub token: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub token: Option<crate::Secret>,
     /// The session (applet).
     pub session: Option<String>,
 }
@@ -78,7 +79,7 @@ pub async fn console(
         return Err(origin_refused());
     }
     let token = q.token.ok_or_else(ApiError::unauthenticated)?;
-    let who = auth::resolve(&state, &token, ip).await?;
+    let who = auth::resolve(&state, token.expose(), ip).await?;
     if who.restricted {
         return Err(ApiError::forbidden("change your password first"));
     }
@@ -86,6 +87,8 @@ pub async fn console(
     if caller.tech_group_id.is_none() {
         return Err(ApiError::forbidden("technicians only"));
     }
+    let guard =
+        crate::revoke::Guard::new(&state, token.expose(), ip, caller.id, caller.tech_group_id);
     let ws = ws.map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
@@ -97,7 +100,7 @@ pub async fn console(
         .max_write_buffer_size(1 << 20)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("console", user = caller.id);
-            console_loop(state, socket, caller).instrument(span)
+            console_loop(state, socket, caller, guard).instrument(span)
         })
         .into_response())
 }
@@ -118,10 +121,11 @@ pub async fn applet(
     let (Some(token), Some(session)) = (q.token, q.session) else {
         return Err(ApiError::unauthenticated());
     };
+    let token = token.expose();
     if session.len() > 64 || token.len() > 128 {
         return Err(ApiError::unauthenticated());
     }
-    let view = sessions::check_customer(&state.store.pool, &session, &token).await?;
+    let view = sessions::check_customer(&state.store.pool, &session, token).await?;
     let ws = ws.map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
@@ -176,7 +180,13 @@ async fn push_queue(
         Ok(q) => {
             known.clear();
             known.extend(q.iter().map(|s| s.id.clone()));
-            send(out, &ServerMessage::Queue { sessions: q }).await
+            // In pages that each fit a peer's frame limit.
+            for page in crate::limits::queue_pages(q, MAX_WS_MESSAGE) {
+                if !send(out, &page).await {
+                    return false;
+                }
+            }
+            true
         }
         Err(e) => send(out, &error_msg(&e.message)).await,
     }
@@ -193,10 +203,16 @@ async fn push(
     }
 }
 
-async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
+async fn console_loop(
+    state: AppState,
+    socket: WebSocket,
+    caller: Caller,
+    mut guard: crate::revoke::Guard,
+) {
     let (mut out, mut inc) = socket.split();
     let mut events = state.bus.subscribe();
     let mut known = HashSet::new();
+    let mut rate = crate::limits::Rate::per_second(state.config.ws_messages_per_s);
     let hello = Hello {
         user_id: Some(caller.id),
         session_id: None,
@@ -210,11 +226,13 @@ async fn console_loop(state: AppState, socket: WebSocket, caller: Caller) {
     }
     loop {
         tokio::select! {
+            // Access revoked (SIGNALING.md 3): the socket ends.
+            () = guard.revoked() => break,
             msg = inc.next() => {
                 let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    _ => break,
+                    Some(Ok(Message::Text(t))) if rate.allow() => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) if rate.allow() => continue,
+                    _ => break, // ended, binary, or over the message rate
                 };
                 let reply = match PeerMessage::parse(&text) {
                     Ok(PeerMessage::Ping) => Some(ServerMessage::Pong),
@@ -343,13 +361,14 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
         return;
     }
     let mut closed = false;
+    let mut rate = crate::limits::Rate::per_second(state.config.ws_messages_per_s);
     loop {
         tokio::select! {
             msg = inc.next() => {
                 let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    _ => break,
+                    Some(Ok(Message::Text(t))) if rate.allow() => t,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) if rate.allow() => continue,
+                    _ => break, // ended, binary, or over the message rate
                 };
                 let reply = match PeerMessage::parse(&text) {
                     Ok(PeerMessage::Ping) => Some(ServerMessage::Pong),

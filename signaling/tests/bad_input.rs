@@ -132,8 +132,9 @@ async fn scenario(db: &Db) {
     let (s, _) = h.post("/api/v1/sessions", &[], Some(&m), json!({})).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "masters do not run sessions");
     // Hostile strings: markup is stored verbatim and comes back JSON-escaped;
-    // control characters and over-long fields are refused.
-    let hostile = "<img src=x onerror=alert(1)>'\"; DROP TABLE users;-- \u{202e}ǝɯɐu";
+    // control characters, direction overrides (attacks::hostile_text) and
+    // over-long fields are refused.
+    let hostile = "<img src=x onerror=alert(1)>'\"; DROP TABLE users;-- ǝɯɐu";
     let (s, v) = h
         .post(
             "/api/v1/users",

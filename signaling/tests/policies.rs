@@ -255,11 +255,13 @@ async fn ip_rules(h: &Harness) {
 
 async fn throttling_audit_outbox(h: &Harness) {
     let m = h.master.clone();
-    // Five failures on one account lock it for a window, from any address.
-    for i in 0..5 {
+    // Five failures from one address lock that address out of that account
+    // for a window; the owner, elsewhere, still gets in (attacks.rs has the
+    // per-account limit).
+    for _ in 0..5 {
         let (s, v) = h
             .call_from(
-                &format!("203.0.113.{i}"),
+                "203.0.113.7",
                 Method::POST,
                 "/api/v1/auth/login",
                 &[],
@@ -272,6 +274,18 @@ async fn throttling_audit_outbox(h: &Harness) {
             (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
         );
     }
+    let right = Some(json!({"email": "p4@acme.test", "password": "Sampla1%"}));
+    let (s, _) = h
+        .call_from(
+            "203.0.113.7",
+            Method::POST,
+            "/api/v1/auth/login",
+            &[],
+            None,
+            right.clone(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     let (s, _) = h
         .call_from(
             "203.0.113.99",
@@ -279,10 +293,10 @@ async fn throttling_audit_outbox(h: &Harness) {
             "/api/v1/auth/login",
             &[],
             None,
-            Some(json!({"email": "p4@acme.test", "password": "Sampla1%"})),
+            right,
         )
         .await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(s, StatusCode::OK);
     // The audit log has the changes and logins, and its chain verifies.
     let (_, entries) = h.get("/api/v1/audit?limit=1000", &[], &m).await;
     let actions: Vec<&str> = entries

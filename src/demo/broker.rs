@@ -233,7 +233,7 @@ pub async fn broker(
         .next_where(
             WAIT,
             |m| match m {
-                ServerMessage::Queue { sessions }
+                ServerMessage::Queue { sessions, .. }
                     if sessions.iter().any(|s| s.id == session_id) =>
                 {
                     Some(())

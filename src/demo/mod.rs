@@ -460,8 +460,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         && console
             .screen
             .summary
-            .is_some_and(|r| r.frames == console.screen.decoded)
-        && applet.screen.keyframe_requests == 1;
+            .is_some_and(|r| r.frames == console.screen.decoded + console.screen.decode_errors)
+        && applet.screen.keyframe_requests >= 1;
     if !files_ok
         || !screen_ok
         || !applet.echo_suppressed

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bytes::Bytes;
 use secours_applet::{Scene, ScreenCapture, SyntheticScreen};
 use secours_codec::recording::{EventLog, RecordedEvent, RecordingSummary, WebmRecorder};
@@ -193,6 +193,8 @@ pub struct ScreenViewer {
     pub cursor_positions: u64,
     pub summary: Option<RecordingSummary>,
     pub event_lines: u64,
+    /// Frames the decoder refused (each answered by a keyframe request).
+    pub decode_errors: u64,
 }
 
 impl ScreenViewer {
@@ -215,6 +217,7 @@ impl ScreenViewer {
             cursor_positions: 0,
             summary: None,
             event_lines: 0,
+            decode_errors: 0,
         })
     }
 
@@ -245,10 +248,22 @@ impl ScreenViewer {
                 if let Some(rec) = &mut self.recorder {
                     rec.write(&v.payload, v.keyframe, v.width, v.height, v.capture_time_us)?;
                 }
-                let pictures = self
-                    .decoder
-                    .decode(v.payload.clone(), v.capture_time_us)
-                    .context("decoding a video frame")?;
+                let pictures = match self.decoder.decode(v.payload.clone(), v.capture_time_us) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // A frame whose references were dropped on a busy
+                        // link: start again from a keyframe.
+                        tracing::warn!(error = %e, frame = v.frame_number, "video frame refused");
+                        self.decode_errors += 1;
+                        s.send_reply(
+                            Message::KeyframeRequest(pb::KeyframeRequest {
+                                last_good_frame: v.frame_number.saturating_sub(1),
+                            }),
+                            now,
+                        )?;
+                        return Ok(true);
+                    }
+                };
                 for p in pictures {
                     self.decoded += 1;
                     self.size = (p.frame.width(), p.frame.height());

@@ -20,6 +20,7 @@ pub mod netsim;
 pub mod punch;
 pub mod quic;
 pub mod relay;
+pub mod secret;
 pub mod stun;
 
 pub use error::LinkError;

@@ -58,6 +58,9 @@ fn config(db: &str) -> Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         stun_listen: None,
         database_url: db.to_owned(),
+        // Every simulated client comes from 127.0.0.1.
+        max_connections: 1_000_000,
+        max_connections_per_address: 1_000_000,
         ..Config::default()
     }
 }

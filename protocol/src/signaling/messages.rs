@@ -48,6 +48,10 @@ pub struct Hello {
     pub estimated_wait_s: Option<i64>,
 }
 
+fn first_page() -> u32 {
+    1
+}
+
 /// What the server sends on a signaling socket (`type` field).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -55,10 +59,17 @@ pub struct Hello {
 pub enum ServerMessage {
     /// First message of a socket.
     Hello(Hello),
-    /// The technician's queue (console), pushed on every change.
+    /// The technician's queue (console), pushed on every change, in pages
+    /// that each fit a frame: the queue is one push's pages put together.
     Queue {
         /// Same objects as `GET /api/v1/sessions`.
         sessions: Vec<SessionView>,
+        /// This page, from 1.
+        #[serde(default = "first_page")]
+        page: u32,
+        /// Pages in this push.
+        #[serde(default = "first_page")]
+        pages: u32,
     },
     /// A session changed state.
     SessionState {

@@ -24,6 +24,10 @@ pub struct ErrorBody {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login e-mail.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 254, pattern = "@")
+    )]
     pub email: String,
     /// Password.
     pub password: Secret,

@@ -220,6 +220,9 @@ pub enum CloseReason {
     TimedOut,
     /// The applet went away.
     Disconnected,
+    /// Its technician lost access (disabled, password reset, group disabled,
+    /// IP rule).
+    Revoked,
 }
 
 impl CloseReason {
@@ -230,6 +233,7 @@ impl CloseReason {
             Self::Customer => "customer",
             Self::TimedOut => "timed_out",
             Self::Disconnected => "disconnected",
+            Self::Revoked => "revoked",
         }
     }
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 
+use crate::Secret;
 use crate::auth::{AnyCaller, check_group_access};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::model::Role;
@@ -12,10 +13,9 @@ use crate::notify::{self, Notice};
 use crate::password::{self, Strength};
 use crate::state::{AppState, ClientIp};
 use crate::store::audit::{self, Actor};
-use crate::store::throttle::{self, Limit};
+use crate::store::throttle::{self, Attempt, Limit};
 use crate::store::{Flag, now_ms, random_token, sha256_hex};
 
-use secours_protocol::signaling::Secret;
 pub use secours_protocol::signaling::{LoginRequest, LoginResponse, Me, PasswordChange};
 
 /// Lower-cased, trimmed, checked e-mail address.
@@ -30,6 +30,125 @@ pub fn normalise_email(email: &str) -> ApiResult<String> {
 
 type LoginRow = (i64, String, String, Flag, Flag, i64, Option<i64>);
 
+/// The attempts a login counts before its password is verified (the scheme
+/// of SIGNALING.md 1.2): per address and account pair, per address, and per
+/// account over a longer window. A full account window does not stop a
+/// correct password from an address that logged into the account before,
+/// so others cannot lock its owner out.
+struct LoginAttempts {
+    pair: Attempt,
+    address: Attempt,
+    account: Option<Attempt>,
+}
+
+async fn take_login_attempts(
+    state: &AppState,
+    email: &str,
+    ip: ClientIp,
+    now: i64,
+) -> ApiResult<LoginAttempts> {
+    let c = &state.config;
+    let addr = throttle::address_key(ip.0);
+    let window = |max_failures, s: i64| Limit {
+        max_failures,
+        window_ms: s * 1000,
+    };
+    let store = &state.store;
+    let pair_key = format!("login:pair:{addr}:{email}");
+    let pair = throttle::take(
+        store,
+        &pair_key,
+        window(c.login_max_failures, c.throttle_window_s),
+        now,
+    )
+    .await?;
+    let address = match throttle::take(
+        store,
+        &format!("login:ip:{addr}"),
+        window(c.login_address_max_failures, c.throttle_window_s),
+        now,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            pair.give_back(store).await?;
+            return Err(e);
+        }
+    };
+    let account = match throttle::take(
+        store,
+        &format!("login:acct:{email}"),
+        window(c.login_account_max_failures, c.login_account_window_s),
+        now,
+    )
+    .await
+    {
+        Ok(a) => Some(a),
+        Err(e) => {
+            let known: Option<i64> = sqlx::query_scalar(
+                "SELECT last_ok FROM login_known WHERE email = $1 AND address = $2",
+            )
+            .bind(email)
+            .bind(&addr)
+            .fetch_optional(&store.pool)
+            .await?;
+            if known.is_none() {
+                pair.give_back(store).await?;
+                address.give_back(store).await?;
+                return Err(e);
+            }
+            None
+        }
+    };
+    Ok(LoginAttempts {
+        pair,
+        address,
+        account,
+    })
+}
+
+impl LoginAttempts {
+    /// A wrong password: every attempt stays counted.
+    fn keep(self) {
+        self.pair.keep();
+        self.address.keep();
+        if let Some(a) = self.account {
+            a.keep();
+        }
+    }
+
+    /// The right password: the pair's own typos are forgiven, the other
+    /// counts give this attempt back (others' failures stay), and the
+    /// address becomes known for the account.
+    async fn succeeded(
+        self,
+        state: &AppState,
+        email: &str,
+        ip: ClientIp,
+        now: i64,
+    ) -> ApiResult<()> {
+        let store = &state.store;
+        let addr = throttle::address_key(ip.0);
+        self.pair.keep();
+        throttle::clear(store, &format!("login:pair:{addr}:{email}")).await?;
+        self.address.give_back(store).await?;
+        if let Some(a) = self.account {
+            a.give_back(store).await?;
+        }
+        sqlx::query(
+            "INSERT INTO login_known (email, address, last_ok) VALUES ($1, $2, $3) \
+             ON CONFLICT (email, address) DO UPDATE SET last_ok = $3",
+        )
+        .bind(email)
+        .bind(&addr)
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+        Ok(())
+    }
+}
+
 /// Logs a staff member in.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
@@ -40,15 +159,8 @@ pub async fn login(
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     let now = now_ms();
-    let limit = Limit {
-        max_failures: state.config.login_max_failures,
-        window_ms: state.config.throttle_window_s * 1000,
-    };
     let email = normalise_email(&req.email)?;
-    let ip_key = format!("login:ip:{}", ip.0);
-    let acct_key = format!("login:acct:{email}");
-    throttle::check(&state.store.pool, &ip_key, limit, now).await?;
-    throttle::check(&state.store.pool, &acct_key, limit, now).await?;
+    let attempts = take_login_attempts(&state, &email, ip, now).await?;
 
     let row: Option<LoginRow> = sqlx::query_as(
         "SELECT id, role, password_hash, enabled, must_change_password, password_changed_at, \
@@ -68,8 +180,7 @@ pub async fn login(
     let Some((id, role, _, Flag(enabled), Flag(must_change), changed_at, group)) =
         row.filter(|_| ok)
     else {
-        throttle::fail(&state.store.pool, &ip_key, limit, now).await?;
-        throttle::fail(&state.store.pool, &acct_key, limit, now).await?;
+        attempts.keep();
         let mut tx = state.store.write().await?;
         audit::append(
             &mut tx,
@@ -116,7 +227,7 @@ pub async fn login(
         tx.commit().await?;
         return Err(e);
     }
-    throttle::clear(&state.store.pool, &acct_key).await?;
+    attempts.succeeded(&state, &email, ip, now).await?;
 
     let (max_age, notice_days): (i64, i64) =
         sqlx::query_as("SELECT max_password_age_days, expiry_notice_days FROM org WHERE id = 1")
@@ -175,6 +286,11 @@ pub async fn logout(State(state): State<AppState>, who: AnyCaller) -> ApiResult<
         .bind(&who.caller.token_hash)
         .execute(&state.store.pool)
         .await?;
+    // Consoles opened with that token end.
+    state
+        .revocations
+        .revoke(crate::revoke::Revoked::User(who.caller.id))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,6 +305,40 @@ pub async fn me(who: AnyCaller) -> Json<Me> {
         tech_group_id: who.caller.tech_group_id,
         must_change_password: who.restricted,
     })
+}
+
+/// Re-authentication: the account's current password, which a stolen token
+/// does not give. Missing answers 403 `current_password_required`, wrong 401
+/// `invalid_credentials`.
+pub(crate) async fn verify_current(
+    state: &AppState,
+    user: i64,
+    given: Option<&str>,
+) -> ApiResult<()> {
+    let Some(given) = given else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "current_password_required",
+            "changing your own password or e-mail needs current_password",
+        ));
+    };
+    let phc: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_one(&state.store.pool)
+        .await?;
+    let given = given.to_owned();
+    let ok = tokio::task::spawn_blocking(move || password::verify(&given, &phc))
+        .await
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "current password is wrong",
+        ))
+    }
 }
 
 /// The level required for an account.
@@ -211,23 +361,12 @@ pub async fn change_password(
     Json(req): Json<PasswordChange>,
 ) -> ApiResult<Json<LoginResponse>> {
     let id = who.caller.id;
-    let (phc, user_min): (String, i64) =
-        sqlx::query_as("SELECT password_hash, min_password_level FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_one(&state.store.pool)
-            .await?;
-    let current = req.current_password.expose().to_owned();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &phc))
-        .await
-        .unwrap_or(false);
-    if !ok {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "current password is wrong",
-        ));
-    }
-    if req.new_password.expose() == req.current_password.expose() {
+    verify_current(&state, id, Some(req.current_password.expose())).await?;
+    let user_min: i64 = sqlx::query_scalar("SELECT min_password_level FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(&state.store.pool)
+        .await?;
+    if req.new_password == req.current_password {
         return Err(ApiError::invalid(
             "the new password must differ from the current one",
         ));
@@ -278,6 +417,11 @@ pub async fn change_password(
     .await?;
     notify::queue(&mut tx, Notice::PasswordChanged, &who.caller.email, now).await?;
     tx.commit().await?;
+    // Every other token ended: so do consoles opened with them.
+    state
+        .revocations
+        .revoke(crate::revoke::Revoked::User(id))
+        .await;
     Ok(Json(LoginResponse {
         token: Secret::new(token),
         expires_at,

@@ -106,8 +106,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     /// Name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Description.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 
@@ -164,7 +166,8 @@ pub struct Ids {
 }
 
 /// Sets the technician groups of a channel (CHAN-2). An administrator only
-/// adds or removes groups of its scope; others stay as they are.
+/// reaches channels that already have one of its groups (a master assigns
+/// the others), and only adds or removes groups of its scope; others stay.
 #[utoipa::path(put, path = "/api/v1/channels/{id}/groups", tag = "channels", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Channel 1..10")), request_body = Ids,
     responses((status = 200, body = Channel), (status = 400, body = ErrorBody),
@@ -175,14 +178,9 @@ pub async fn put_groups(
     Path(id): Path<i64>,
     Json(req): Json<Ids>,
 ) -> ApiResult<Json<Channel>> {
-    let scope = scope::of(&state.store.pool, &caller).await?;
-    let mut c = load_all(&state)
-        .await?
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| ApiError::not_found("channel"))?;
-    // Administrators may attach a channel to their groups even when it has
-    // none of theirs yet; they only ever touch groups of their scope.
+    // Only a channel already of the caller's groups: attaching a foreign
+    // channel to an own group would open that channel's sessions to it.
+    let (scope, mut c) = visible_channel(&state, &caller, id).await?;
     if req.ids.len() > 1000 {
         return Err(ApiError::invalid("too many groups"));
     }
@@ -314,5 +312,16 @@ pub async fn test(
 ) -> ApiResult<(StatusCode, Json<SessionView>)> {
     let (_, c) = visible_channel(&state, &caller, id).await?;
     let view = sessions::open_test(&state, &caller, c.id).await?;
+    let mut tx = state.store.write().await?;
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "session.test",
+        &format!("session:{}", view.id),
+        json!({"channel_id": c.id}),
+        now_ms(),
+    )
+    .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(view)))
 }

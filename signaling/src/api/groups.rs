@@ -258,6 +258,7 @@ pub async fn patch_group(
 ) -> ApiResult<Json<TechGroup>> {
     let scope = scope::of(&state.store.pool, &caller).await?;
     let mut g = visible_group(&state, &scope, id).await?;
+    let was_enabled = g.enabled;
     if let Some(v) = p.name {
         g.name = v;
     }
@@ -314,6 +315,11 @@ pub async fn patch_group(
     )
     .await?;
     tx.commit().await?;
+    if was_enabled && !g.enabled {
+        let r = crate::revoke::Revoked::Group(id);
+        state.revocations.revoke(r).await;
+        crate::revoke::close_sessions(&state, r).await;
+    }
     Ok(Json(g))
 }
 
@@ -335,6 +341,7 @@ pub enum ApplyTo {
 #[serde(deny_unknown_fields)]
 pub struct ApplyQuery {
     /// `node` (default), `subgroups` or `all`.
+    #[param(inline)]
     pub apply: Option<ApplyTo>,
 }
 
@@ -395,6 +402,13 @@ pub async fn put_settings(
     )
     .await?;
     tx.commit().await?;
+    // Consoles of these groups re-check their address against the new rule.
+    for g in &ids {
+        state
+            .revocations
+            .revoke(crate::revoke::Revoked::Group(*g))
+            .await;
+    }
     Ok(Json(Applied { group_ids: ids }))
 }
 

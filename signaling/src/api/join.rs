@@ -13,6 +13,10 @@ use crate::state::{AppState, ClientIp};
 use crate::store::throttle::{self, Limit};
 use crate::store::{check_text, now_ms};
 
+/// Most bytes of a channel session's form fields, as stored (JSON): with
+/// the name, one queue entry stays far under a WebSocket frame.
+pub const MAX_FIELDS_BYTES: usize = 4096;
+
 fn limit(state: &AppState) -> Limit {
     Limit {
         max_failures: state.config.pin_max_failures,
@@ -30,9 +34,13 @@ pub async fn join(
     Json(req): Json<JoinRequest>,
 ) -> ApiResult<Json<Joined>> {
     let now = now_ms();
-    let key = format!("join:ip:{}", ip.0);
-    throttle::check(&state.store.pool, &key, limit(&state), now).await?;
     check_text("name", &req.name, 100)?;
+    if req.pin.is_some() == req.link.is_some() {
+        return Err(ApiError::invalid("give exactly one of pin and link"));
+    }
+    // Counted before the code is looked at, given back if it was right.
+    let key = format!("join:ip:{}", throttle::address_key(ip.0));
+    let attempt = throttle::take(&state.store, &key, limit(&state), now).await?;
     let code = match (
         req.pin.as_ref().map(Secret::expose),
         req.link.as_ref().map(Secret::expose),
@@ -43,22 +51,24 @@ pub async fn join(
         (None, Some(link)) if link.len() == 64 && link.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Code::Link(link)
         }
-        (Some(_), None) | (None, Some(_)) => {
-            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+        _ => {
+            attempt.keep();
             return Err(ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "invalid_code",
                 "this code is wrong, used or expired",
             ));
         }
-        _ => return Err(ApiError::invalid("give exactly one of pin and link")),
     };
     match sessions::redeem(&state, code, &req.name).await {
         Err(e) if e.code == "invalid_code" => {
-            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+            attempt.keep();
             Err(e)
         }
-        other => other.map(Json),
+        other => {
+            attempt.give_back(&state.store).await?;
+            other.map(Json)
+        }
     }
 }
 
@@ -74,8 +84,6 @@ pub async fn join_channel(
     Json(req): Json<ChannelJoin>,
 ) -> ApiResult<Json<Joined>> {
     let now = now_ms();
-    let key = format!("join:ip:{}", ip.0);
-    throttle::check(&state.store.pool, &key, limit(&state), now).await?;
     check_text("name", &req.name, 100)?;
     if req.fields.len() > 20 {
         return Err(ApiError::invalid("at most 20 form fields"));
@@ -84,16 +92,48 @@ pub async fn join_channel(
         check_text("field name", k, 64)?;
         check_text("field value", v, 1000)?;
     }
+    let fields = serde_json::to_string(&req.fields).map_err(|e| ApiError::internal("fields", e))?;
+    if fields.len() > MAX_FIELDS_BYTES {
+        return Err(ApiError::invalid(format!(
+            "form fields take more than {MAX_FIELDS_BYTES} bytes"
+        )));
+    }
+    let addr = throttle::address_key(ip.0);
+    let key = format!("join:ip:{addr}");
+    let attempt = throttle::take(&state.store, &key, limit(&state), now).await?;
+    // Successful joins count too: one address cannot fill the queues.
+    let joins = Limit {
+        max_failures: state.config.channel_joins_per_address,
+        window_ms: state.config.throttle_window_s * 1000,
+    };
+    let joined =
+        match throttle::take(&state.store, &format!("chanjoin:ip:{addr}"), joins, now).await {
+            Ok(j) => j,
+            Err(e) => {
+                attempt.give_back(&state.store).await?;
+                return Err(e);
+            }
+        };
     if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
-        throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+        attempt.keep();
+        joined.give_back(&state.store).await?;
         return Err(ApiError::not_found("channel"));
     }
-    let fields = serde_json::to_string(&req.fields).map_err(|e| ApiError::internal("fields", e))?;
     match sessions::join_channel(&state, &code, &req.name, &fields).await {
         Err(e) if e.code == "not_found" => {
-            throttle::fail(&state.store.pool, &key, limit(&state), now).await?;
+            attempt.keep();
+            joined.give_back(&state.store).await?;
             Err(e)
         }
-        other => other.map(Json),
+        Err(e) => {
+            attempt.give_back(&state.store).await?;
+            joined.give_back(&state.store).await?;
+            Err(e)
+        }
+        Ok(j) => {
+            attempt.give_back(&state.store).await?;
+            joined.keep();
+            Ok(Json(j))
+        }
     }
 }

@@ -135,13 +135,51 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ),
     );
     let served = doc.clone();
+    let limit = state.config.max_body_bytes;
     let router = router
         .route(
             OPENAPI_PATH,
             axum::routing::get(move || async move { Json(served) }),
         )
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                objects_only(req, next, limit)
+            },
+        ));
     (router, doc)
+}
+
+/// Every request body of the API is a JSON object: serde would read a
+/// struct from an array too (`[null, null]` was a valid channel rename).
+async fn objects_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    limit: usize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return crate::error::ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body is larger than {limit} bytes"),
+            )
+            .into_response();
+        }
+    };
+    if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace())
+        && *first != b'{'
+    {
+        return crate::error::ApiError::invalid("the body must be a JSON object").into_response();
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// Every operation may answer with the API's JSON error on these statuses

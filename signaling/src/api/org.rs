@@ -61,12 +61,15 @@ pub async fn get_settings(
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
     /// Name.
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     /// POL-1.
     pub min_password_level: Option<Strength>,
     /// POL-2.
+    #[schema(minimum = 0, maximum = 3650)]
     pub max_password_age_days: Option<i64>,
     /// POL-3.
+    #[schema(minimum = 0, maximum = 3650)]
     pub expiry_notice_days: Option<i64>,
 }
 
@@ -193,15 +196,35 @@ pub async fn audit_list(
     ))
 }
 
-/// Verifies the audit chain (masters).
+/// Checking the chain against an anchor.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// A head printed earlier (`ID:HASH`), kept outside the database.
+    pub anchor: Option<String>,
+}
+
+/// Verifies the audit chain (masters), against an anchor when given.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, body = ChainReport), (status = 403, body = ErrorBody)))]
+    params(VerifyQuery),
+    responses((status = 200, body = ChainReport), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
 pub async fn audit_verify(
     State(state): State<AppState>,
     caller: Caller,
+    Query(q): Query<VerifyQuery>,
 ) -> ApiResult<Json<ChainReport>> {
     caller.require_master()?;
-    Ok(Json(audit::verify(&state.store.pool).await?))
+    let anchor = match q.anchor.as_deref() {
+        Some(a) => Some(
+            a.parse::<audit::Anchor>()
+                .map_err(|e| ApiError::invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(Json(
+        audit::verify_anchored(&state.store.pool, anchor.as_ref()).await?,
+    ))
 }
 
 /// Account notifications (SEC-9), newest first (masters).

@@ -180,7 +180,13 @@ pub async fn may(
     Json(req): Json<MayRequest>,
 ) -> ApiResult<Json<Decision>> {
     check_id(&id)?;
-    Ok(Json(
-        scope::may(&state.store.pool, caller.id, req.action, &id).await?,
-    ))
+    if caller.role != Role::Technician {
+        return Err(ApiError::forbidden("technicians only"));
+    }
+    let d = scope::may(&state.store.pool, caller.id, req.action, &id).await?;
+    // Another technician's session answers like one that does not exist.
+    if d.reason == "not_your_session" {
+        return Err(ApiError::not_found("session"));
+    }
+    Ok(Json(d))
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::api::auth::{normalise_email, required_level};
+use crate::Secret;
+use crate::api::auth::{normalise_email, required_level, verify_current};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::model::Role;
@@ -90,7 +91,8 @@ pub struct NewUser {
     #[serde(default)]
     pub description: String,
     /// Initial password; the owner must change it at first login (POL-4).
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret,
     /// Required for technicians.
     pub tech_group_id: Option<i64>,
     /// Administrators only.
@@ -180,7 +182,7 @@ pub async fn create_user(
         ));
     }
     let min = req.min_password_level.map_or(0, Strength::as_i64);
-    let phc = hash_password(&state, &req.password, min).await?;
+    let phc = hash_password(&state, req.password.expose(), min).await?;
     let now = now_ms();
     let mut tx = state.store.write().await?;
     let id: i64 = sqlx::query_scalar(
@@ -279,12 +281,19 @@ pub struct UserPatch {
     #[schema(value_type = Option<i64>)]
     pub admin_group_id: Option<Option<i64>>,
     /// Reset the password; the owner must change it at next login (POL-4).
-    pub password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Secret>,
     /// Minimum password level of the account.
     pub min_password_level: Option<Strength>,
+    /// The caller's current password: required to change one's own
+    /// password or e-mail (a stolen token alone cannot take the account).
+    #[schema(value_type = Option<String>)]
+    pub current_password: Option<Secret>,
 }
 
-/// Changes an account (ORG-6 move included).
+/// Changes an account (ORG-6 move included). Changing one's own password
+/// here is a change, not a reset: it ends the account's other tokens and
+/// does not force another change.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "org", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Account id")), request_body = UserPatch,
     responses((status = 200, body = User), (status = 400, body = ErrorBody),
@@ -345,8 +354,17 @@ pub async fn patch_user(
         }
         u.admin_group_id = g;
     }
+    let own = u.id == caller.id;
+    if own && (p.password.is_some() || u.email != before.email) {
+        verify_current(
+            &state,
+            caller.id,
+            p.current_password.as_ref().map(Secret::expose),
+        )
+        .await?;
+    }
     let phc = match &p.password {
-        Some(pw) => Some(hash_password(&state, pw, u.min_password_level).await?),
+        Some(pw) => Some(hash_password(&state, pw.expose(), u.min_password_level).await?),
         None => None,
     };
     let now = now_ms();
@@ -361,17 +379,22 @@ pub async fn patch_user(
     if let Some(phc) = &phc {
         sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, \
-                     must_change_password = TRUE WHERE id = $3",
+                     must_change_password = $3 WHERE id = $4",
         )
         .bind(phc)
         .bind(now)
+        .bind(!own)
         .bind(id)
         .execute(&mut *tx)
         .await?;
     }
     if phc.is_some() || !u.enabled {
-        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
+        // Every token of the account ends; the caller's own survives its
+        // own password change.
+        let keep = if own { caller.token_hash.as_str() } else { "" };
+        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1 AND token_hash <> $2")
             .bind(id)
+            .bind(keep)
             .execute(&mut *tx)
             .await?;
     }
@@ -409,6 +432,13 @@ pub async fn patch_user(
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;
+    if phc.is_some() || (before.enabled && !u.enabled) {
+        let r = crate::revoke::Revoked::User(id);
+        state.revocations.revoke(r).await;
+        if !own {
+            crate::revoke::close_sessions(&state, r).await;
+        }
+    }
     Ok(Json(out))
 }
 

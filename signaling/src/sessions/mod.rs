@@ -9,15 +9,17 @@ mod estimate;
 pub use estimate::{EstimateCache, estimate_for_channel, estimate_for_tech};
 
 use rand::Rng;
-use secours_protocol::signaling::{Secret, SignalPayload};
+use secours_protocol::signaling::SignalPayload;
 use sqlx::AnyPool;
 
+use crate::Secret;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{Event, Peer};
 use crate::model::{CloseReason, Perm, Role, SessionState};
 use crate::scope;
 use crate::state::AppState;
+use crate::store::audit;
 use crate::store::{Flag, now_ms, random_id, random_token, sha256_hex};
 
 pub use secours_protocol::signaling::{Joined, PrivateSession, SessionView, TransferTarget};
@@ -110,7 +112,7 @@ pub async fn create_private(state: &AppState, caller: &Caller) -> ApiResult<Priv
             Some(queue) => queue
                 .insert(crate::pin_queue::PinRow {
                     id: id.clone(),
-                    pin: p.clone(),
+                    pin: p.as_str().into(),
                     link_hash: link_hash.clone(),
                     expires_at,
                     now,
@@ -219,7 +221,7 @@ pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> Ap
             queue
                 .redeem(crate::pin_queue::Redemption {
                     by_link: !column_pin,
-                    code: value,
+                    code: value.into(),
                     name,
                     token_hash,
                     connecting,
@@ -407,6 +409,8 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
         .tech_group_id
         .ok_or_else(|| ApiError::forbidden("no group"))?;
     let now = now_ms();
+    // The change and its audit entry commit together.
+    let mut tx = state.store.write().await?;
     let taken = sqlx::query(concat!(
         "UPDATE support_sessions SET state = 'active', tech_id = $1, group_id = NULL, picked_at = $3, ",
         "expires_at = NULL, last_activity = $3, warned_at = NULL ",
@@ -418,14 +422,27 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
     .bind(group)
     .bind(now)
     .bind(id)
-    .execute(&state.store.pool)
+    .execute(&mut *tx)
     .await?;
     if taken.rows_affected() == 0 {
+        drop(tx);
         return Err(match load(&state.store.pool, id).await {
-            Ok(s) if s.state == "active" => ApiError::conflict("already picked up"),
+            Ok(s) if s.state == "active" && was_offered(state, caller, group, &s).await? => {
+                ApiError::conflict("already picked up")
+            }
             _ => ApiError::not_found("session"),
         });
     }
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "session.pickup",
+        &format!("session:{id}"),
+        serde_json::json!({}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     announce_state(state, id, SessionState::Active, Some(caller.id), None).await;
     // A pick-up changes the averages: this node recomputes them next time
     // (other nodes within the cache's few seconds).
@@ -434,6 +451,8 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
     }
     // The relay this node runs pairs the two peers (they use it first, then
     // race direct paths); the token travels to both through signaling.
+    let token = state.hub.issue();
+    state.revocations.relay_issued(id, token.clone());
     let relay = SignalPayload::Relay {
         url: format!(
             "{}/relay/v1/ws",
@@ -443,7 +462,7 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
                 .trim_end_matches('/')
                 .replacen("http", "ws", 1)
         ),
-        token: Secret::new(state.hub.issue().as_str()),
+        token: Secret::new(token.as_str()),
     };
     for to in [Peer::Console, Peer::Applet] {
         state
@@ -456,6 +475,33 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
             .await;
     }
     load(&state.store.pool, id).await
+}
+
+/// Whether a session picked up by now was in this technician's queue (its
+/// own, or from a channel of its group it is not excluded from): only then
+/// does a failed pick-up say "already picked up" rather than 404.
+async fn was_offered(
+    state: &AppState,
+    caller: &Caller,
+    group: i64,
+    s: &SessionView,
+) -> ApiResult<bool> {
+    if s.tech_id == Some(caller.id) {
+        return Ok(true);
+    }
+    let Some(channel) = s.channel_id else {
+        return Ok(false);
+    };
+    let hit: Option<i64> = sqlx::query_scalar(
+        "SELECT cg.channel_id FROM channel_groups cg WHERE cg.channel_id = $1 AND cg.group_id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM channel_exclusions e WHERE e.channel_id = $1 AND e.user_id = $3)",
+    )
+    .bind(channel)
+    .bind(group)
+    .bind(caller.id)
+    .fetch_optional(&state.store.pool)
+    .await?;
+    Ok(hit.is_some())
 }
 
 async fn announce_state(
@@ -516,38 +562,48 @@ async fn not_held(state: &AppState, caller: &Caller, id: &str) -> ApiError {
     }
 }
 
-/// Whether an administrator's scope covers a session (SESS-8).
-async fn admin_covers(state: &AppState, caller: &Caller, s: &SessionView) -> ApiResult<bool> {
-    let scope = scope::of(&state.store.pool, caller).await?;
+/// Whether an administrator's scope covers a session (SESS-8). Whoever the
+/// session is with now decides: a technician's session is covered through
+/// that technician's group, a transferred one through its target group, and
+/// only a session waiting in a channel's queue through the channel. So a
+/// channel shared with another group opens none of that group's sessions.
+async fn admin_covers(pool: &AnyPool, scope: &scope::Scope, s: &SessionView) -> ApiResult<bool> {
     if let scope::Scope::All = scope {
         return Ok(true);
     }
-    if let Some(g) = s.group_id
-        && scope.has(g)
-    {
-        return Ok(true);
-    }
     if let Some(t) = s.tech_id {
-        let g: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT tech_group_id FROM users WHERE id = $1")
-                .bind(t)
-                .fetch_optional(&state.store.pool)
-                .await?;
-        if g.flatten().is_some_and(|g| scope.has(g)) {
-            return Ok(true);
-        }
+        return scope::covers_tech(pool, scope, t).await;
+    }
+    if let Some(g) = s.group_id {
+        return Ok(scope.has(g));
     }
     if let Some(c) = s.channel_id {
         let groups: Vec<i64> =
             sqlx::query_scalar("SELECT group_id FROM channel_groups WHERE channel_id = $1")
                 .bind(c)
-                .fetch_all(&state.store.pool)
+                .fetch_all(pool)
                 .await?;
-        if groups.iter().any(|g| scope.has(*g)) {
-            return Ok(true);
-        }
+        return Ok(groups.iter().any(|g| scope.has(*g)));
     }
     Ok(false)
+}
+
+/// Loads a session a member of staff may act on, else 404: its technician's
+/// own, or one an administrator covers.
+async fn staff_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<SessionView> {
+    let s = load(&state.store.pool, id).await?;
+    let allowed = match caller.role {
+        Role::Technician => s.tech_id == Some(caller.id),
+        Role::Admin | Role::Master => {
+            let scope = scope::of(&state.store.pool, caller).await?;
+            admin_covers(&state.store.pool, &scope, &s).await?
+        }
+    };
+    if allowed {
+        Ok(s)
+    } else {
+        Err(ApiError::not_found("session"))
+    }
 }
 
 /// Transfers a session (PERM-13 for its technician; SESS-8 for administrators).
@@ -557,43 +613,44 @@ pub async fn transfer(
     id: &str,
     to: &TransferTarget,
 ) -> ApiResult<SessionView> {
-    let s = load(&state.store.pool, id).await?;
-    match caller.role {
-        Role::Technician => {
-            if s.tech_id != Some(caller.id) {
-                return Err(ApiError::not_found("session"));
-            }
-            scope::require_perm(&state.store.pool, caller.id, Perm::Transfer).await?;
-        }
-        Role::Admin | Role::Master => {
-            if !admin_covers(state, caller, &s).await? {
-                return Err(ApiError::not_found("session"));
-            }
-        }
+    let s = staff_session(state, caller, id).await?;
+    if caller.role == Role::Technician {
+        scope::require_perm(&state.store.pool, caller.id, Perm::Transfer).await?;
     }
+    // The target must be inside the caller's reach too; out of it answers
+    // like an id that does not exist.
+    let targets = scope::transfer_targets(&state.store.pool, caller).await?;
     let (tech, group) = match (to.tech_id, to.group_id) {
         (Some(t), None) => {
-            let ok: Option<(Flag, Flag)> = sqlx::query_as(
-                "SELECT u.enabled, g.enabled FROM users u JOIN tech_groups g ON g.id = u.tech_group_id \
-                 WHERE u.id = $1 AND u.role = 'technician'")
-                .bind(t).fetch_optional(&state.store.pool).await?;
-            if ok != Some((Flag(true), Flag(true))) {
-                return Err(ApiError::invalid(
-                    "the target technician does not exist or is disabled",
-                ));
+            let row: Option<(Option<i64>, Flag, Flag)> = sqlx::query_as(
+                "SELECT u.tech_group_id, u.enabled, g.enabled FROM users u \
+                 JOIN tech_groups g ON g.id = u.tech_group_id \
+                 WHERE u.id = $1 AND u.role = 'technician'",
+            )
+            .bind(t)
+            .fetch_optional(&state.store.pool)
+            .await?;
+            match row {
+                Some((Some(g), Flag(true), Flag(true))) if targets.has(g) => {}
+                Some((Some(g), _, _)) if targets.has(g) => {
+                    return Err(ApiError::invalid("the target technician is disabled"));
+                }
+                _ => return Err(ApiError::not_found("technician")),
             }
             (Some(t), None)
         }
         (None, Some(g)) => {
-            let ok: Option<Flag> =
+            let enabled: Option<Flag> =
                 sqlx::query_scalar("SELECT enabled FROM tech_groups WHERE id = $1")
                     .bind(g)
                     .fetch_optional(&state.store.pool)
                     .await?;
-            if ok != Some(Flag(true)) {
-                return Err(ApiError::invalid(
-                    "the target group does not exist or is disabled",
-                ));
+            match enabled {
+                Some(Flag(true)) if targets.has(g) => {}
+                Some(_) if targets.has(g) => {
+                    return Err(ApiError::invalid("the target group is disabled"));
+                }
+                _ => return Err(ApiError::not_found("technician group")),
             }
             (None, Some(g))
         }
@@ -604,6 +661,7 @@ pub async fn transfer(
         }
     };
     let now = now_ms();
+    let mut tx = state.store.write().await?;
     let moved = sqlx::query(
         "UPDATE support_sessions SET state = 'transferred', tech_id = $1, group_id = $2, \
          waiting_since = $3, expires_at = $4, warned_at = NULL \
@@ -614,28 +672,42 @@ pub async fn transfer(
     .bind(now)
     .bind(now + state.config.timeouts.waiting_s * 1000)
     .bind(id)
-    .execute(&state.store.pool)
+    .execute(&mut *tx)
     .await?;
     if moved.rows_affected() == 0 {
         return Err(ApiError::conflict(format!("the session is {}", s.state)));
     }
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "session.transfer",
+        &format!("session:{id}"),
+        serde_json::json!({"from_tech_id": s.tech_id, "tech_id": tech, "group_id": group}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     announce_state(state, id, SessionState::Transferred, tech, None).await;
     load(&state.store.pool, id).await
 }
 
 /// Closes a session (its technician, or an administrator covering it).
 pub async fn close_by_staff(state: &AppState, caller: &Caller, id: &str) -> ApiResult<SessionView> {
-    let s = load(&state.store.pool, id).await?;
-    let allowed = match caller.role {
-        Role::Technician => s.tech_id == Some(caller.id),
-        _ => admin_covers(state, caller, &s).await?,
-    };
-    if !allowed {
-        return Err(ApiError::not_found("session"));
-    }
+    let s = staff_session(state, caller, id).await?;
     if !close(state, id, CloseReason::Technician).await? {
         return Err(ApiError::conflict("the session is already closed"));
     }
+    let mut tx = state.store.write().await?;
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "session.close",
+        &format!("session:{id}"),
+        serde_json::json!({"tech_id": s.tech_id}),
+        now_ms(),
+    )
+    .await?;
+    tx.commit().await?;
     load(&state.store.pool, id).await
 }
 
@@ -665,9 +737,10 @@ pub async fn live_for_admin(state: &AppState, caller: &Caller) -> ApiResult<Vec<
     .fetch_all(&state.store.pool)
     .await?;
     let all = all.into_iter().map(SessionView::from);
+    let scope = scope::of(&state.store.pool, caller).await?;
     let mut out = Vec::new();
     for s in all {
-        if admin_covers(state, caller, &s).await? {
+        if admin_covers(&state.store.pool, &scope, &s).await? {
             out.push(s);
         }
     }

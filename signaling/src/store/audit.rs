@@ -3,6 +3,11 @@
 //! Appends run inside [`super::Store::write`] transactions, which serialise
 //! them; the UNIQUE constraint on `prev_hash` is the second guard (a fork
 //! fails to commit).
+//!
+//! Deleting the newest entries leaves a chain that still links, so the chain
+//! is anchored outside the database: `audit-verify` prints the head as an
+//! [`Anchor`] (`ID:HASH`) to keep elsewhere, and checking against it later
+//! fails if that entry is gone or changed.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -115,6 +120,41 @@ pub async fn append(
     Ok(())
 }
 
+/// A chain position kept outside the database: `ID:HASH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// The entry's id.
+    pub id: i64,
+    /// Its hash.
+    pub hash: String,
+}
+
+/// An anchor that is not `ID:HASH`.
+#[derive(Debug, thiserror::Error)]
+#[error("an anchor is ID:HASH (64 hex digits), as audit-verify prints it")]
+pub struct BadAnchor;
+
+impl std::str::FromStr for Anchor {
+    type Err = BadAnchor;
+    fn from_str(s: &str) -> Result<Self, BadAnchor> {
+        let (id, hash) = s.trim().split_once(':').ok_or(BadAnchor)?;
+        let id = id.parse().map_err(|_| BadAnchor)?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BadAnchor);
+        }
+        Ok(Self {
+            id,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.id, self.hash)
+    }
+}
+
 /// The outcome of a chain check.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq, Eq)]
 pub struct ChainReport {
@@ -126,10 +166,19 @@ pub struct ChainReport {
     pub first_bad_id: Option<i64>,
     /// Why it does not.
     pub problem: Option<String>,
+    /// The newest entry as an anchor (`ID:HASH`): keep it outside the
+    /// database and check against it later.
+    pub head: Option<String>,
 }
 
 /// Walks the whole chain.
 pub async fn verify(pool: &AnyPool) -> ApiResult<ChainReport> {
+    verify_anchored(pool, None).await
+}
+
+/// Walks the whole chain and checks that `anchor`, a head printed earlier,
+/// is still in it unchanged (deleted newest entries are detected).
+pub async fn verify_anchored(pool: &AnyPool, anchor: Option<&Anchor>) -> ApiResult<ChainReport> {
     let rows: Vec<AuditEntry> = sqlx::query_as(
         "SELECT id, at, actor_id, actor, action, target, detail, prev_hash, hash \
          FROM audit_log ORDER BY id",
@@ -142,6 +191,13 @@ pub async fn verify(pool: &AnyPool) -> ApiResult<ChainReport> {
         intact: true,
         first_bad_id: None,
         problem: None,
+        head: rows.last().map(|e| {
+            Anchor {
+                id: e.id,
+                hash: e.hash.clone(),
+            }
+            .to_string()
+        }),
     };
     for e in &rows {
         let problem = if e.prev_hash != prev {
@@ -167,6 +223,18 @@ pub async fn verify(pool: &AnyPool) -> ApiResult<ChainReport> {
             break;
         }
         prev = e.hash.clone();
+    }
+    if let (true, Some(anchor)) = (report.intact, anchor) {
+        let problem = match rows.iter().find(|e| e.id == anchor.id) {
+            None => Some("the anchored entry is gone (the newest entries were deleted)"),
+            Some(e) if e.hash != anchor.hash => Some("the anchored entry differs from the anchor"),
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            report.intact = false;
+            report.first_bad_id = Some(anchor.id);
+            report.problem = Some(problem.to_owned());
+        }
     }
     Ok(report)
 }

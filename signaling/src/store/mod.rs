@@ -195,8 +195,23 @@ pub fn sha256_hex(data: &str) -> String {
     hex::encode(Sha256::digest(data.as_bytes()))
 }
 
-/// Refuses text fields that are too long or carry control characters; they
-/// are stored as given and escaped wherever shown.
+/// Characters that change what a reader sees without being seen:
+/// direction overrides and isolates (a name that reads backwards), and
+/// zero-width or otherwise invisible characters (two names that look the
+/// same, hidden text).
+pub fn is_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+        | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
+/// The one check of text entering the server (names, descriptions, customer
+/// fields, e-mails): refuses values that are too long, carry control
+/// characters, or carry deceptive ones ([`is_deceptive`]). Text is stored
+/// as given and escaped wherever shown.
 pub fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
     if value.chars().count() > max {
         return Err(ApiError::invalid(format!(
@@ -209,6 +224,11 @@ pub fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
     {
         return Err(ApiError::invalid(format!(
             "{field} contains control characters"
+        )));
+    }
+    if value.chars().any(is_deceptive) {
+        return Err(ApiError::invalid(format!(
+            "{field} contains invisible or direction-changing characters"
         )));
     }
     Ok(())
@@ -232,6 +252,16 @@ mod tests {
         assert!(check_text("name", "Zoë <b>", 10).is_ok());
         assert!(check_text("name", "a\u{0}b", 10).is_err());
         assert!(check_text("name", &"x".repeat(11), 10).is_err());
+        for evil in [
+            "a\u{202E}gpj.exe",
+            "ad\u{200B}min",
+            "\u{2066}x",
+            "\u{FEFF}",
+            "x\u{E0041}",
+        ] {
+            assert!(check_text("name", evil, 50).is_err(), "{evil:?}");
+        }
+        assert!(check_text("name", "עברית and العربية, 中文", 50).is_ok());
     }
 }
 

@@ -105,7 +105,8 @@ pub fn test_config(db: &Db) -> Config {
         stun_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         database_url: db.url.clone(),
         database_max_connections: 8,
-        trust_forwarded_for: true,
+        // Tests speak for many addresses through X-Forwarded-For.
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         ..Config::default()
     };
     c.timeouts.sweep_interval_ms = 50;

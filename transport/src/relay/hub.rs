@@ -62,7 +62,7 @@ pub struct HubConfig {
     pub allowed_origins: Vec<String>,
     /// When set, `POST /relay/v1/tokens` with `Authorization: Bearer <secret>`
     /// issues tokens: how a server uses a relay on another machine.
-    pub issue_secret: Option<String>,
+    pub issue_secret: Option<crate::secret::Secret>,
 }
 
 impl Default for HubConfig {
@@ -153,6 +153,9 @@ struct Lanes {
 struct Inner {
     config: HubConfig,
     slots: Mutex<HashMap<String, Slot>>,
+    /// Ends a claimed token's pair early ([`RelayHub::revoke`]); locked
+    /// after `slots` when both are.
+    kills: Mutex<HashMap<String, oneshot::Sender<()>>>,
     lanes: Mutex<HashMap<String, Lanes>>,
     stats: HubStats,
     tap: Mutex<Option<Tap>>,
@@ -187,6 +190,7 @@ impl RelayHub {
             inner: Arc::new(Inner {
                 config,
                 slots: Mutex::new(HashMap::new()),
+                kills: Mutex::new(HashMap::new()),
                 lanes: Mutex::new(HashMap::new()),
                 stats: HubStats::default(),
                 tap: Mutex::new(None),
@@ -218,6 +222,22 @@ impl RelayHub {
             }
         }
         RelayToken(token)
+    }
+
+    /// Ends what `token` gives access to, whatever its stage: unused, it
+    /// becomes unknown; waiting or paired, its connections and input lanes
+    /// are closed (SEC-4: a session that ends, or whose technician loses
+    /// access, keeps no path to the customer's machine).
+    pub fn revoke(&self, token: &RelayToken) {
+        if let Ok(mut slots) = self.inner.slots.lock() {
+            // Dropping a waiting slot's sender ends the waiting side.
+            slots.remove(token.as_str());
+            if let Ok(mut kills) = self.inner.kills.lock()
+                && let Some(kill) = kills.remove(token.as_str())
+            {
+                let _ = kill.send(());
+            }
+        }
     }
 
     /// Counters.
@@ -291,9 +311,14 @@ impl RelayHub {
                         pair: tx,
                     },
                 );
+                let (kill, killed) = oneshot::channel();
+                if let Ok(mut kills) = self.inner.kills.lock() {
+                    kills.insert(token.to_owned(), kill);
+                }
                 Ok(Claim::First {
                     rx,
                     expires,
+                    killed,
                     _ended: ended,
                 })
             }
@@ -357,7 +382,7 @@ impl RelayHub {
 
 /// Issues a token to a server holding the relay's secret.
 async fn issue_route(State(hub): State<RelayHub>, headers: HeaderMap) -> Response {
-    let Some(secret) = hub.inner.config.issue_secret.as_deref() else {
+    let Some(secret) = hub.inner.config.issue_secret.as_ref().map(|s| s.expose()) else {
         return hub.refuse(StatusCode::NOT_FOUND, "token issuing is not enabled");
     };
     let given = headers
@@ -400,6 +425,8 @@ enum Claim {
     First {
         rx: oneshot::Receiver<WebSocket>,
         expires: Instant,
+        /// Fires when the token is revoked.
+        killed: oneshot::Receiver<()>,
         /// Dropped when the main connection ends: so do its lanes.
         _ended: tokio::sync::watch::Sender<()>,
     },
@@ -449,11 +476,12 @@ async fn upgrade(
                 Claim::First {
                     rx,
                     expires,
+                    killed,
                     _ended,
                 } => {
                     let wait = expires.saturating_duration_since(Instant::now());
                     match tokio::time::timeout(wait, rx).await {
-                        Ok(Ok(peer)) => hub.forward(socket, peer).await,
+                        Ok(Ok(peer)) => hub.forward(socket, peer, killed).await,
                         _ => {
                             if let Ok(mut slots) = hub.inner.slots.lock() {
                                 slots.remove(&token);
@@ -463,6 +491,9 @@ async fn upgrade(
                     }
                     if let Ok(mut lanes) = hub.inner.lanes.lock() {
                         lanes.remove(&token);
+                    }
+                    if let Ok(mut kills) = hub.inner.kills.lock() {
+                        kills.remove(&token);
                     }
                 }
             }
@@ -508,11 +539,14 @@ fn upgrade_lane(hub: RelayHub, token: String, q: SideQuery, ws: WebSocketUpgrade
 }
 
 impl RelayHub {
-    async fn forward(&self, a: WebSocket, b: WebSocket) {
+    async fn forward(&self, a: WebSocket, b: WebSocket, killed: oneshot::Receiver<()>) {
         let stats = &self.inner.stats;
         stats.active.fetch_add(1, Ordering::Relaxed);
         stats.paired.fetch_add(1, Ordering::Relaxed);
-        self.pump_pair(a, b).await;
+        tokio::select! {
+            () = self.pump_pair(a, b) => {}
+            Ok(()) = killed => tracing::info!("relay pair revoked: closed"),
+        }
         stats.active.fetch_sub(1, Ordering::Relaxed);
     }
 
