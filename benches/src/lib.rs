@@ -1,5 +1,7 @@
 //! Benchmarks live in `benches/` and `src/bin/`; this library holds what they
-//! share: the packet-level emulated link of `netbench`.
+//! share: the packet-level emulated link of `netbench`, and codecbench's
+//! decoding reference (an IVF file, ffmpeg + libdav1d timed on it).
 #![forbid(unsafe_code)]
 
+pub mod decode_reference;
 pub mod packet_link;

@@ -49,16 +49,33 @@ pub fn to_i420(src: &BgraFrame) -> Result<I420Frame, CodecError> {
 
 /// Converts `src` into `dst`, which must have the same size.
 pub fn i420_to_bgra(src: &I420Frame, dst: &mut BgraFrame) -> Result<(), CodecError> {
-    same_size(src.width(), src.height(), dst.width(), dst.height())?;
+    yuv420_planes_to_bgra(
+        [&src.y, &src.u, &src.v],
+        [src.y_stride(), src.chroma_stride(), src.chroma_stride()],
+        (src.width(), src.height()),
+        dst,
+    )
+}
+
+/// Converts 4:2:0 planes (Y, U, V with their strides) of `size` into `dst`,
+/// which must have that size: a decoded picture where the decoder left it.
+pub fn yuv420_planes_to_bgra(
+    planes: [&[u8]; 3],
+    strides: [usize; 3],
+    size: (u32, u32),
+    dst: &mut BgraFrame,
+) -> Result<(), CodecError> {
+    same_size(size.0, size.1, dst.width(), dst.height())?;
+    let stride = |s: usize| u32::try_from(s).map_err(|_| CodecError::Convert("stride".into()));
     let planar = YuvPlanarImage {
-        y_plane: &src.y,
-        y_stride: src.y_stride() as u32,
-        u_plane: &src.u,
-        u_stride: src.chroma_stride() as u32,
-        v_plane: &src.v,
-        v_stride: src.chroma_stride() as u32,
-        width: src.width(),
-        height: src.height(),
+        y_plane: planes[0],
+        y_stride: stride(strides[0])?,
+        u_plane: planes[1],
+        u_stride: stride(strides[1])?,
+        v_plane: planes[2],
+        v_stride: stride(strides[2])?,
+        width: size.0,
+        height: size.1,
     };
     let stride = dst.stride() as u32;
     yuv::yuv420_to_bgra(&planar, dst.data_mut(), stride, RANGE, MATRIX)

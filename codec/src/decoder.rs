@@ -10,6 +10,13 @@
 //!
 //! Everything it reads came from the network: the payload size and the
 //! picture size are bounded, and a bad payload is an error, never a panic.
+//!
+//! Pictures come out as dav1d's own buffers (`decode_pictures` ->
+//! `Picture`, shared, converted to BGRA straight from dav1d's planes) or
+//! copied into an `I420Frame` (`decode`). At 1080p the copy alone cost a
+//! third of the decoding rate of a screen stream (codecbench), so a viewer
+//! takes pictures. Outside release builds dav1d's C would be built at -O0:
+//! see `.cargo/config.toml`.
 #![allow(unsafe_code)]
 
 use std::ptr::NonNull;
@@ -17,8 +24,9 @@ use std::ptr::NonNull;
 use bytes::Bytes;
 use libdav1d_sys as ffi;
 
+use crate::convert::yuv420_planes_to_bgra;
 use crate::error::CodecError;
-use crate::frame::{I420Frame, MAX_SIDE};
+use crate::frame::{BgraFrame, I420Frame, MAX_SIDE, chroma_size};
 
 /// Largest temporal unit accepted (the video channel's frame limit).
 pub const MAX_PAYLOAD: usize = 8 << 20;
@@ -31,11 +39,152 @@ pub const MAX_PIXELS: u32 = 8192 * 4608;
 /// pictures" before the decoder is declared stuck.
 const MAX_ROUNDS: usize = 16;
 
-/// A decoded picture and the timestamp its payload was sent with.
+/// A decoded picture copied into a tight I420 frame, and the timestamp its
+/// payload was sent with (`Decoder::decode`).
 #[derive(Debug, Clone)]
 pub struct DecodedFrame {
     pub frame: I420Frame,
     pub pts_us: u64,
+}
+
+/// A picture as dav1d decoded it, not copied: its planes are dav1d's own
+/// buffers, held (reference-counted) until this value is dropped
+/// (`Decoder::decode_pictures`). Always 8-bit 4:2:0 within `MAX_SIDE`.
+pub struct Picture {
+    pic: ffi::Dav1dPicture,
+    width: u32,
+    height: u32,
+}
+
+// SAFETY: once dav1d outputs a picture its planes are never written again;
+// the reference is counted atomically and dav1d_picture_unref may run on any
+// thread (dav1d's picture pool takes its own lock). Shared access only reads.
+unsafe impl Send for Picture {}
+// SAFETY: as above, `&Picture` only reads immutable planes.
+unsafe impl Sync for Picture {}
+
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Picture({}x{})", self.width, self.height)
+    }
+}
+
+/// One plane of a `Picture`: `height` rows `stride` bytes apart, each
+/// starting with `width` bytes of pixels.
+#[derive(Debug, Clone, Copy)]
+pub struct Plane<'a> {
+    pub data: &'a [u8],
+    pub stride: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl<'a> Plane<'a> {
+    /// The pixels of row `y` (without the stride's padding).
+    pub fn row(&self, y: usize) -> &'a [u8] {
+        let start = y * self.stride;
+        &self.data[start..start + self.width]
+    }
+}
+
+impl Picture {
+    /// Takes over a picture dav1d filled; refuses (and releases) anything
+    /// but an 8-bit 4:2:0 picture whose planes fit their sizes.
+    fn new(mut pic: ffi::Dav1dPicture) -> Result<Self, CodecError> {
+        match check_picture(&pic) {
+            Ok((width, height)) => Ok(Self { pic, width, height }),
+            Err(e) => {
+                // SAFETY: filled by dav1d_get_picture, released once here.
+                unsafe { ffi::dav1d_picture_unref(&mut pic) };
+                Err(e)
+            }
+        }
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    /// The timestamp its payload was sent with.
+    pub fn pts_us(&self) -> u64 {
+        u64::try_from(self.pic.m.timestamp).unwrap_or(0)
+    }
+
+    fn plane(&self, index: usize, width: u32, height: u32) -> Plane<'_> {
+        let stride = self.pic.stride[index.min(1)] as usize;
+        let (width, height) = (width as usize, height as usize);
+        let len = stride * (height - 1) + width;
+        // SAFETY: checked in `new`: the pointer is not null, the stride is
+        // at least `width`, and dav1d's plane holds `height` rows of
+        // `stride` bytes, alive and unchanged while we hold the reference.
+        let data = unsafe { std::slice::from_raw_parts(self.pic.data[index].cast::<u8>(), len) };
+        Plane {
+            data,
+            stride,
+            width,
+            height,
+        }
+    }
+
+    pub fn y(&self) -> Plane<'_> {
+        self.plane(0, self.width, self.height)
+    }
+    pub fn u(&self) -> Plane<'_> {
+        let (cw, ch) = chroma_size(self.width, self.height);
+        self.plane(1, cw, ch)
+    }
+    pub fn v(&self) -> Plane<'_> {
+        let (cw, ch) = chroma_size(self.width, self.height);
+        self.plane(2, cw, ch)
+    }
+
+    /// A tight copy of the planes.
+    pub fn to_i420(&self) -> Result<I420Frame, CodecError> {
+        I420Frame::from_planes(
+            self.width,
+            self.height,
+            packed(self.y()),
+            packed(self.u()),
+            packed(self.v()),
+        )
+    }
+
+    /// Converts straight from dav1d's planes into `dst` (same size), as a
+    /// viewer draws: no I420 copy on the way.
+    pub fn to_bgra_into(&self, dst: &mut BgraFrame) -> Result<(), CodecError> {
+        let (y, u, v) = (self.y(), self.u(), self.v());
+        yuv420_planes_to_bgra(
+            [y.data, u.data, v.data],
+            [y.stride, u.stride, v.stride],
+            (self.width, self.height),
+            dst,
+        )
+    }
+
+    /// A fresh BGRA frame of the picture.
+    pub fn to_bgra(&self) -> Result<BgraFrame, CodecError> {
+        let mut out = BgraFrame::new(self.width, self.height)?;
+        self.to_bgra_into(&mut out)?;
+        Ok(out)
+    }
+}
+
+impl Drop for Picture {
+    fn drop(&mut self) {
+        // SAFETY: filled by dav1d_get_picture, released once here.
+        unsafe { ffi::dav1d_picture_unref(&mut self.pic) };
+    }
+}
+
+/// The rows of `plane` without their padding.
+fn packed(plane: Plane<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(plane.width * plane.height);
+    for y in 0..plane.height {
+        out.extend_from_slice(plane.row(y));
+    }
+    out
 }
 
 /// dav1d with a frame delay of one: each temporal unit in, its picture out.
@@ -96,12 +245,31 @@ impl Decoder {
     }
 
     /// Decodes one temporal unit; returns the pictures it completed (one for
-    /// a normal frame, none for a unit that shows nothing).
+    /// a normal frame, none for a unit that shows nothing), each copied into
+    /// a tight I420 frame. `decode_pictures` gives them without the copy.
     pub fn decode(
         &mut self,
         payload: impl Into<Bytes>,
         pts_us: u64,
     ) -> Result<Vec<DecodedFrame>, CodecError> {
+        self.decode_pictures(payload, pts_us)?
+            .iter()
+            .map(|p| {
+                Ok(DecodedFrame {
+                    frame: p.to_i420()?,
+                    pts_us: p.pts_us(),
+                })
+            })
+            .collect()
+    }
+
+    /// Decodes one temporal unit; returns the pictures it completed as
+    /// dav1d's own buffers, shared, not copied.
+    pub fn decode_pictures(
+        &mut self,
+        payload: impl Into<Bytes>,
+        pts_us: u64,
+    ) -> Result<Vec<Picture>, CodecError> {
         let payload: Bytes = payload.into();
         if payload.is_empty() {
             return Err(CodecError::Malformed("empty temporal unit"));
@@ -139,7 +307,7 @@ impl Decoder {
     fn feed(
         &mut self,
         data: &mut ffi::Dav1dData,
-        out: &mut Vec<DecodedFrame>,
+        out: &mut Vec<Picture>,
     ) -> Result<(), CodecError> {
         for _ in 0..MAX_ROUNDS {
             // SAFETY: context open; data is a valid (possibly partly
@@ -162,7 +330,7 @@ impl Decoder {
         unsafe { ffi::dav1d_flush(self.ctx.as_ptr()) };
     }
 
-    fn take_pictures(&mut self, out: &mut Vec<DecodedFrame>) -> Result<(), CodecError> {
+    fn take_pictures(&mut self, out: &mut Vec<Picture>) -> Result<(), CodecError> {
         loop {
             // SAFETY: a zeroed picture is the empty state dav1d fills.
             let mut pic: ffi::Dav1dPicture = unsafe { std::mem::zeroed() };
@@ -173,15 +341,7 @@ impl Decoder {
             if rc < 0 {
                 return Err(err("picture", rc));
             }
-            let converted = to_i420(&pic);
-            let pts_us = u64::try_from(pic.m.timestamp).unwrap_or(0);
-            // SAFETY: the picture was filled by dav1d_get_picture; unref
-            // clears it, so nothing is read from it after this.
-            unsafe { ffi::dav1d_picture_unref(&mut pic) };
-            out.push(DecodedFrame {
-                pts_us,
-                frame: converted?,
-            });
+            out.push(Picture::new(pic)?);
         }
     }
 }
@@ -194,8 +354,8 @@ impl Drop for Decoder {
     }
 }
 
-/// Copies a dav1d picture into a tight I420 frame.
-fn to_i420(p: &ffi::Dav1dPicture) -> Result<I420Frame, CodecError> {
+/// The size of an 8-bit 4:2:0 picture whose planes are all there, or why not.
+fn check_picture(p: &ffi::Dav1dPicture) -> Result<(u32, u32), CodecError> {
     if p.p.layout != ffi::Dav1dPixelLayout::DAV1D_PIXEL_LAYOUT_I420 || p.p.bpc != 8 {
         return Err(CodecError::UnsupportedPicture(format!(
             "{:?}, {} bits",
@@ -212,34 +372,16 @@ fn to_i420(p: &ffi::Dav1dPicture) -> Result<I420Frame, CodecError> {
             height: h,
         });
     }
-    let mut frame = I420Frame::new(w, h)?;
-    let (cw, ch) = (frame.chroma_stride(), frame.chroma_height() as usize);
-    copy_plane(p.data[0], p.stride[0], &mut frame.y, w as usize, h as usize)?;
-    copy_plane(p.data[1], p.stride[1], &mut frame.u, cw, ch)?;
-    copy_plane(p.data[2], p.stride[1], &mut frame.v, cw, ch)?;
-    Ok(frame)
-}
-
-fn copy_plane(
-    src: *mut std::ffi::c_void,
-    stride: isize,
-    dst: &mut [u8],
-    width: usize,
-    height: usize,
-) -> Result<(), CodecError> {
-    let stride = usize::try_from(stride)
-        .map_err(|_| CodecError::UnsupportedPicture("negative stride".into()))?;
-    if src.is_null() || stride < width {
+    let cw = chroma_size(w, h).0 as usize;
+    let strides = [(p.stride[0], w as usize), (p.stride[1], cw)];
+    if p.data.iter().any(|d| d.is_null())
+        || strides
+            .iter()
+            .any(|&(stride, width)| usize::try_from(stride).map_or(true, |s| s < width))
+    {
         return Err(CodecError::UnsupportedPicture(
             "plane smaller than its size".into(),
         ));
     }
-    for (row, out) in dst.chunks_exact_mut(width).take(height).enumerate() {
-        // SAFETY: dav1d's plane holds `height` rows of `stride` bytes, each
-        // at least `width` bytes of pixels, alive until the picture is
-        // unreferenced (after this copy).
-        let line = unsafe { std::slice::from_raw_parts(src.cast::<u8>().add(row * stride), width) };
-        out.copy_from_slice(line);
-    }
-    Ok(())
+    Ok((w, h))
 }

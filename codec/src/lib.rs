@@ -22,7 +22,7 @@ pub mod pipeline;
 pub mod recording;
 pub mod selftest;
 
-pub use decoder::{DecodedFrame, Decoder};
+pub use decoder::{DecodedFrame, Decoder, Picture, Plane};
 pub use encoder::{Backend, Encoder, EncoderSettings, Packet, new_encoder};
 pub use error::CodecError;
 pub use frame::{BgraFrame, I420Frame, Rect};

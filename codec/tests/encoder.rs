@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use secours_codec::convert::to_i420;
+use secours_codec::convert::{to_bgra, to_i420};
 use secours_codec::selftest::scrolling_text;
 use secours_codec::{Backend, Decoder, EncoderSettings, I420Frame, Packet, new_encoder};
 
@@ -164,4 +164,39 @@ fn every_frame_of_a_long_clip_decodes() {
         }
         assert_eq!(decoded, frames.len(), "{backend}");
     }
+}
+
+#[test]
+fn pictures_without_copies_match_the_copied_frames() {
+    // Odd sides: the chroma planes round up, dav1d's strides pad.
+    let size = (321, 241);
+    let frames = clip(size, 4);
+    let mut enc = new_encoder(Backend::Aom, settings(size, 1_000)).unwrap();
+    let mut packets = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        packets.extend(enc.encode(f, i as u64 * FRAME_US, i == 0).unwrap());
+    }
+    packets.extend(enc.flush().unwrap());
+    let (mut copies, mut shared) = (Decoder::new(1).unwrap(), Decoder::new(2).unwrap());
+    for p in &packets {
+        let copied = copies.decode(p.data.clone(), p.pts_us).unwrap();
+        let pictures = shared.decode_pictures(p.data.clone(), p.pts_us).unwrap();
+        assert_eq!((copied.len(), pictures.len()), (1, 1));
+        let (frame, picture) = (&copied[0].frame, &pictures[0]);
+        assert_eq!(picture.pts_us(), p.pts_us);
+        assert_eq!((picture.width(), picture.height()), size);
+        assert!(picture.y().stride >= 321 && picture.u().width == 161);
+        assert_eq!(&picture.to_i420().unwrap(), frame);
+        for y in 0..241 {
+            assert_eq!(picture.y().row(y), &frame.y[y * 321..(y + 1) * 321]);
+        }
+        assert_eq!(picture.to_bgra().unwrap(), to_bgra(frame).unwrap());
+    }
+    // A picture outlives its decoder and moves to another thread.
+    let last = shared.decode_pictures(packets[0].data.clone(), 0).unwrap();
+    drop(shared);
+    let size = std::thread::spawn(move || (last[0].width(), last[0].height()))
+        .join()
+        .unwrap();
+    assert_eq!(size, (321, 241));
 }

@@ -6,20 +6,31 @@
 //! applet does, paced like a capture loop: when a frame takes longer than
 //! the interval the next capture is simply later, as on a real screen.
 //! Latency is capture to packet out, frames held inside the encoder
-//! included. Then every packet is decoded with dav1d (decode frames/s) and
-//! compared with its source (PSNR-Y). The reference printed beside the
-//! figures is the input frame interval: the budget a frame has.
+//! included. Then every packet is decoded with dav1d and compared with its
+//! source (PSNR-Y). The reference printed beside the encoding figures is the
+//! input frame interval: the budget a frame has.
+//!
+//! Decoding speed: the packets, repeated to at least 1,200 frames, are
+//! written to an IVF file; our `Decoder` decodes it with one thread and with
+//! the console's setting (one per core), and `ffmpeg -threads 1 -c:v
+//! libdav1d -i FILE -f null -` decodes the same file in the same run, timed
+//! by its `-benchmark` clock. `--decode FILE.ivf` does only that, on a
+//! stream recorded elsewhere (`ffmpeg -i rec.webm -c copy FILE.ivf`).
 //!
 //! `cargo run --release -p secours-benches --bin codecbench -- --all`
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use bytes::Bytes;
 use clap::Parser;
 use secours_applet::{Scene, ScreenCapture, SyntheticScreen};
+use secours_benches::decode_reference::{
+    DecodeSpeed, Output, read_ivf, time_ffmpeg, time_ours, write_ivf,
+};
 use secours_codec::convert::{Scaler, bgra_to_i420, psnr_y, to_bgra, to_i420};
 use secours_codec::{
     Backend, BgraFrame, Decoder, EncodedVideoFrame, I420Frame, PipelineSettings, ScreenEncoder,
@@ -55,6 +66,90 @@ struct Args {
     /// Every scene, both encoders, 1280x720 and 1920x1080.
     #[arg(long)]
     all: bool,
+    /// Keep the stream the decoding speed is measured on (IVF) in this file.
+    #[arg(long)]
+    ivf: Option<PathBuf>,
+    /// Only measure decoding speed, on this AV1 IVF file.
+    #[arg(long)]
+    decode: Option<PathBuf>,
+}
+
+/// The decoding speed is measured on at least this many frames (the
+/// stream is repeated; each repetition starts on its keyframe).
+const DECODE_FRAMES: usize = 1_200;
+
+/// Our decoder beside ffmpeg + libdav1d on the same IVF file.
+struct DecodeFigures {
+    /// One thread, as the reference, pictures not copied.
+    ours_1t: DecodeSpeed,
+    /// One thread, each picture copied into an `I420Frame`.
+    ours_1t_i420: DecodeSpeed,
+    /// The console's setting: one thread per core.
+    ours: DecodeSpeed,
+    ffmpeg: Result<DecodeSpeed, String>,
+}
+
+impl DecodeFigures {
+    fn measure(units: &[Bytes], size: (u32, u32), fps: u32, keep: Option<&Path>) -> Result<Self> {
+        let reps = DECODE_FRAMES.div_ceil(units.len().max(1));
+        let stream: Vec<Bytes> = units
+            .iter()
+            .cycle()
+            .take(units.len() * reps)
+            .cloned()
+            .collect();
+        let dir = tempfile::tempdir()?;
+        let path = keep.map_or_else(|| dir.path().join("stream.ivf"), Path::to_path_buf);
+        write_ivf(&path, size, fps, &stream)?;
+        let ours_1t = time_ours(&stream, 1, Output::Pictures)?;
+        let ffmpeg = time_ffmpeg(&path);
+        let ours_1t_i420 = time_ours(&stream, 1, Output::I420)?;
+        let ours = time_ours(&stream, 0, Output::Pictures)?;
+        Ok(Self {
+            ours_1t,
+            ours_1t_i420,
+            ours,
+            ffmpeg,
+        })
+    }
+
+    /// `ours 1 thread / ffmpeg 1 thread`.
+    fn ratio(&self) -> Option<f64> {
+        self.ffmpeg
+            .as_ref()
+            .ok()
+            .map(|f| self.ours_1t.fps() / f.fps().max(1e-9))
+    }
+
+    fn human(&self) -> String {
+        let reference = match &self.ffmpeg {
+            Ok(f) => format!(
+                "ffmpeg -threads 1 libdav1d {:>6.1} fps, ours/ffmpeg {:.2}",
+                f.fps(),
+                self.ratio().unwrap_or(0.0)
+            ),
+            Err(why) => format!("no reference ({why})"),
+        };
+        format!(
+            "decode {:>6.1} fps (1 thread {:>6.1}, {:>6.1} with I420 copies; {reference}; {} frames)",
+            self.ours.fps(),
+            self.ours_1t.fps(),
+            self.ours_1t_i420.fps(),
+            self.ours_1t.frames
+        )
+    }
+
+    fn machine(&self) -> String {
+        format!(
+            "decode_fps={:.1} decode_fps_1t={:.1} decode_fps_1t_i420={:.1} ffmpeg_libdav1d_fps_1t={:.1} decode_ratio_1t={:.3} decode_frames={}",
+            self.ours.fps(),
+            self.ours_1t.fps(),
+            self.ours_1t_i420.fps(),
+            self.ffmpeg.as_ref().map_or(0.0, DecodeSpeed::fps),
+            self.ratio().unwrap_or(0.0),
+            self.ours_1t.frames
+        )
+    }
 }
 
 /// Frames to feed: a live scene or a clip loaded up front.
@@ -165,7 +260,7 @@ struct Run {
     max_held: usize,
     bytes: usize,
     psnr_y: f64,
-    decode_fps: f64,
+    decode: DecodeFigures,
     convert_gbps: f64,
     damage_p50: f64,
     convert_p50: f64,
@@ -233,14 +328,18 @@ fn run(label: &str, mut source: Source, backend: Backend, args: &Args) -> Result
     let wall = start.elapsed();
     latencies.sort();
 
-    // Decode everything, timed, then compare with the sources.
+    // Decode everything and compare with the sources.
     let mut decoder = Decoder::new(0)?;
     let mut decoded = Vec::new();
-    let t = Instant::now();
     for p in &packets {
         decoded.extend(decoder.decode(p.data.clone(), p.capture_us)?);
     }
-    let decode_time = t.elapsed();
+    let units: Vec<Bytes> = packets
+        .iter()
+        .map(|p| Bytes::copy_from_slice(&p.data))
+        .collect();
+    let final_size = encoder.encoded_size().unwrap_or(size);
+    let decode = DecodeFigures::measure(&units, final_size, args.fps, args.ivf.as_deref())?;
     let mut scaler = Scaler::default();
     let mut psnr_sum = 0.0;
     for d in &decoded {
@@ -283,11 +382,11 @@ fn run(label: &str, mut source: Source, backend: Backend, args: &Args) -> Result
         } else {
             psnr_sum / decoded.len() as f64
         },
-        decode_fps: decoded.len() as f64 / decode_time.as_secs_f64().max(1e-9),
+        decode,
         convert_gbps,
         damage_p50: percentile(&damage_t, 50),
         convert_p50: percentile(&convert_t, 50),
-        final_size: encoder.encoded_size().unwrap_or(size),
+        final_size,
     })
 }
 
@@ -298,7 +397,7 @@ fn report(r: &Run) {
     let budget_ms = 1000.0 / f64::from(r.fps_in);
     let (p50, p95) = (percentile(&r.latencies, 50), percentile(&r.latencies, 95));
     println!(
-        "{:<10} {:<5} {:>9} | in {:>3} fps (budget {:>5.1} ms) | sent {:>3}/{:<3} | encode {:>6.1} fps | latency p50 {:>6.1} p95 {:>6.1} ms | held {} | {:>6.0} kbit/s | PSNR-Y {:>5.1} dB | decode {:>6.1} fps | BGRA->I420 {:>5.2} GB/s | damage {:>4.1} ms conv {:>4.1} ms | encoded at {}x{}",
+        "{:<10} {:<5} {:>9} | in {:>3} fps (budget {:>5.1} ms) | sent {:>3}/{:<3} | encode {:>6.1} fps | latency p50 {:>6.1} p95 {:>6.1} ms | held {} | {:>6.0} kbit/s | PSNR-Y {:>5.1} dB | {} | BGRA->I420 {:>5.2} GB/s | damage {:>4.1} ms conv {:>4.1} ms | encoded at {}x{}",
         r.label,
         r.backend,
         format!("{}x{}", r.size.0, r.size.1),
@@ -312,7 +411,7 @@ fn report(r: &Run) {
         r.max_held,
         kbps,
         r.psnr_y,
-        r.decode_fps,
+        r.decode.human(),
         r.convert_gbps,
         r.damage_p50,
         r.convert_p50,
@@ -320,7 +419,7 @@ fn report(r: &Run) {
         r.final_size.1,
     );
     println!(
-        "encoder={} scene={} size={}x{} fps_in={} encode_fps={:.1} latency_p50_ms={:.2} latency_p95_ms={:.2} held_frames={} kbps={:.0} psnr_y={:.2} decode_fps={:.1} convert_gbps={:.2} budget_ms={:.2} encoded_size={}x{}",
+        "encoder={} scene={} size={}x{} fps_in={} encode_fps={:.1} latency_p50_ms={:.2} latency_p95_ms={:.2} held_frames={} kbps={:.0} psnr_y={:.2} {} convert_gbps={:.2} budget_ms={:.2} encoded_size={}x{}",
         r.backend,
         r.label,
         r.size.0,
@@ -332,7 +431,7 @@ fn report(r: &Run) {
         r.max_held,
         kbps,
         r.psnr_y,
-        r.decode_fps,
+        r.decode.machine(),
         r.convert_gbps,
         budget_ms,
         r.final_size.0,
@@ -361,8 +460,37 @@ fn source_for(args: &Args, scene: Scene, size: (u32, u32)) -> Result<(String, So
     ))
 }
 
+/// `--decode FILE.ivf`: decoding speed only, ours beside ffmpeg's.
+fn decode_only(path: &Path) -> Result<()> {
+    let (size, units) = read_ivf(path)?;
+    if units.is_empty() {
+        bail!("no frame in {}", path.display());
+    }
+    let figures = DecodeFigures::measure(&units, size, 30, None)?;
+    let name = path
+        .file_name()
+        .map_or("stream".into(), |n| n.to_string_lossy().into_owned());
+    println!(
+        "{name} {}x{} ({} units) | {}",
+        size.0,
+        size.1,
+        units.len(),
+        figures.human()
+    );
+    println!(
+        "stream={name} size={}x{} {}",
+        size.0,
+        size.1,
+        figures.machine()
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.decode {
+        return decode_only(path);
+    }
     let backends: Vec<Backend> = if args.all {
         Backend::ALL.to_vec()
     } else {
