@@ -163,12 +163,10 @@ pub async fn run(
             }
             other => match other.session_id().and_then(|id| sessions.get(id)) {
                 Some(tx) => {
-                    let end = matches!(other, Command::End { .. });
+                    // An end goes to the applet over the link first; the
+                    // session's task closes it on the server afterwards
+                    // (closing there first would cut the relay under it).
                     let _ = tx.send(other.clone());
-                    if end && let Some(id) = other.session_id() {
-                        // The server closes it too (the applet may be gone).
-                        let _ = client.close(id).await;
-                    }
                 }
                 None => {
                     let _ = events.send(ConsoleEvent::Refused {
@@ -306,10 +304,14 @@ impl SessionJob {
             picked_at,
         )
         .map_err(|e| e.to_string())?;
-        Driver::new()
+        let ended = Driver::new()
             .run(&mut session, &mut link, &mut app)
             .await
-            .map_err(|e: DriverError| e.to_string())?;
-        Ok(())
+            .map_err(|e: DriverError| e.to_string());
+        drop(link);
+        // Closed on the server too, whichever side ended it (the applet may
+        // be gone); a session already closed there answers 409.
+        let _ = self.client.close(&self.session_id).await;
+        ended.map(|_| ())
     }
 }

@@ -309,7 +309,20 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     let injected = app.injected;
     drop(app);
     drop(temp);
-    result?;
+    match result {
+        Ok(_) => {}
+        // The server closed the session (the technician ended it, or
+        // revoked it): the relay goes with it, maybe before the end crossed
+        // it, and the signaling socket says so.
+        Err(e @ (DriverError::LinkClosed | DriverError::Link(_))) => {
+            let closed =
+                tokio::time::timeout(std::time::Duration::from_secs(2), &mut signaling.ended).await;
+            if !matches!(closed, Ok(Ok(_))) {
+                return Err(e.into());
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
     say("The session is over. Your technician no longer has access to this computer.");
     Ok(Outcome {
         session_id,
