@@ -183,7 +183,7 @@ async fn scenario(db: &Db) {
         ws_expect(&mut ws_a, "error").await["message"]
             .as_str()
             .unwrap()
-            .starts_with("unreadable message")
+            .contains("unknown signal kind")
     );
     ws_send(
         &mut ws_a,

@@ -18,6 +18,9 @@ pub const MAX_CANDIDATES: usize = 16;
 /// Longest candidate (`ip:port`, IPv6 with brackets included).
 pub const MAX_CANDIDATE_LEN: usize = 64;
 
+/// Every signal kind (the server emits `relay`, the peers the others).
+const KINDS: &[&str] = &["relay", "fingerprint", "candidates"];
+
 /// Which peer of a session a signal is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -238,8 +241,22 @@ impl PeerMessage {
         if text.len() > MAX_WS_MESSAGE {
             return Err(ContractError::TooLarge);
         }
-        let msg: Self =
-            serde_json::from_str(text).map_err(|e| ContractError::Unreadable(e.to_string()))?;
+        let msg: Self = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                // Say so when the kind is what is wrong.
+                let unknown_kind = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .filter(|v| v["type"] == "signal")
+                    .and_then(|v| v["payload"]["kind"].as_str().map(str::to_owned))
+                    .is_some_and(|k| !KINDS.contains(&k.as_str()));
+                return Err(if unknown_kind {
+                    ContractError::Invalid("unknown signal kind")
+                } else {
+                    ContractError::Unreadable(e.to_string())
+                });
+            }
+        };
         if let Self::Signal { payload, .. } = &msg {
             let size = serde_json::to_vec(payload).map_or(usize::MAX, |v| v.len());
             if size > MAX_SIGNAL_PAYLOAD {

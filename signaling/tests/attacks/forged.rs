@@ -67,7 +67,7 @@ async fn scenario(db: &Db) {
     // The next signal each side receives is the genuine one that followed.
     ws_send(
         &mut applet,
-        json!({"type": "signal", "payload": {"kind": "fingerprint", "sha256": "ab"}}),
+        json!({"type": "signal", "payload": {"kind": "fingerprint", "sha256": "ab".repeat(32)}}),
     )
     .await;
     let got = ws_expect(&mut console, "signal").await;
