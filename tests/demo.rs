@@ -19,7 +19,18 @@ fn demo_runs_over_direct_quic() {
     demo_runs_and_checks_out("quic", "direct QUIC to 127.0.0.1:");
 }
 
+/// One demo at a time: each runs a server, two peers and an encoder
+/// self-test, and the machine has few cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn demo_runs_and_checks_out(path: &str, link: &str) {
+    let _turn = one_at_a_time();
     let out = Command::new(env!("CARGO_BIN_EXE_secours"))
         .args([
             "demo",
@@ -69,6 +80,7 @@ fn demo_runs_and_checks_out(path: &str, link: &str) {
 
 #[test]
 fn demo_keeps_its_recording_when_asked() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_secours"))
         .args([
@@ -85,7 +97,11 @@ fn demo_keeps_its_recording_when_asked() {
         .output()
         .expect("run secours demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         std::fs::metadata(dir.path().join("session.webm"))
             .unwrap()
