@@ -56,6 +56,26 @@ struct Technician {
     ended: bool,
 }
 
+impl Technician {
+    fn new(dir: &std::path::Path, file: PathBuf) -> Self {
+        Self {
+            desk: FileDesk::new(dir),
+            file,
+            chat_in: vec![],
+            ended: false,
+        }
+    }
+}
+
+/// The console's and the applet's links, joined in memory.
+fn links(one_way: Duration) -> (secours_transport::Link, secours_transport::Link) {
+    memory::pair(
+        one_way,
+        Fingerprint::from_slice(&CONSOLE_FP).unwrap(),
+        Fingerprint::from_slice(&APPLET_FP).unwrap(),
+    )
+}
+
 impl App for Technician {
     fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<(), AppError> {
         match event {
@@ -125,17 +145,8 @@ async fn a_session_runs_to_its_end_over_the_pair_harness() {
     let file = console_dir.join("driver.bin");
     let data = write_file(&file, 3 << 20);
 
-    let (mut console_link, mut applet_link) = memory::pair(
-        Duration::from_millis(20),
-        Fingerprint::from_slice(&CONSOLE_FP).unwrap(),
-        Fingerprint::from_slice(&APPLET_FP).unwrap(),
-    );
-    let mut technician = Technician {
-        desk: FileDesk::new(&console_dir),
-        file,
-        chat_in: vec![],
-        ended: false,
-    };
+    let (mut console_link, mut applet_link) = links(Duration::from_millis(20));
+    let mut technician = Technician::new(&console_dir, file);
     let mut customer = Customer {
         desk: FileDesk::new(&applet_dir),
         chat_in: vec![],
@@ -170,18 +181,9 @@ async fn a_session_runs_to_its_end_over_the_pair_harness() {
 
 #[tokio::test(start_paused = true)]
 async fn a_link_that_closes_under_an_open_session_is_an_error() {
-    let (mut console_link, applet_link) = memory::pair(
-        Duration::from_millis(5),
-        Fingerprint::from_slice(&CONSOLE_FP).unwrap(),
-        Fingerprint::from_slice(&APPLET_FP).unwrap(),
-    );
+    let (mut console_link, applet_link) = links(Duration::from_millis(5));
     let dir = tempfile::tempdir().unwrap();
-    let mut technician = Technician {
-        desk: FileDesk::new(dir.path()),
-        file: dir.path().join("none"),
-        chat_in: vec![],
-        ended: false,
-    };
+    let mut technician = Technician::new(dir.path(), dir.path().join("none"));
     // The customer's side goes away before any handshake.
     drop(applet_link);
     let mut s = session(Role::Console);
@@ -194,18 +196,9 @@ async fn a_link_that_closes_under_an_open_session_is_an_error() {
 
 #[tokio::test(start_paused = true)]
 async fn a_session_that_never_ends_hits_the_limit() {
-    let (mut console_link, _applet_link) = memory::pair(
-        Duration::from_millis(5),
-        Fingerprint::from_slice(&CONSOLE_FP).unwrap(),
-        Fingerprint::from_slice(&APPLET_FP).unwrap(),
-    );
+    let (mut console_link, _applet_link) = links(Duration::from_millis(5));
     let dir = tempfile::tempdir().unwrap();
-    let mut technician = Technician {
-        desk: FileDesk::new(dir.path()),
-        file: dir.path().join("none"),
-        chat_in: vec![],
-        ended: false,
-    };
+    let mut technician = Technician::new(dir.path(), dir.path().join("none"));
     let mut s = session(Role::Console);
     // The applet's link stays open but nobody drives it: the handshake
     // times out first (the session closes with an error) or the limit hits.
