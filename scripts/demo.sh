@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's demo command: a whole support session in one process.
+# The README's demo command: a whole support session between the real
+# programs (server, console, applet), each its own process on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -24,7 +24,8 @@ pub struct AppletArgs {
     /// Your name, as the technician will see it.
     #[arg(long, default_value = "")]
     pub name: String,
-    /// The X display to share (default: $DISPLAY).
+    /// The X display to share (default: $DISPLAY; the clipboard is
+    /// $DISPLAY's).
     #[arg(long)]
     pub display: Option<String>,
     /// Share a synthetic screen instead (tests and demonstrations).

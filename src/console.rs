@@ -68,7 +68,9 @@ pub fn run(args: ConsoleArgs) -> Result<()> {
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<ConsoleEvent>();
     // Commands: one JSON object per line; a line that is not one is an
     // error event, and the console goes on.
-    let errors = ev_tx.clone();
+    // Weak: the events end (and the printer with them) when the console
+    // does, even while this thread still waits on standard input.
+    let errors = ev_tx.downgrade();
     std::thread::Builder::new()
         .name("secours-commands".into())
         .spawn(move || {
@@ -84,9 +86,11 @@ pub fn run(args: ConsoleArgs) -> Result<()> {
                         }
                     }
                     Err(e) => {
-                        let _ = errors.send(ConsoleEvent::Error {
-                            message: format!("unreadable command: {e}"),
-                        });
+                        if let Some(errors) = errors.upgrade() {
+                            let _ = errors.send(ConsoleEvent::Error {
+                                message: format!("unreadable command: {e}"),
+                            });
+                        }
                     }
                 }
             }

@@ -28,8 +28,8 @@ enum Command {
     Applet(applet::AppletArgs),
     /// The technician's program (`--headless`: JSON lines in and out).
     Console(console::ConsoleArgs),
-    /// Runs a whole support session in one process: a technician's console and
-    /// a customer's applet, over an in-memory link, and prints a summary.
+    /// Runs a whole support session between the real programs (server,
+    /// console, applet as processes on loopback) and prints what happened.
     Demo(demo::DemoArgs),
     /// Runs a standalone relay hub (for relays on their own machines).
     Relay(relay::RelayArgs),

@@ -193,7 +193,8 @@ fn server(procs: &mut Procs, dir: &Path) -> String {
             "/api/v1/tech-groups",
             Some(master.clone()),
             json!({"name": "Desk", "settings": {"permissions": ["chat", "remote_control",
-                "desktop_view", "send_files", "receive_files", "private_sessions"]}}),
+                "desktop_view", "send_files", "receive_files", "private_sessions",
+                "clipboard", "record"]}}),
         )
         .await;
         post(
@@ -297,6 +298,8 @@ fn session_runs(path: &str) {
     let mut applet = Command::new(BIN)
         .args(["applet", "--server", &base, "--pin", &code, "--name", "Sam"])
         .args(["--display", &display, "--path", path])
+        // The clipboard is $DISPLAY's.
+        .env("DISPLAY", &display)
         .env(
             "SECOURS_LOG",
             std::env::var("SECOURS_TEST_APPLET_LOG").unwrap_or_else(|_| "warn".into()),
@@ -415,6 +418,31 @@ fn session_runs(path: &str) {
     });
     assert_eq!(std::fs::read(received.join("driver.bin")).unwrap(), driver);
 
+    clipboard_both_ways(
+        &mut commands,
+        &events,
+        &mut customer,
+        &said,
+        &display,
+        &sid,
+        dir.path(),
+    );
+
+    // A file from the customer, chosen at the terminal: the technician's
+    // console keeps it in the session's folder, MD5 checked.
+    let log: Vec<u8> = (0..700 * 1024u32).map(|i| (i % 239) as u8).collect();
+    let log_path = dir.path().join("printer.log");
+    std::fs::write(&log_path, &log).unwrap();
+    writeln!(customer, "/send {}", log_path.display()).unwrap();
+    customer.flush().unwrap();
+    let back = event(&events, "file", |v| v["direction"] == "received");
+    assert_eq!(back["verified"], true, "{back}");
+    assert_eq!(
+        std::fs::read(back["path"].as_str().unwrap()).unwrap(),
+        log,
+        "{back}"
+    );
+
     // The end: the applet says so and exits, its rights gone.
     send(&mut commands, json!({"cmd": "end", "session_id": sid}));
     event(&events, "closed", |_| true);
@@ -424,6 +452,138 @@ fn session_runs(path: &str) {
     let status = applet.wait().unwrap();
     assert!(status.success(), "the applet exited with {status}");
     send(&mut commands, json!({"cmd": "quit"}));
+}
+
+/// `xclip` on the applet's display: what it holds, as `target`.
+fn xclip_out(display: &str, target: &str) -> Option<Vec<u8>> {
+    let out = Command::new("xclip")
+        .args([
+            "-display",
+            display,
+            "-selection",
+            "clipboard",
+            "-o",
+            "-t",
+            target,
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
+/// `xclip` owns the clipboard of the applet's display with `data`.
+fn xclip_in(display: &str, target: &str, data: &[u8]) {
+    let mut c = Command::new("xclip")
+        .args([
+            "-display",
+            display,
+            "-selection",
+            "clipboard",
+            "-i",
+            "-t",
+            target,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run xclip");
+    c.stdin.take().unwrap().write_all(data).unwrap();
+    // xclip forks a child that serves the selection; the parent exits.
+    assert!(c.wait().unwrap().success());
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A small PNG of one colour.
+fn png_of(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().unwrap();
+    writer
+        .write_image_data(&rgb.repeat((w * h) as usize))
+        .unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// Clipboard, once the customer allows it: text copied on the applet's
+/// display with xclip reaches the console; the console's text and image
+/// are readable with `xclip -o` on the display; nothing echoes back.
+fn clipboard_both_ways(
+    commands: &mut ChildStdin,
+    events: &mpsc::Receiver<String>,
+    customer: &mut ChildStdin,
+    said: &mpsc::Receiver<String>,
+    display: &str,
+    sid: &str,
+    dir: &Path,
+) {
+    if !have("xclip") {
+        eprintln!("SKIPPED (clipboard part): xclip is not installed");
+        return;
+    }
+    send(
+        commands,
+        json!({"cmd": "request", "session_id": sid, "permission": "clipboard"}),
+    );
+    expect_line(said, "the clipboard question", |l| {
+        l.contains("share the clipboard").then_some(())
+    });
+    writeln!(customer, "y").unwrap();
+    customer.flush().unwrap();
+    event(events, "consent", |v| {
+        v["allowed"] == true && v["actions"][0] == "clipboard"
+    });
+    // Give the applet's clipboard thread its first look.
+    std::thread::sleep(Duration::from_millis(600));
+    xclip_in(display, "UTF8_STRING", "ticket #4711 — ünïcode".as_bytes());
+    let got = event(events, "clipboard", |v| v["text"].is_string());
+    assert_eq!(got["text"], "ticket #4711 — ünïcode");
+
+    send(
+        commands,
+        json!({"cmd": "clipboard", "session_id": sid, "text": "from the technician"}),
+    );
+    wait_for("the technician's text in xclip -o", || {
+        xclip_out(display, "UTF8_STRING").as_deref() == Some(b"from the technician".as_slice())
+    });
+
+    let image = dir.join("red.png");
+    std::fs::write(&image, png_of(32, 16, [250, 10, 10])).unwrap();
+    send(
+        commands,
+        json!({"cmd": "clipboard", "session_id": sid, "image": image}),
+    );
+    wait_for("the technician's image in xclip -o", || {
+        xclip_out(display, "image/png").is_some_and(|png| {
+            let mut r = png::Decoder::new(png.as_slice()).read_info().unwrap();
+            let mut buf = vec![0; r.output_buffer_size()];
+            let info = r.next_frame(&mut buf).unwrap();
+            (info.width, info.height) == (32, 16) && buf[..3] == [250, 10, 10]
+        })
+    });
+    // An image copied on the customer's side arrives as a PNG file, and
+    // nothing the console set came back as the customer's change (no echo).
+    xclip_in(display, "image/png", &png_of(8, 8, [10, 10, 250]));
+    let got = event(events, "clipboard", |v| {
+        assert!(v["text"].is_null(), "an echo of the technician's text: {v}");
+        true
+    });
+    assert_eq!(
+        (got["width"].as_u64(), got["height"].as_u64()),
+        (Some(8), Some(8)),
+        "an echo of the technician's image: {got}"
+    );
 }
 
 #[test]

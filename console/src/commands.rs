@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use secours_protocol::signaling::SessionView;
+
+pub use crate::viewer::ScreenCounters;
 use serde::{Deserialize, Serialize};
 
 /// A command (standard input, one JSON object per line).
@@ -98,6 +100,35 @@ pub enum Command {
         /// The file.
         path: PathBuf,
     },
+    /// Puts text or a PNG image on the customer's clipboard (needs the
+    /// clipboard permission and the customer's consent).
+    Clipboard {
+        /// Session.
+        session_id: String,
+        /// Text.
+        #[serde(default)]
+        text: Option<String>,
+        /// Or a PNG file.
+        #[serde(default)]
+        image: Option<PathBuf>,
+    },
+    /// Starts (`on`) or stops recording the session: WebM and a JSON-lines
+    /// event log in `dir` (default: the session's folder). The customer is
+    /// told.
+    Record {
+        /// Session.
+        session_id: String,
+        /// Start or stop.
+        on: bool,
+        /// Where.
+        #[serde(default)]
+        dir: Option<PathBuf>,
+    },
+    /// Asks for the session's figures: a `stats` event.
+    Stats {
+        /// Session.
+        session_id: String,
+    },
     /// Writes the newest decoded picture as a PNG.
     Snapshot {
         /// Session.
@@ -187,6 +218,56 @@ pub enum ConsoleEvent {
         /// Pictures decoded so far.
         decoded: u64,
     },
+    /// The customer's clipboard changed (text, or an image written as PNG
+    /// in the session's folder).
+    Clipboard {
+        /// Session.
+        session_id: String,
+        /// Text (hostile).
+        text: Option<String>,
+        /// Where the image was written.
+        image: Option<PathBuf>,
+        /// The image's size.
+        width: Option<u32>,
+        /// The image's size.
+        height: Option<u32>,
+    },
+    /// A recording started or finished.
+    Recording {
+        /// Session.
+        session_id: String,
+        /// Running now.
+        recording: bool,
+        /// The WebM file.
+        video: PathBuf,
+        /// The event log.
+        events: PathBuf,
+        /// Frames written (when finished).
+        frames: u64,
+        /// Keyframes written (when finished).
+        keyframes: u64,
+        /// Seconds between the first and the last frame (when finished).
+        seconds: f64,
+        /// Lines in the event log (when finished).
+        event_lines: u64,
+    },
+    /// A session's figures.
+    Stats {
+        /// Session.
+        session_id: String,
+        /// The link's smoothed round trip, ms.
+        rtt_ms: f64,
+        /// Round trip measured by the session's own ping, ms.
+        ping_ms: Option<f64>,
+        /// Bytes the link carried each way.
+        bytes_sent: u64,
+        /// Bytes received.
+        bytes_received: u64,
+        /// The link's sending-rate estimate, bit/s.
+        send_rate_bps: u64,
+        /// The screen.
+        screen: ScreenCounters,
+    },
     /// A chat line from the customer.
     Chat {
         /// Session.
@@ -225,6 +306,9 @@ pub enum ConsoleEvent {
         session_id: String,
         /// Why.
         reason: String,
+        /// The path the session ended on (`relay`, `direct`), when it ran.
+        #[serde(default)]
+        path: Option<String>,
     },
     /// Something went wrong outside a session.
     Error {
@@ -249,6 +333,9 @@ impl Command {
             | Command::Type { session_id, .. }
             | Command::Chat { session_id, .. }
             | Command::SendFile { session_id, .. }
+            | Command::Clipboard { session_id, .. }
+            | Command::Record { session_id, .. }
+            | Command::Stats { session_id }
             | Command::Snapshot { session_id, .. }
             | Command::End { session_id } => Some(session_id),
         }

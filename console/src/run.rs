@@ -131,6 +131,7 @@ pub async fn run(
                             let _ = events.send(ConsoleEvent::Closed {
                                 session_id: id.clone(),
                                 reason,
+                                path: None,
                             });
                         }
                         lock(&routes).remove(&id);
@@ -309,9 +310,21 @@ impl SessionJob {
             .await
             .map_err(|e: DriverError| e.to_string());
         drop(link);
+        app.finish_recording();
         // Closed on the server too, whichever side ended it (the applet may
         // be gone); a session already closed there answers 409.
         let _ = self.client.close(&self.session_id).await;
-        ended.map(|_| ())
+        let path = ended.as_ref().ok().map(|p| p.kind.to_string());
+        let reason = match (&ended, app.closed.take()) {
+            (Err(e), _) => e.clone(),
+            (Ok(_), Some(r)) => r,
+            (Ok(_), None) => "ended".into(),
+        };
+        let _ = self.events.send(ConsoleEvent::Closed {
+            session_id: self.session_id.clone(),
+            reason,
+            path,
+        });
+        Ok(())
     }
 }

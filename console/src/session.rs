@@ -6,12 +6,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use secours_codec::recording::{RecordedEvent, Side};
 use secours_peer::{App, AppError, FileDesk};
+use secours_protocol::clipboard::ClipboardContent;
 use secours_protocol::consent::{ConsentEvent, Decision};
 use secours_protocol::pb::{self, EndReason, Permission};
 use secours_protocol::session::Event;
 use secours_protocol::signaling::Perm;
 use secours_protocol::{Message, Session};
+use secours_transport::LinkStats;
 use tokio::sync::mpsc;
 
 use crate::commands::{Command, ConsoleEvent};
@@ -30,6 +33,13 @@ pub struct ConsoleApp {
     ending: bool,
     /// Files waiting for the customer's consent, oldest first.
     waiting_files: Vec<PathBuf>,
+    /// The session's folder (received files, clipboard images, recording).
+    dir: PathBuf,
+    clipboard_images: u32,
+    stats: LinkStats,
+    ping: Option<Duration>,
+    /// Why the session ended, once it has.
+    pub closed: Option<String>,
 }
 
 /// A permission by its signaling name (`remote_control`...).
@@ -66,7 +76,157 @@ impl ConsoleApp {
             first_frame: false,
             ending: false,
             waiting_files: Vec::new(),
+            dir: received.to_owned(),
+            clipboard_images: 0,
+            stats: LinkStats::default(),
+            ping: None,
+            closed: None,
         })
+    }
+
+    /// Ends the recording, if one runs, and says what it holds.
+    pub fn finish_recording(&mut self) {
+        if !self.viewer.recording() {
+            return;
+        }
+        match self.viewer.stop_recording() {
+            Ok(r) => self.emit(ConsoleEvent::Recording {
+                session_id: self.session_id.clone(),
+                recording: false,
+                video: r.video,
+                events: r.events,
+                frames: r.summary.frames,
+                keyframes: r.summary.keyframes,
+                seconds: r.summary.span_us as f64 / 1e6,
+                event_lines: r.event_lines,
+            }),
+            Err(e) => self.refused(format!("recording: {e}")),
+        }
+    }
+
+    fn record(&mut self, s: &mut Session, on: bool, dir: Option<PathBuf>, now: Instant) {
+        if on == self.viewer.recording() {
+            self.refused(format!(
+                "record: {}",
+                if on {
+                    "already recording"
+                } else {
+                    "not recording"
+                }
+            ));
+            return;
+        }
+        // The customer is told first (SEC-6); refused when the group may
+        // not record.
+        let notice = Message::RecordingNotice(pb::RecordingNotice { recording: on });
+        if let Err(e) = s.send_action(notice, now) {
+            self.refused(format!("record: {e}"));
+            return;
+        }
+        if !on {
+            self.finish_recording();
+            return;
+        }
+        let dir = dir.unwrap_or_else(|| self.dir.clone());
+        match self.viewer.start_recording(&dir, &self.session_id, now) {
+            Ok(()) => self.emit(ConsoleEvent::Recording {
+                session_id: self.session_id.clone(),
+                recording: true,
+                video: dir.join("session.webm"),
+                events: dir.join("session.events.jsonl"),
+                frames: 0,
+                keyframes: 0,
+                seconds: 0.0,
+                event_lines: 0,
+            }),
+            Err(e) => self.refused(format!("record: {e}")),
+        }
+        // Ask for a keyframe: the recording starts with one.
+        let _ = s.send_reply(
+            Message::KeyframeRequest(pb::KeyframeRequest { last_good_frame: 0 }),
+            now,
+        );
+    }
+
+    fn clipboard(
+        &mut self,
+        s: &mut Session,
+        text: Option<String>,
+        image: Option<PathBuf>,
+        now: Instant,
+    ) {
+        let content = match (text, image) {
+            (Some(t), None) => ClipboardContent::Text(t),
+            (None, Some(path)) => match secours_peer::clipboard::content_from_png_file(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.refused(format!("clipboard: {e}"));
+                    return;
+                }
+            },
+            _ => {
+                self.refused("clipboard: give text or image".into());
+                return;
+            }
+        };
+        let (kind, bytes) = kind_of(&content);
+        match s.clipboard_changed(content, now) {
+            Ok(_) => self.log(
+                now,
+                &RecordedEvent::Clipboard {
+                    from: Side::Technician,
+                    kind,
+                    bytes,
+                },
+            ),
+            Err(e) => self.refused(format!("clipboard: {e}")),
+        }
+    }
+
+    fn log(&mut self, now: Instant, event: &RecordedEvent) {
+        if let Err(e) = self.viewer.log(now, event) {
+            tracing::warn!(error = %e, "event log");
+        }
+    }
+
+    fn on_clipboard(&mut self, content: ClipboardContent, now: Instant) {
+        let (kind, bytes) = kind_of(&content);
+        self.log(
+            now,
+            &RecordedEvent::Clipboard {
+                from: Side::Customer,
+                kind,
+                bytes,
+            },
+        );
+        let session_id = self.session_id.clone();
+        match content {
+            ClipboardContent::Text(text) => self.emit(ConsoleEvent::Clipboard {
+                session_id,
+                text: Some(text),
+                image: None,
+                width: None,
+                height: None,
+            }),
+            ClipboardContent::Image { png, .. } => {
+                self.clipboard_images += 1;
+                let path = self
+                    .dir
+                    .join(format!("clipboard-{}.png", self.clipboard_images));
+                // Decoded (bounded) before it is kept: what the customer's
+                // side claims about the image is not trusted.
+                match secours_peer::clipboard::save_png(&png, &path) {
+                    Ok((w, h)) => self.emit(ConsoleEvent::Clipboard {
+                        session_id,
+                        text: None,
+                        image: Some(path),
+                        width: Some(w),
+                        height: Some(h),
+                    }),
+                    Err(e) => self.refused(format!("clipboard image: {e}")),
+                }
+            }
+        }
     }
 
     fn emit(&self, e: ConsoleEvent) {
@@ -115,8 +275,15 @@ impl ConsoleApp {
             })),
             Command::Type { text, .. } => action(Message::Text(pb::Text { text })),
             Command::Chat { text, .. } => {
-                if let Err(e) = s.send_chat(&text, 0, now) {
-                    self.refused(format!("chat: {e}"));
+                match s.send_chat(&text, 0, now) {
+                    Ok(_) => self.log(
+                        now,
+                        &RecordedEvent::Chat {
+                            from: Side::Technician,
+                            text,
+                        },
+                    ),
+                    Err(e) => self.refused(format!("chat: {e}")),
                 }
                 None
             }
@@ -144,6 +311,26 @@ impl ConsoleApp {
                 }
                 None
             }
+            Command::Clipboard { text, image, .. } => {
+                self.clipboard(s, text, image, now);
+                None
+            }
+            Command::Record { on, dir, .. } => {
+                self.record(s, on, dir, now);
+                None
+            }
+            Command::Stats { .. } => {
+                self.emit(ConsoleEvent::Stats {
+                    session_id: self.session_id.clone(),
+                    rtt_ms: self.stats.rtt.as_secs_f64() * 1e3,
+                    ping_ms: self.ping.map(|d| d.as_secs_f64() * 1e3),
+                    bytes_sent: self.stats.bytes_sent,
+                    bytes_received: self.stats.bytes_received,
+                    send_rate_bps: self.stats.send_rate_bps,
+                    screen: self.viewer.counters,
+                });
+                None
+            }
             Command::Snapshot { path, .. } => {
                 match self.viewer.snapshot(&path) {
                     Ok((width, height)) => self.emit(ConsoleEvent::Snapshot {
@@ -151,7 +338,7 @@ impl ConsoleApp {
                         path,
                         width,
                         height,
-                        decoded: self.viewer.decoded,
+                        decoded: self.viewer.counters.decoded,
                     }),
                     Err(e) => self.refused(format!("snapshot: {e}")),
                 }
@@ -232,7 +419,8 @@ impl ConsoleApp {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    // A frame the decoder refuses: ask for a fresh start.
+                    // A frame the decoder refuses (its references were
+                    // dropped on a busy link): ask for a fresh start.
                     tracing::warn!(error = %e, "video frame refused");
                     let _ = s.send_reply(
                         Message::KeyframeRequest(pb::KeyframeRequest {
@@ -242,14 +430,48 @@ impl ConsoleApp {
                     );
                 }
             },
-            Event::Chat { text, .. } => self.emit(ConsoleEvent::Chat {
-                session_id: id,
-                text,
-            }),
+            Event::Message(m @ (Message::CursorShape(_) | Message::CursorPosition(_))) => {
+                self.viewer.on_cursor(&m);
+            }
+            Event::Clipboard(content) => self.on_clipboard(content, now),
+            Event::Rtt(rtt) => self.ping = Some(rtt),
+            Event::Chat { text, .. } => {
+                self.log(
+                    now,
+                    &RecordedEvent::Chat {
+                        from: Side::Customer,
+                        text: text.clone(),
+                    },
+                );
+                self.emit(ConsoleEvent::Chat {
+                    session_id: id,
+                    text,
+                });
+            }
             Event::Transfer(t) => {
                 let (sent, received) = (self.desk.sent.len(), self.desk.received.len());
                 if let Err(e) = self.desk.on_event(s, &t, now) {
                     self.refused(format!("file: {e}"));
+                }
+                let done: Vec<_> = self.desk.sent[sent..]
+                    .iter()
+                    .map(|d| (Side::Technician, d.clone()))
+                    .chain(
+                        self.desk.received[received..]
+                            .iter()
+                            .map(|(d, _)| (Side::Customer, d.clone())),
+                    )
+                    .collect();
+                for (from, d) in done {
+                    self.log(
+                        now,
+                        &RecordedEvent::File {
+                            from,
+                            name: d.name,
+                            size: d.size,
+                            md5: hex::encode(d.md5),
+                        },
+                    );
                 }
                 for d in &self.desk.sent[sent..] {
                     self.emit(ConsoleEvent::File {
@@ -275,13 +497,17 @@ impl ConsoleApp {
                 }
             }
             Event::Closed { reason, error } => {
-                let reason = match error {
+                self.log(
+                    now,
+                    &RecordedEvent::SessionEnd {
+                        reason: format!("{reason:?}"),
+                    },
+                );
+                self.finish_recording();
+                // Said by the session's task, with the path it ended on.
+                self.closed = Some(match error {
                     Some(e) => format!("{reason:?}: {e}"),
                     None => format!("{reason:?}"),
-                };
-                self.emit(ConsoleEvent::Closed {
-                    session_id: id,
-                    reason,
                 });
             }
             _ => {}
@@ -308,6 +534,18 @@ impl App for ConsoleApp {
         self.desk.pump(s, now)?;
         Ok(Some(now + Duration::from_millis(50)))
     }
+
+    fn link_stats(&mut self, stats: &LinkStats) {
+        self.stats = *stats;
+    }
+}
+
+fn kind_of(c: &ClipboardContent) -> (String, u64) {
+    let kind = match c {
+        ClipboardContent::Text(_) => "text",
+        ClipboardContent::Image { .. } => "image",
+    };
+    (kind.into(), c.len() as u64)
 }
 
 /// Where a session's received files go.

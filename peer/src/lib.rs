@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod clipboard;
 pub mod connect;
 pub mod driver;
 pub mod files;

@@ -1,41 +1,23 @@
-//! `secours demo`: a whole support session in one process.
-//!
-//! The real server runs embedded (see `broker`): a technician logs in and
-//! opens a PIN session, the customer enters the PIN, the technician picks it
-//! up from the live queue, and the server hands both peers a relay token,
-//! the session's permissions, and each other's certificate fingerprint.
-//! Then a console and an applet, each on its own task, connect
-//! over loopback through the server's relay hub (TLS 1.3 inside a WebSocket) or
-//! directly over QUIC, and run the real protocol state machines: handshake
-//! with fingerprints and the short authentication string, consent,
-//! remote-control input, clipboard both ways, a file each way with MD5 checked
-//! on both sides, chat, and the end of the session. Video comes with the
-//! codec issue.
+//! `secours demo`: a whole support session between the real programs, each
+//! its own process on loopback: a `secours server` (SQLite in a temporary
+//! directory), a headless `secours console` (the technician, driven by JSON
+//! lines), and a `secours applet` (the customer) sharing a real X display
+//! (Xvfb with an xterm) when there is one, a synthetic screen otherwise.
+//! The demo plays both people: it types the technician's commands and the
+//! customer's answers at the applet's terminal, and prints what each program
+//! said, checking every step.
 
-mod applet;
-mod broker;
-mod console;
-mod video;
+mod process;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use md5::{Digest, Md5};
-use secours_peer::setup::{Pairing, capabilities, session_config};
-use secours_peer::{Driver, FileDesk};
-use secours_protocol::pb::{self, Role};
-use secours_protocol::{Fingerprint, PermissionSet, Session, SessionConfig};
+use serde_json::{Value, json};
 
-use applet::Applet;
-use console::Console;
-use secours_transport::LocalIdentity;
-use secours_transport::connector::{self, Reports};
-use secours_transport::quic::QuicEndpoint;
-use secours_transport::relay::Side;
-use tracing::Instrument;
-use video::{ScreenSender, ScreenViewer};
+use process::{Program, Xvfb};
 
 /// Options of `secours demo`.
 #[derive(Debug, clap::Args)]
@@ -46,42 +28,35 @@ pub struct DemoArgs {
     /// Size of the file the customer sends back, MiB.
     #[arg(long, default_value_t = 3)]
     pub reply_mib: u64,
-    /// Give up after this many seconds.
+    /// Give up on a step after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout_s: u64,
     /// Keep the technician's recording (session.webm, session.events.jsonl)
     /// in this directory; without it the recording goes with the temporary files.
     #[arg(long)]
     pub record_dir: Option<PathBuf>,
-    /// The path between the peers.
-    #[arg(long, value_enum, default_value_t = DemoPath::Auto)]
-    pub path: DemoPath,
+    /// The path between the peers: `auto` (relay at once, direct QUIC when
+    /// up) or `relay` only.
+    #[arg(long, default_value = "auto")]
+    pub path: String,
     /// The applet's AV1 encoder: `auto` runs the start-up self-test.
     #[arg(long, default_value = "auto")]
     pub encoder: String,
+    /// Share a synthetic screen even where Xvfb is installed.
+    #[arg(long)]
+    pub synthetic: bool,
 }
 
-/// Which transport the demo uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DemoPath {
-    /// Start on the relay at once, move to direct QUIC when it is up.
-    Auto,
-    /// Only through the relay hub: TLS inside a WebSocket (works through any proxy).
-    Relay,
-    /// Only direct QUIC between the peers.
-    Quic,
-}
-
-fn random<const N: usize>() -> Result<[u8; N]> {
-    let mut b = [0; N];
-    getrandom::fill(&mut b).map_err(|e| anyhow!("no system randomness: {e}"))?;
-    Ok(b)
-}
+const MASTER: &str = "admin@helpdesk.example";
+const TECH: &str = "alex@helpdesk.example";
+const PASSWORD: &str = "Demo-Pass1%";
 
 /// Writes `mib` MiB of pseudo-random bytes (xorshift seeded by the OS).
 fn write_file(path: &Path, mib: u64) -> Result<()> {
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| anyhow!("no system randomness: {e}"))?;
+    let mut x = u64::from_le_bytes(seed) | 1;
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut x = u64::from_le_bytes(random::<8>()?) | 1;
     let mut block = vec![0u8; 64 * 1024];
     for _ in 0..mib * 16 {
         for chunk in block.chunks_exact_mut(8) {
@@ -96,11 +71,10 @@ fn write_file(path: &Path, mib: u64) -> Result<()> {
     Ok(())
 }
 
-fn md5_file(path: &Path) -> Result<[u8; 16]> {
+fn md5_file(path: &Path) -> Result<String> {
     let mut h = Md5::new();
-    let mut f = std::fs::File::open(path)?;
-    std::io::copy(&mut f, &mut h)?;
-    Ok(h.finalize().into())
+    std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
+    Ok(hex::encode(h.finalize()))
 }
 
 /// A temporary directory removed when dropped: nothing stays behind.
@@ -112,442 +86,295 @@ impl Drop for TempDir {
     }
 }
 
+fn s(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_owned()
+}
+
 pub fn run(args: &DemoArgs) -> Result<()> {
+    ensure!(
+        matches!(args.path.as_str(), "auto" | "relay"),
+        "--path is auto or relay"
+    );
+    let wait = Duration::from_secs(args.timeout_s);
     let root = TempDir(std::env::temp_dir().join(format!("secours-demo-{}", std::process::id())));
-    let (console_dir, applet_dir) = (root.0.join("console"), root.0.join("applet"));
-    std::fs::create_dir_all(&console_dir)?;
-    std::fs::create_dir_all(&applet_dir)?;
-    let to_customer = console_dir.join("printer-driver.bin");
-    let to_technician = applet_dir.join("printer-error.log");
+    let (tech_dir, customer_dir) = (root.0.join("technician"), root.0.join("customer"));
+    std::fs::create_dir_all(&tech_dir)?;
+    std::fs::create_dir_all(&customer_dir)?;
+    let to_customer = tech_dir.join("printer-driver.bin");
+    let to_technician = customer_dir.join("printer-error.log");
     write_file(&to_customer, args.file_mib).context("write the technician's file")?;
     write_file(&to_technician, args.reply_mib).context("write the customer's file")?;
-
-    // Each peer makes an ephemeral certificate for this session; the server
-    // pairs them and hands each the other's fingerprint and a shared token.
-    let console_id = LocalIdentity::generate()?;
-    let applet_id = LocalIdentity::generate()?;
-    let (console_fp, applet_fp) = (console_id.fingerprint(), applet_id.fingerprint());
-    let config = |role: Role,
-                  brokered: &broker::Brokered,
-                  permissions: &PermissionSet,
-                  local: Fingerprint,
-                  observed: Fingerprint,
-                  expected: Fingerprint|
-     -> Result<SessionConfig> {
-        let pairing = Pairing {
-            role,
-            session_id: brokered.session_id.clone(),
-            local,
-            expected_peer: expected,
-            observed_peer: observed,
-            token: brokered.session_token.clone(),
-        };
-        Ok(session_config(
-            &pairing,
-            permissions.clone(),
-            capabilities(false, false),
-        )?)
-    };
-    let limit = Duration::from_secs(args.timeout_s);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-
-    println!("Secours demo: one support session, two peers on loopback");
-    println!("  technician certificate {console_fp}");
-    println!("  customer certificate {applet_fp}");
-    println!("  working files under {}", root.0.display());
-    // The applet picks its encoder and size before the session, as it
-    // would at start-up, unless told which to use.
-    let overrides = secours_codec::selftest::Overrides {
-        backend: match args.encoder.as_str() {
-            "auto" => None,
-            other => Some(other.parse().map_err(|e: String| anyhow!(e))?),
-        },
-        size: None,
-    };
-    let choice = secours_codec::selftest::choose(video::SCREEN, 30, overrides)?;
     let started = Instant::now();
-    let path = args.path;
-    let outcome = runtime.block_on(async {
-        // The applet's direct endpoint exists first: its address is the
-        // candidate it announces through the server.
-        let applet_ep = match path {
-            DemoPath::Relay => None,
-            _ => Some(QuicEndpoint::bind("127.0.0.1:0".parse()?)?),
-        };
-        let candidate = applet_ep
-            .as_ref()
-            .map(QuicEndpoint::local_addr)
-            .transpose()?;
-        let brokered = broker::broker(&root.0, console_fp, applet_fp, candidate).await?;
-        println!("Server");
-        for line in &brokered.log {
-            println!("  {line}");
-        }
-        let session_id = brokered.session_id.clone();
-        let (mut console_link, mut applet_link, where_, race) =
-            connect(path, &console_id, &applet_id, &brokered, applet_ep).await?;
-        let link_ms = started.elapsed().as_secs_f64() * 1e3;
-        println!("  link: {where_}, TLS 1.3 with both certificates pinned, up in {link_ms:.1} ms");
-        let console_cfg = config(
-            Role::Console,
-            &brokered,
-            &brokered.console_permissions,
-            console_fp,
-            console_link.peer_fingerprint(),
-            brokered.applet_fp_at_console,
-        )?;
-        let applet_cfg = config(
-            Role::Applet,
-            &brokered,
-            &brokered.applet_permissions,
-            applet_fp,
-            applet_link.peer_fingerprint(),
-            brokered.console_fp_at_applet,
-        )?;
-        let applet_desk = FileDesk::new(&applet_dir);
-        let applet_choice = choice.clone();
-        let applet_file = to_technician.clone();
-        let applet_task = tokio::spawn(
-            async move {
-                let mut script = Applet::new(
-                    applet_desk,
-                    applet_file,
-                    ScreenSender::new(Instant::now(), applet_choice)?,
-                );
-                let mut session = Session::new(applet_cfg, Instant::now());
-                Driver::new()
-                    .with_limit(limit)
-                    .run(&mut session, &mut applet_link, &mut script)
-                    .await?;
-                Ok::<_, anyhow::Error>((script, applet_link.stats()))
-            }
-            .instrument(tracing::info_span!("applet", session = %session_id.clone())),
-        );
-        let mut console = Console::new(
-            FileDesk::new(&console_dir),
-            to_customer.clone(),
-            started,
-            race.clone(),
-            ScreenViewer::new(&console_dir, &session_id, started)?,
-        );
-        let console_result = async {
-            let mut session = Session::new(console_cfg, Instant::now());
-            Driver::new()
-                .with_limit(limit)
-                .run(&mut session, &mut console_link, &mut console)
-                .await
-                .map_err(anyhow::Error::from)
-        }
-        .instrument(tracing::info_span!("console", session = %session_id))
-        .await;
-        let console_stats = console_link.stats();
-        drop(console_link);
-        let applet_result = applet_task
-            .await
-            .map_err(|e| anyhow!("the applet task failed: {e}"))?;
-        let server_line = brokered.finish().await?;
-        // The first failure is the cause; the other side only saw the link go.
-        match (console_result, applet_result) {
-            (Err(e), Err(a)) => Err(e.context(format!("console (the applet: {a:#})"))),
-            (Err(e), Ok(_)) => Err(e.context("console")),
-            (Ok(_), Err(e)) => Err(e.context("applet")),
-            (Ok(final_path), Ok((applet, applet_stats))) => {
-                let where_ = format!(
-                    "{where_}; the session ended on the {} path",
-                    final_path.kind
-                );
-                Ok((
-                    console,
-                    applet,
-                    console_stats,
-                    applet_stats,
-                    where_,
-                    server_line,
-                ))
-            }
-        }
-    });
-    let (mut console, applet, console_stats, applet_stats, where_, server_line) = outcome?;
-    console.screen.finish()?;
-    let elapsed = started.elapsed();
 
-    // Check both files on disk against independent MD5s.
-    let (sent, (recv, recv_path)) = match (console.desk.sent.first(), applet.desk.received.first())
-    {
-        (Some(s), Some(r)) => (s.clone(), r.clone()),
-        _ => bail!("the technician's file did not arrive"),
+    println!("Secours demo: one support session between the three programs on loopback");
+    println!("  working files under {}", root.0.display());
+    let desktop = if args.synthetic {
+        None
+    } else {
+        Xvfb::start(&customer_dir)?
     };
-    let (back, (back_in, back_path)) =
-        match (applet.desk.sent.first(), console.desk.received.first()) {
-            (Some(s), Some(r)) => (s.clone(), r.clone()),
-            _ => bail!("the customer's file did not arrive"),
-        };
-    let disk = [
-        md5_file(&to_customer)?,
-        md5_file(&recv_path)?,
-        md5_file(&to_technician)?,
-        md5_file(&back_path)?,
-    ];
-    let files_ok = sent.verified
-        && recv.verified
-        && back.verified
-        && back_in.verified
-        && disk[0] == disk[1]
-        && disk[2] == disk[3]
-        && disk[0] == sent.md5
-        && disk[2] == back.md5;
+    match &desktop {
+        Some(x) => println!(
+            "  the customer's desktop: Xvfb {} with an xterm (real capture, input and clipboard)",
+            x.display
+        ),
+        None => println!(
+            "  the customer's desktop: a synthetic screen (no Xvfb: no input or clipboard)"
+        ),
+    }
 
-    println!();
-    println!("Handshake");
+    println!("Server");
+    let server = process::server(&root.0, MASTER, PASSWORD, wait)?;
     println!(
-        "  established in {:.1} ms, protocol v1",
-        console.handshake_ms.unwrap_or(0.0)
+        "  `secours server` on {} (SQLite), organisation set up by `secours server init`",
+        server.base
     );
-    let sas = console.sas.map(|s| s.to_string()).unwrap_or_default();
-    println!("  short authentication string: {sas} (technician and customer read the same digits)");
+    process::add_technician(&server.base, MASTER, TECH, PASSWORD)?;
+    println!(
+        "  group \"Printers and peripherals\" and technician Alex created by the administrator"
+    );
+
+    println!("Technician (`secours console --headless`)");
+    let mut console = Program::start(
+        "console",
+        process::me()?
+            .args([
+                "console",
+                "--headless",
+                "--server",
+                &server.base,
+                "--email",
+                TECH,
+            ])
+            .args(["--path", &args.path])
+            .arg("--files-dir")
+            .arg(&tech_dir)
+            .env("SECOURS_PASSWORD", PASSWORD),
+        wait,
+    )?;
+    console.event("ready", |_| true)?;
+    println!("  Alex logged in; the live queue follows on the signaling socket");
+    console.send(&json!({"cmd": "create_pin"}))?;
+    let pin = console.event("pin", |_| true)?;
+    let (sid, code) = (s(&pin, "session_id"), s(&pin, "pin"));
+    println!("  private session opened: PIN {code}");
+
+    println!("Customer (`secours applet`)");
+    let mut applet_cmd = process::me()?;
+    applet_cmd
+        .args([
+            "applet",
+            "--server",
+            &server.base,
+            "--pin",
+            &code,
+            "--name",
+            "Sam",
+        ])
+        .args(["--path", &args.path])
+        .arg("--received-dir")
+        .arg(customer_dir.join("Downloads"));
+    match &desktop {
+        Some(x) => applet_cmd.env("DISPLAY", &x.display),
+        None => applet_cmd.args(["--synthetic", "1280x720"]),
+    };
+    if args.encoder != "auto" {
+        applet_cmd.args(["--encoder", &args.encoder]);
+    }
+    let pin_entered = Instant::now();
+    let mut applet = Program::start("applet", &mut applet_cmd, wait)?;
+    let customer_pid = applet.pid();
+    applet.say_until("the wait", |l| l.contains("Waiting for Alex"))?;
+    console.event("queue", |v| {
+        v["sessions"]
+            .as_array()
+            .is_some_and(|q| q.iter().any(|x| x["id"] == sid.as_str()))
+    })?;
+    println!("  the session appeared in Alex's live queue; Alex picks it up");
+    console.send(&json!({"cmd": "pickup", "session_id": sid}))?;
+    let connected = console.event("connected", |_| true)?;
+    let established = console.event("established", |_| true)?;
+    let sas = s(&established, "sas");
+    applet.say_until("the short authentication string", |l| {
+        l.contains(&format!("Short authentication string: {sas}"))
+    })?;
+    println!(
+        "  link: {} first, TLS 1.3 with both certificates pinned; short authentication string {sas} on both sides",
+        s(&connected, "path")
+    );
+
+    // Consent: the demo answers at the customer's terminal, as a person would.
+    let ask = |console: &mut Program, applet: &mut Program, perm: &str, question: &str| {
+        console.send(&json!({"cmd": "request", "session_id": sid, "permission": perm}))?;
+        applet.answer(question, "y")?;
+        console.event("consent", |v| {
+            v["actions"][0] == perm && v["allowed"] == true
+        })?;
+        println!("  customer allowed {perm}");
+        anyhow::Ok(())
+    };
     println!("Consent");
-    for line in &applet.prompts {
-        println!("  customer prompted: {line}");
-    }
-    for line in &console.consent_log {
-        println!("  console: {line}");
-    }
-    for line in &console.refused_locally {
-        println!("  refused before sending: {line}");
-    }
-    println!("Remote control");
+    ask(
+        &mut console,
+        &mut applet,
+        "remote_control",
+        "control your screen",
+    )?;
+    let first = console.event("first_frame", |_| true)?;
+    let first_ms = pin_entered.elapsed().as_secs_f64() * 1e3;
+    ask(&mut console, &mut applet, "record", "record this session")?;
+    let record_dir = args
+        .record_dir
+        .clone()
+        .unwrap_or_else(|| tech_dir.join("recording"));
+    console.send(&json!({"cmd": "record", "session_id": sid, "on": true, "dir": record_dir}))?;
+    console.event("recording", |v| v["recording"] == true)?;
+    applet.say_until("the recording notice", |l| l.contains("being recorded"))?;
+    println!("  the customer is told the session is recorded");
+
+    println!("Screen");
     println!(
-        "  {} input events sent, {} received by the applet: {}",
-        console.inputs_sent,
-        applet.inputs.len(),
-        applet.inputs.join(" ")
+        "  first picture {}x{} decoded {:.0} ms after the pick-up, {first_ms:.0} ms after the PIN was entered",
+        first["width"],
+        first["height"],
+        first["ms_since_pickup"].as_f64().unwrap_or(0.0)
     );
-    let (tx, rx) = (&applet.screen, &console.screen);
-    println!(
-        "Screen (synthetic 'typing' scene, {} encoder, dav1d decoder)",
-        tx.backend
-    );
-    for t in &choice.trials {
-        println!(
-            "  codec self-test: {} at {}x{}: p95 {:.1} ms a frame (budget 33.3 ms){}",
-            t.backend,
-            t.size.0,
-            t.size.1,
-            t.p95.as_secs_f64() * 1e3,
-            if t.meets_budget { ", chosen" } else { "" }
-        );
-    }
-    println!(
-        "  {} frames sent ({} keyframes, {:.0} KiB), {} decoded at {}x{}, first picture {:.0} ms after start",
-        tx.frames_sent,
-        tx.keyframes_sent,
-        tx.bytes_sent as f64 / 1024.0,
-        rx.decoded,
-        rx.size.0,
-        rx.size.1,
-        rx.first_frame_ms.unwrap_or(0.0)
-    );
-    println!(
-        "  keyframe requested by the console: {} request(s) received, keyframe arrived: {}",
-        tx.keyframe_requests,
-        if rx.keyframe_after_request {
-            "yes"
-        } else {
-            "NO"
-        }
-    );
-    println!(
-        "  cursor apart from the video: {} shape(s), {} positions",
-        rx.cursor_shapes, rx.cursor_positions
-    );
-    println!(
-        "  bitrate follows the link: {} kbit/s for an estimate of {:.1} Mbit/s ({} change(s))",
-        tx.bitrate_kbps(),
-        tx.link_estimate_bps as f64 / 1e6,
-        tx.rate_changes
-    );
-    if let Some(r) = rx.summary {
-        println!(
-            "  recorded: session.webm, {} frames ({} keyframes) over {:.2} s; session.events.jsonl, {} events",
-            r.frames,
-            r.keyframes,
-            r.span_us as f64 / 1e6,
-            rx.event_lines
-        );
-        if let Some(dir) = &args.record_dir {
-            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-            for name in ["session.webm", "session.events.jsonl"] {
-                std::fs::copy(console_dir.join(name), dir.join(name))
-                    .with_context(|| format!("keep {name} in {}", dir.display()))?;
-            }
-            println!("  recording kept in {}", dir.display());
+    if let Some(x) = &desktop {
+        process::remote_control(&mut console, &sid, &first, x, &customer_dir, wait)?;
+        println!("  typed `echo secours > typed.txt` into the customer's xterm: the file appeared");
+        if let Some(text) = process::clipboard(&mut console, &mut applet, &sid, x)? {
+            println!(
+                "  clipboard: customer -> technician {text:?}; technician -> customer read back by xclip"
+            );
         }
     }
-    println!("Clipboard");
-    println!(
-        "  technician -> customer: {:?}",
-        applet
-            .clipboard_in
-            .first()
-            .map(String::as_str)
-            .unwrap_or("")
-    );
-    println!(
-        "  customer -> technician: {:?}",
-        console
-            .clipboard_in
-            .first()
-            .map(String::as_str)
-            .unwrap_or("")
-    );
-    println!(
-        "  echo of the applied value suppressed: {}",
-        if applet.echo_suppressed { "yes" } else { "NO" }
-    );
-    println!("Files (MD5 computed while streaming, checked by the receiver, and again on disk)");
-    for (dir, s, r, d) in [
-        ("technician -> customer", &sent, &recv, disk[1]),
-        ("customer -> technician", &back, &back_in, disk[3]),
-    ] {
-        println!(
-            "  {dir}: {} {:.1} MiB in {:.2} s ({:.0} MiB/s), md5 {} receiver {} disk {}",
-            s.name,
-            s.size as f64 / 1048576.0,
-            r.seconds,
-            s.size as f64 / 1048576.0 / r.seconds.max(1e-6),
-            hex::encode(s.md5),
-            if r.verified { "verified" } else { "MISMATCH" },
-            if d == s.md5 { "ok" } else { "MISMATCH" },
-        );
-    }
+
     println!("Chat");
-    for line in &applet.chat_in {
-        println!("  technician: {line}");
-    }
-    for line in &console.chat_in {
-        println!("  customer: {line}");
-    }
-    println!("Link ({where_})");
-    for line in &console.race_log {
-        println!("  connector: {line}");
-    }
-    println!(
-        "  technician sent {} bytes, received {} bytes; customer sent {} bytes",
-        console_stats.bytes_sent, console_stats.bytes_received, applet_stats.bytes_sent
+    console.send(&json!({"cmd": "chat", "session_id": sid, "text": "Hello, I am Alex. I will look at your printer."}))?;
+    let line = applet.say_until("the technician's chat", |l| l.starts_with("Technician: "))?;
+    println!("  {line}");
+    applet.type_line("Thank you, the printer says error 0x41.")?;
+    let chat = console.event("chat", |_| true)?;
+    println!("  customer: {}", s(&chat, "text"));
+
+    println!("Files (MD5 computed while streaming, checked by the receiver, and again on disk)");
+    let t0 = Instant::now();
+    console.send(&json!({"cmd": "send_file", "session_id": sid, "path": to_customer}))?;
+    applet.answer("send you a file", "y")?;
+    let sent = console.event("file", |v| v["direction"] == "sent")?;
+    let received_line = applet.say_until("the receipt", |l| {
+        l.starts_with("Received printer-driver.bin")
+    })?;
+    let there = customer_dir.join("Downloads").join("printer-driver.bin");
+    files_line(
+        "technician -> customer",
+        &sent,
+        t0,
+        &md5_file(&to_customer)?,
+        &md5_file(&there)?,
+    )?;
+    ensure!(
+        received_line.contains("verified"),
+        "the applet said: {received_line}"
     );
-    if console_stats.rtt > Duration::ZERO {
-        println!(
-            "  transport RTT {:.2} ms, loss {:.2} %",
-            console_stats.rtt.as_secs_f64() * 1e3,
-            console_stats.loss * 100.0
-        );
-    }
-    if let Some(rtt) = console.rtt_ms {
-        println!("  round trip (session ping): {rtt:.2} ms");
-    }
-    println!("Server after the session");
-    println!("  {server_line}");
+    let t0 = Instant::now();
+    applet.type_line(&format!("/send {}", to_technician.display()))?;
+    let back = console.event("file", |v| v["direction"] == "received")?;
+    let back_path = PathBuf::from(s(&back, "path"));
+    files_line(
+        "customer -> technician",
+        &back,
+        t0,
+        &md5_file(&to_technician)?,
+        &md5_file(&back_path)?,
+    )?;
+
+    console.send(&json!({"cmd": "stats", "session_id": sid}))?;
+    let stats = console.event("stats", |_| true)?;
+    let screen = &stats["screen"];
+    println!(
+        "Screen: {} pictures decoded ({} keyframes, {:.0} KiB, {} decode errors), cursor apart: {} shape(s), {} positions",
+        screen["decoded"],
+        screen["keyframes"],
+        screen["bytes"].as_f64().unwrap_or(0.0) / 1024.0,
+        screen["decode_errors"],
+        screen["cursor_shapes"],
+        screen["cursor_positions"]
+    );
+    println!(
+        "Link: round trip {:.2} ms, {} bytes sent, {} received by the technician",
+        stats["rtt_ms"].as_f64().unwrap_or(0.0),
+        stats["bytes_sent"],
+        stats["bytes_received"]
+    );
+
     println!("End");
-    println!(
-        "  {:?} after {:.2} s; temporary files removed",
-        applet.end.unwrap_or(pb::EndReason::Unspecified),
-        elapsed.as_secs_f64()
+    console.send(&json!({"cmd": "end", "session_id": sid}))?;
+    let recording = console.event("recording", |v| v["recording"] == false)?;
+    let closed = console.event("closed", |_| true)?;
+    applet.say_until("the end", |l| l.contains("The session is over"))?;
+    let status = applet.wait()?;
+    ensure!(status.success(), "the applet exited with {status}");
+    let applet_temp = std::env::temp_dir().join(format!("secours-applet-{customer_pid}"));
+    ensure!(
+        !applet_temp.exists(),
+        "the applet left {} behind",
+        applet_temp.display()
     );
-    let screen_ok = console.screen.satisfied()
-        && console
-            .screen
-            .summary
-            .is_some_and(|r| r.frames == console.screen.decoded + console.screen.decode_errors)
-        && applet.screen.keyframe_requests >= 1;
-    if !files_ok
-        || !screen_ok
-        || !applet.echo_suppressed
-        || applet.inputs.len() != console.inputs_sent
-    {
-        bail!("the demo session did not check out (see above)");
-    }
+    println!(
+        "  closed by the technician ({}), on the {} path; the applet exited, its temporary files removed",
+        s(&closed, "reason"),
+        s(&closed, "path")
+    );
+    println!(
+        "  recorded: session.webm, {} frames ({} keyframes) over {:.2} s; session.events.jsonl, {} events{}",
+        recording["frames"],
+        recording["keyframes"],
+        recording["seconds"].as_f64().unwrap_or(0.0),
+        recording["event_lines"],
+        if args.record_dir.is_some() {
+            format!("; kept in {}", record_dir.display())
+        } else {
+            String::new()
+        }
+    );
+    ensure!(
+        recording["frames"].as_u64().unwrap_or(0) > 0,
+        "nothing was recorded"
+    );
+    console.send(&json!({"cmd": "quit"}))?;
+    let _ = console.wait();
+    let chain = server.audit_verify()?;
+    println!("Server after the session");
+    println!("  {chain}");
+    println!("  {:.2} s in all", started.elapsed().as_secs_f64());
     println!("\nOK: every step checked out.");
     Ok(())
 }
 
-/// Makes the link both peers will use: the server's relay hub with the
-/// token it issued, or a direct QUIC connection to the candidate the applet
-/// announced; each side pins the fingerprint it learned through signaling.
-async fn connect(
-    path: DemoPath,
-    console: &LocalIdentity,
-    applet: &LocalIdentity,
-    b: &broker::Brokered,
-    applet_ep: Option<QuicEndpoint>,
-) -> Result<(
-    secours_transport::Link,
-    secours_transport::Link,
-    String,
-    Option<Reports>,
-)> {
-    let (cfp, afp) = (b.console_fp_at_applet, b.applet_fp_at_console);
-    let relay = || async {
-        let (c, a) = tokio::join!(
-            secours_transport::relay::connect(
-                &b.relay_base,
-                &b.relay_token,
-                Side::Console,
-                console,
-                afp
-            ),
-            secours_transport::relay::connect(
-                &b.relay_base,
-                &b.relay_token,
-                Side::Applet,
-                applet,
-                cfp
-            ),
-        );
-        Ok::<_, anyhow::Error>((
-            c?,
-            a?,
-            format!("the server's relay hub at {}", b.relay_base),
-        ))
-    };
-    let direct = |applet_ep: Option<QuicEndpoint>| -> Result<_> {
-        let applet_ep = applet_ep.context("no applet endpoint")?;
-        let addr = b
-            .candidate_at_console
-            .context("the applet announced no candidate")?;
-        let console_ep = QuicEndpoint::bind("127.0.0.1:0".parse()?)?;
-        Ok((applet_ep, console_ep, addr))
-    };
-    match path {
-        DemoPath::Relay => {
-            let (c, a, where_) = relay().await?;
-            Ok((c, a, where_, None))
-        }
-        DemoPath::Auto => {
-            let (c, a, relay_where) = relay().await?;
-            let (applet_ep, console_ep, addr) = direct(applet_ep)?;
-            let (console_id, applet_id) = (console.clone(), applet.clone());
-            let console_direct =
-                Box::pin(async move { console_ep.connect(&console_id, afp, addr).await });
-            let applet_direct = Box::pin(async move { applet_ep.accept(&applet_id, cfp).await });
-            let (c, reports) = connector::start(c, console_direct);
-            let (a, _) = connector::start(a, applet_direct);
-            Ok((
-                c,
-                a,
-                format!("{relay_where} first, then direct QUIC to {addr} when up"),
-                Some(reports),
-            ))
-        }
-        DemoPath::Quic => {
-            let (applet_ep, console_ep, addr) = direct(applet_ep)?;
-            let (c, a) = tokio::join!(
-                console_ep.connect(console, afp, addr),
-                applet_ep.accept(applet, cfp)
-            );
-            Ok((c?, a?, format!("direct QUIC to {addr}"), None))
-        }
+/// Prints a file's line and checks its MD5s: the sender's, the receiver's
+/// verdict, and both copies on disk.
+fn files_line(dir: &str, done: &Value, t0: Instant, source: &str, copy: &str) -> Result<()> {
+    let size = done["size"].as_f64().unwrap_or(0.0) / 1048576.0;
+    let secs = t0.elapsed().as_secs_f64();
+    let md5 = s(done, "md5");
+    println!(
+        "  {dir}: {} {size:.1} MiB in {secs:.2} s ({:.1} MiB/s), md5 {md5} receiver {} disk {}",
+        s(done, "name"),
+        size / secs.max(1e-6),
+        if done["verified"] == true {
+            "verified"
+        } else {
+            "MISMATCH"
+        },
+        if source == copy && copy == md5 {
+            "ok"
+        } else {
+            "MISMATCH"
+        },
+    );
+    if done["verified"] != true || source != copy || copy != md5 {
+        bail!("{dir}: the file did not arrive intact");
     }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! the server's granted set, checked again here for every message; when
 //! the session ends every right goes and the temporary folder is deleted.
 
+mod clipboard;
 mod screen;
 mod serve;
 pub mod terminal;
@@ -289,12 +290,21 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         .map_err(|e| AppletRunError::Random(e.to_string()))?;
     let mut session = Session::new(cfg, tokio::time::Instant::now().into_std());
     let terminal = Terminal::start(driver.waker());
+    // A real desktop has a clipboard to share (once allowed); arboard
+    // opens $DISPLAY's.
+    let clipboard = match &config.screen {
+        ScreenSource::X11(None) => true,
+        ScreenSource::X11(Some(d)) => std::env::var("DISPLAY").is_ok_and(|e| e == *d),
+        ScreenSource::Synthetic(..) => false,
+    }
+    .then(|| driver.waker());
     let mut app = AppletApp::new(
         screen,
         injector,
         screen_size,
         terminal,
         &config.received_dir,
+        clipboard,
     );
     let result = driver
         .run(&mut session, &mut link, &mut app)

@@ -1,11 +1,15 @@
 //! What the applet does in a session: asks the customer's consent as the
 //! server's granted set says, sends the screen once allowed, injects the
 //! technician's input (the session has already checked the permission and
-//! the consent; positions map from the video back to the screen), chats,
-//! receives files into the customer's folder, and ends.
+//! the consent; positions map from the video back to the screen), shares
+//! the clipboard, chats, receives files into the customer's folder, sends
+//! the files the customer chooses, and ends.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use secours_peer::{App, AppError, FileDesk};
 use secours_protocol::consent::ConsentEvent;
@@ -15,6 +19,7 @@ use secours_protocol::transfer::TransferEvent;
 use secours_protocol::{CommandError, Message, Session};
 use secours_transport::LinkStats;
 
+use super::clipboard::{ClipboardNews, DesktopClipboard};
 use super::screen::ScreenStream;
 use super::terminal::{Reply, Terminal, sanitize};
 use crate::input::{InputInjector, MouseButton, video_to_screen};
@@ -26,6 +31,7 @@ pub struct AppletApp {
     screen_size: (u32, u32),
     terminal: Terminal,
     desk: FileDesk,
+    clipboard: Clipboard,
     /// How the session ended, once it has.
     pub end: Option<EndReason>,
     /// Input events injected.
@@ -33,6 +39,15 @@ pub struct AppletApp {
     /// Input events dropped (outside the screen, no injector).
     pub dropped: u64,
     quit: bool,
+}
+
+/// The desktop clipboard, opened once the customer allows sharing it.
+enum Clipboard {
+    /// No desktop (a synthetic screen).
+    None,
+    /// Not opened yet; `wake` wakes the driver when it has news.
+    Closed(Arc<Notify>),
+    Open(DesktopClipboard, Arc<Notify>),
 }
 
 impl std::fmt::Debug for AppletApp {
@@ -52,6 +67,7 @@ impl AppletApp {
         screen_size: (u32, u32),
         terminal: Terminal,
         received: &Path,
+        clipboard: Option<Arc<Notify>>,
     ) -> Self {
         Self {
             screen,
@@ -59,6 +75,7 @@ impl AppletApp {
             screen_size,
             terminal,
             desk: FileDesk::new(received),
+            clipboard: clipboard.map_or(Clipboard::None, Clipboard::Closed),
             end: None,
             injected: 0,
             dropped: 0,
@@ -70,6 +87,40 @@ impl AppletApp {
         self.screen.allow(
             s.is_authorized(Permission::DesktopView) || s.is_authorized(Permission::RemoteControl),
         );
+    }
+
+    /// Opens, feeds or closes the desktop clipboard as the session's
+    /// consent says; what the customer copies goes to the technician.
+    fn share_clipboard(&mut self, s: &mut Session, now: Instant) -> Result<(), AppError> {
+        let allowed = s.is_authorized(Permission::Clipboard);
+        self.clipboard = match std::mem::replace(&mut self.clipboard, Clipboard::None) {
+            Clipboard::Closed(wake) if allowed => match DesktopClipboard::start(wake.clone()) {
+                Ok(board) => Clipboard::Open(board, wake),
+                Err(e) => {
+                    self.terminal
+                        .say(&format!("The clipboard cannot be shared: {e}"));
+                    Clipboard::None
+                }
+            },
+            // Withdrawn: the thread stops reading.
+            Clipboard::Open(_, wake) if !allowed => Clipboard::Closed(wake),
+            other => other,
+        };
+        if let Clipboard::Open(board, _) = &mut self.clipboard {
+            while let Some(news) = board.try_news() {
+                match news {
+                    ClipboardNews::Changed(content) => match s.clipboard_changed(content, now) {
+                        Ok(_) => {}
+                        Err(e @ CommandError::Invalid(_)) => {
+                            self.terminal.say(&format!("Your copy was not shared: {e}"))
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                    ClipboardNews::Problem(p) => self.terminal.say(&p),
+                }
+            }
+        }
+        Ok(())
     }
 
     fn inject(&mut self, m: &Message) -> Result<(), crate::AppletError> {
@@ -154,6 +205,15 @@ impl AppletApp {
                     self.dropped += 1;
                 }
             }
+            Event::Clipboard(content) => {
+                self.share_clipboard(s, now)?;
+                match &self.clipboard {
+                    Clipboard::Open(board, _) => board.apply(content),
+                    _ => self
+                        .terminal
+                        .say("The technician's copy was not applied: no clipboard is shared."),
+                }
+            }
             Event::Refused { action, .. } => self.terminal.say(&format!(
                 "Blocked: your technician tried to {} without your permission.",
                 describe(action)
@@ -222,6 +282,12 @@ impl App for AppletApp {
                 Reply::Chat(text) => {
                     s.send_chat(&text, 0, now)?;
                 }
+                Reply::SendFile(path) => match self.desk.offer(s, &path, now) {
+                    Ok(_) => self
+                        .terminal
+                        .say(&format!("Sending {} to your technician.", path.display())),
+                    Err(e) => self.terminal.say(&format!("Not sent: {e}")),
+                },
                 Reply::Quit if !self.quit => {
                     self.quit = true;
                     s.close(EndReason::ByCustomer, "The customer ended the session", now);
@@ -246,6 +312,9 @@ impl App for AppletApp {
                     }
                 }
             }
+        }
+        if s.is_established() {
+            self.share_clipboard(s, now)?;
         }
         self.desk.pump(s, now)?;
         // The screen thread and the terminal wake the driver; the file

@@ -1,6 +1,7 @@
 //! The customer at a terminal: what the applet tells them (the
 //! technician's name, the short authentication string, the wait, consent
-//! questions, chat, files), and what they type back. Nothing answers for
+//! questions, chat, files), and what they type back (`/send FILE`,
+//! `/quit`, or a chat line). Nothing answers for
 //! them: a consent question waits for their "y" or "n".
 //!
 //! Everything from the other side is hostile text: control, bidirectional
@@ -24,6 +25,8 @@ pub enum Reply {
     },
     /// A chat line for the technician.
     Chat(String),
+    /// `/send FILE`: the customer sends a file to the technician.
+    SendFile(std::path::PathBuf),
     /// `/quit`: the customer ends the session.
     Quit,
 }
@@ -77,6 +80,9 @@ impl Terminal {
                                 }
                             },
                             None if line == "/quit" => Some(Reply::Quit),
+                            None if line.starts_with("/send ") => {
+                                Some(Reply::SendFile(line["/send ".len()..].trim().into()))
+                            }
                             None if line.is_empty() => None,
                             None => Some(Reply::Chat(line)),
                         }

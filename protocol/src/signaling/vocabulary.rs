@@ -105,8 +105,9 @@ impl Perm {
     }
     /// Actions the technician starts on the customer's machine or data, which
     /// the customer must consent to (per action, or once with PERM-12).
-    /// Chat, clipboard synchronisation and files the customer sends are the
-    /// customer's own doing.
+    /// Clipboard synchronisation reads what the customer copies, so it is
+    /// asked too. Chat and files the customer sends are the customer's own
+    /// doing.
     pub fn needs_consent(self) -> bool {
         matches!(
             self,
@@ -118,6 +119,7 @@ impl Perm {
                 | Perm::SystemInfo
                 | Perm::Reboot
                 | Perm::Record
+                | Perm::Clipboard
                 | Perm::RequestCredentials
                 | Perm::ShareOwnScreen
                 | Perm::Scripts
