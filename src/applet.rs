@@ -43,6 +43,10 @@ pub struct AppletArgs {
     /// The server's STUN responder, `host:port`.
     #[arg(long)]
     pub stun: Option<SocketAddr>,
+    /// Opens a web page the technician pushes (the URL is added as the last
+    /// argument; split on spaces, no shell).
+    #[arg(long, default_value = "xdg-open")]
+    pub url_opener: String,
 }
 
 pub fn run(args: AppletArgs) -> Result<()> {
@@ -106,6 +110,11 @@ pub fn run(args: AppletArgs) -> Result<()> {
         path,
         encoder,
         stun: args.stun,
+        url_opener: args
+            .url_opener
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -194,7 +194,7 @@ fn server(procs: &mut Procs, dir: &Path) -> String {
             Some(master.clone()),
             json!({"name": "Desk", "settings": {"permissions": ["chat", "remote_control",
                 "desktop_view", "send_files", "receive_files", "private_sessions",
-                "clipboard", "record"]}}),
+                "clipboard", "record", "system_info", "send_url"]}}),
         )
         .await;
         post(
@@ -306,6 +306,8 @@ fn session_runs(path: &str) {
         )
         .arg("--received-dir")
         .arg(&received)
+        .arg("--url-opener")
+        .arg(opener(dir.path()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -428,6 +430,15 @@ fn session_runs(path: &str) {
         dir.path(),
     );
 
+    system_info_and_url(
+        &mut commands,
+        &events,
+        &mut customer,
+        &said,
+        &sid,
+        dir.path(),
+    );
+
     // A file from the customer, chosen at the terminal: the technician's
     // console keeps it in the session's folder, MD5 checked.
     let log: Vec<u8> = (0..700 * 1024u32).map(|i| (i % 239) as u8).collect();
@@ -452,6 +463,78 @@ fn session_runs(path: &str) {
     let status = applet.wait().unwrap();
     assert!(status.success(), "the applet exited with {status}");
     send(&mut commands, json!({"cmd": "quit"}));
+}
+
+/// A harmless "browser": writes the URL it is given next to itself.
+fn opener(dir: &Path) -> PathBuf {
+    let path = dir.join("opener.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nprintf '%s' \"$1\" > \"$(dirname \"$0\")/opened.txt\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// System information and a pushed web page, each after the customer's
+/// yes; a URL that is not http(s) is refused before it is sent.
+fn system_info_and_url(
+    commands: &mut ChildStdin,
+    events: &mpsc::Receiver<String>,
+    customer: &mut ChildStdin,
+    said: &mpsc::Receiver<String>,
+    sid: &str,
+    dir: &Path,
+) {
+    send(commands, json!({"cmd": "system_info", "session_id": sid}));
+    expect_line(said, "the system information question", |l| {
+        l.contains("read your system information").then_some(())
+    });
+    writeln!(customer, "y").unwrap();
+    customer.flush().unwrap();
+    let info = event(events, "system_info", |_| true);
+    let items = info["items"].as_array().unwrap();
+    let value = |section: &str, key: &str| {
+        items
+            .iter()
+            .find(|i| i["section"] == section && i["key"] == key)
+            .and_then(|i| i["value"].as_str())
+            .map(str::to_owned)
+    };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        value("system", "host").as_deref(),
+        Some(host.trim()),
+        "{info}"
+    );
+    assert!(value("memory", "total").is_some(), "{info}");
+    assert!(items.iter().any(|i| i["section"] == "processes"), "{info}");
+
+    send(
+        commands,
+        json!({"cmd": "open_url", "session_id": sid, "url": "file:///etc/passwd"}),
+    );
+    event(events, "refused", |v| {
+        v["reason"].as_str().is_some_and(|r| r.contains("http"))
+    });
+    let url = "https://support.example/kb/printer?id=41";
+    send(
+        commands,
+        json!({"cmd": "open_url", "session_id": sid, "url": url}),
+    );
+    expect_line(said, "the web page question", |l| {
+        l.contains("open a web page").then_some(())
+    });
+    writeln!(customer, "y").unwrap();
+    customer.flush().unwrap();
+    wait_for("the pushed page opened", || {
+        std::fs::read_to_string(dir.join("opened.txt"))
+            .ok()
+            .as_deref()
+            == Some(url)
+    });
 }
 
 /// `xclip` on the applet's display: what it holds, as `target`.

@@ -6,6 +6,7 @@ pub mod capture;
 pub mod error;
 pub mod input;
 pub mod session;
+pub mod sysinfo;
 mod x11_screen;
 
 pub use capture::synthetic::{Scene, SyntheticScreen};

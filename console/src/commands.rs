@@ -112,6 +112,18 @@ pub enum Command {
         #[serde(default)]
         image: Option<PathBuf>,
     },
+    /// Asks for the customer's system information: a `system_info` event.
+    SystemInfo {
+        /// Session.
+        session_id: String,
+    },
+    /// Opens a web page (http or https) on the customer's computer.
+    OpenUrl {
+        /// Session.
+        session_id: String,
+        /// The address.
+        url: String,
+    },
     /// Starts (`on`) or stops recording the session: WebM and a JSON-lines
     /// event log in `dir` (default: the session's folder). The customer is
     /// told.
@@ -232,6 +244,13 @@ pub enum ConsoleEvent {
         /// The image's size.
         height: Option<u32>,
     },
+    /// The customer's system information.
+    SystemInfo {
+        /// Session.
+        session_id: String,
+        /// Section, key, value (hostile text).
+        items: Vec<InfoItem>,
+    },
     /// A recording started or finished.
     Recording {
         /// Session.
@@ -317,6 +336,17 @@ pub enum ConsoleEvent {
     },
 }
 
+/// One line of system information.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfoItem {
+    /// `system`, `cpu`, `memory`, `disks`, `network`, `processes`.
+    pub section: String,
+    /// What.
+    pub key: String,
+    /// Its value.
+    pub value: String,
+}
+
 impl Command {
     /// The session a command is for, if any.
     pub fn session_id(&self) -> Option<&str> {
@@ -334,6 +364,8 @@ impl Command {
             | Command::Chat { session_id, .. }
             | Command::SendFile { session_id, .. }
             | Command::Clipboard { session_id, .. }
+            | Command::SystemInfo { session_id }
+            | Command::OpenUrl { session_id, .. }
             | Command::Record { session_id, .. }
             | Command::Stats { session_id }
             | Command::Snapshot { session_id, .. }

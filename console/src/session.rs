@@ -17,7 +17,7 @@ use secours_protocol::{Message, Session};
 use secours_transport::LinkStats;
 use tokio::sync::mpsc;
 
-use crate::commands::{Command, ConsoleEvent};
+use crate::commands::{Command, ConsoleEvent, InfoItem};
 use crate::viewer::Viewer;
 
 /// The console's side of one session.
@@ -33,6 +33,10 @@ pub struct ConsoleApp {
     ending: bool,
     /// Files waiting for the customer's consent, oldest first.
     waiting_files: Vec<PathBuf>,
+    /// One-shot actions (URL, system information, reboot) waiting for the
+    /// customer's consent, oldest first.
+    waiting_actions: Vec<(Permission, Message)>,
+    next_request_id: u64,
     /// The session's folder (received files, clipboard images, recording).
     dir: PathBuf,
     clipboard_images: u32,
@@ -76,6 +80,8 @@ impl ConsoleApp {
             first_frame: false,
             ending: false,
             waiting_files: Vec::new(),
+            waiting_actions: Vec::new(),
+            next_request_id: 1,
             dir: received.to_owned(),
             clipboard_images: 0,
             stats: LinkStats::default(),
@@ -180,6 +186,45 @@ impl ConsoleApp {
                 },
             ),
             Err(e) => self.refused(format!("clipboard: {e}")),
+        }
+    }
+
+    /// A one-shot action: asks the customer (when the group says so) and
+    /// sends the message once allowed.
+    fn act(&mut self, s: &mut Session, what: &str, message: Message, detail: &str, now: Instant) {
+        let Some(action) = action_permission(&message) else {
+            return;
+        };
+        // A message that could never be sent is refused before the
+        // customer is asked.
+        if let Err(v) = secours_protocol::wire::validate::validate(&message) {
+            self.refused(format!("{what}: {}: {}", v.field, v.reason));
+            return;
+        }
+        match s.request(action, detail, now) {
+            Ok(Decision::Allowed) => {
+                if let Err(e) = s.send_action(message, now) {
+                    self.refused(format!("{what}: {e}"));
+                }
+            }
+            Ok(Decision::Pending(_)) => self.waiting_actions.push((action, message)),
+            Err(e) => self.refused(format!("{what}: {e}")),
+        }
+    }
+
+    /// The customer answered: the oldest action waiting for `actions` goes
+    /// (allowed) or is dropped (refused).
+    fn answered(&mut self, s: &mut Session, actions: &[Permission], allowed: bool, now: Instant) {
+        let Some(i) = self
+            .waiting_actions
+            .iter()
+            .position(|(p, _)| actions.contains(p))
+        else {
+            return;
+        };
+        let (_, message) = self.waiting_actions.remove(i);
+        if allowed && let Err(e) = s.send_action(message, now) {
+            self.refused(format!("{}: {e}", wire_name(actions[0])));
         }
     }
 
@@ -311,6 +356,25 @@ impl ConsoleApp {
                 }
                 None
             }
+            Command::SystemInfo { .. } => {
+                let id = self.next_request_id;
+                self.next_request_id += 1;
+                let m = Message::SystemInfoRequest(pb::SystemInfoRequest { id });
+                self.act(
+                    s,
+                    "system information",
+                    m,
+                    "read your system information",
+                    now,
+                );
+                None
+            }
+            Command::OpenUrl { url, .. } => {
+                let detail = format!("open {url}");
+                let m = Message::UrlPush(pb::UrlPush { url });
+                self.act(s, "open URL", m, &detail, now);
+                None
+            }
             Command::Clipboard { text, image, .. } => {
                 self.clipboard(s, text, image, now);
                 None
@@ -384,6 +448,7 @@ impl ConsoleApp {
                 permissions: e.permissions.granted().map(wire_name).collect(),
             }),
             Event::Consent(ConsentEvent::Granted { actions, .. }) => {
+                self.answered(s, &actions, true, now);
                 if actions.contains(&Permission::SendFiles) {
                     // One consent, one file (a one-shot action).
                     if !self.waiting_files.is_empty() {
@@ -398,6 +463,7 @@ impl ConsoleApp {
                 });
             }
             Event::Consent(ConsentEvent::Refused { actions, .. }) => {
+                self.answered(s, &actions, false, now);
                 if actions.contains(&Permission::SendFiles) && !self.waiting_files.is_empty() {
                     self.waiting_files.remove(0);
                 }
@@ -434,6 +500,18 @@ impl ConsoleApp {
                 self.viewer.on_cursor(&m);
             }
             Event::Clipboard(content) => self.on_clipboard(content, now),
+            Event::Message(Message::SystemInfo(info)) => self.emit(ConsoleEvent::SystemInfo {
+                session_id: id,
+                items: info
+                    .items
+                    .into_iter()
+                    .map(|i| InfoItem {
+                        section: i.section,
+                        key: i.key,
+                        value: i.value,
+                    })
+                    .collect(),
+            }),
             Event::Rtt(rtt) => self.ping = Some(rtt),
             Event::Chat { text, .. } => {
                 self.log(
@@ -538,6 +616,16 @@ impl App for ConsoleApp {
     fn link_stats(&mut self, stats: &LinkStats) {
         self.stats = *stats;
     }
+}
+
+/// The permission an action message needs.
+fn action_permission(m: &Message) -> Option<Permission> {
+    Some(match m {
+        Message::UrlPush(_) => Permission::SendUrl,
+        Message::SystemInfoRequest(_) => Permission::SystemInfo,
+        Message::RebootRequest(_) => Permission::Reboot,
+        _ => return None,
+    })
 }
 
 fn kind_of(c: &ClipboardContent) -> (String, u64) {

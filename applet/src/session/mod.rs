@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 pub use screen::{OpenScreen, ScreenStream};
-pub use serve::AppletApp;
+pub use serve::{AppletApp, ServeOptions};
 use terminal::Terminal;
 
 use crate::capture::ScreenCapture;
@@ -71,6 +71,8 @@ pub struct AppletConfig {
     pub encoder: Option<Backend>,
     /// The server's STUN responder, for a reflexive candidate.
     pub stun: Option<SocketAddr>,
+    /// Opens a pushed web page: program and arguments, the URL last.
+    pub url_opener: Vec<String>,
 }
 
 /// Why the applet stopped.
@@ -296,16 +298,14 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         ScreenSource::X11(None) => true,
         ScreenSource::X11(Some(d)) => std::env::var("DISPLAY").is_ok_and(|e| e == *d),
         ScreenSource::Synthetic(..) => false,
-    }
-    .then(|| driver.waker());
-    let mut app = AppletApp::new(
-        screen,
-        injector,
-        screen_size,
-        terminal,
-        &config.received_dir,
+    };
+    let options = ServeOptions {
+        received: config.received_dir.clone(),
         clipboard,
-    );
+        wake: driver.waker(),
+        url_opener: config.url_opener.clone(),
+    };
+    let mut app = AppletApp::new(screen, injector, screen_size, terminal, options);
     let result = driver
         .run(&mut session, &mut link, &mut app)
         .instrument(tracing::info_span!("applet", session = %session_id))

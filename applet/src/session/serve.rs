@@ -5,8 +5,9 @@
 //! the clipboard, chats, receives files into the customer's folder, sends
 //! the files the customer chooses, and ends.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -32,6 +33,9 @@ pub struct AppletApp {
     terminal: Terminal,
     desk: FileDesk,
     clipboard: Clipboard,
+    /// System information being gathered (off the driver's thread).
+    info: Option<std_mpsc::Receiver<pb::SystemInfo>>,
+    options: ServeOptions,
     /// How the session ended, once it has.
     pub end: Option<EndReason>,
     /// Input events injected.
@@ -39,6 +43,20 @@ pub struct AppletApp {
     /// Input events dropped (outside the screen, no injector).
     pub dropped: u64,
     quit: bool,
+}
+
+/// How the applet serves a session.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where files from the technician land.
+    pub received: PathBuf,
+    /// Whether there is a desktop clipboard to share ($DISPLAY's).
+    pub clipboard: bool,
+    /// Wakes the session's driver (clipboard news, system information).
+    pub wake: Arc<Notify>,
+    /// Opens a web page the technician pushed: the program, then its
+    /// arguments; the URL is added as the last argument (never a shell).
+    pub url_opener: Vec<String>,
 }
 
 /// The desktop clipboard, opened once the customer allows sharing it.
@@ -60,22 +78,28 @@ impl std::fmt::Debug for AppletApp {
 }
 
 impl AppletApp {
-    /// `received`: where files from the technician land.
+    /// The applet's side of a session on this screen and input.
     pub fn new(
         screen: ScreenStream,
         injector: Option<Box<dyn InputInjector>>,
         screen_size: (u32, u32),
         terminal: Terminal,
-        received: &Path,
-        clipboard: Option<Arc<Notify>>,
+        options: ServeOptions,
     ) -> Self {
+        let clipboard = if options.clipboard {
+            Clipboard::Closed(options.wake.clone())
+        } else {
+            Clipboard::None
+        };
         Self {
             screen,
             injector,
             screen_size,
             terminal,
-            desk: FileDesk::new(received),
-            clipboard: clipboard.map_or(Clipboard::None, Clipboard::Closed),
+            desk: FileDesk::new(&options.received),
+            clipboard,
+            info: None,
+            options,
             end: None,
             injected: 0,
             dropped: 0,
@@ -121,6 +145,56 @@ impl AppletApp {
             }
         }
         Ok(())
+    }
+
+    /// Gathers the system information on a thread of its own (it measures
+    /// CPU usage over an interval); one request at a time.
+    fn gather_info(&mut self, id: u64) {
+        if self.info.is_some() {
+            return;
+        }
+        let (tx, rx) = std_mpsc::channel();
+        let wake = self.options.wake.clone();
+        let spawned = std::thread::Builder::new()
+            .name("secours-sysinfo".into())
+            .spawn(move || {
+                let items = crate::sysinfo::collect();
+                let _ = tx.send(pb::SystemInfo { id, items });
+                wake.notify_one();
+            });
+        match spawned {
+            Ok(_) => {
+                self.info = Some(rx);
+                self.terminal
+                    .say("Your technician reads this computer's system information.");
+            }
+            Err(e) => tracing::warn!(error = %e, "no system information thread"),
+        }
+    }
+
+    /// Opens a pushed web page with the desktop's opener (the session has
+    /// checked it is http or https).
+    fn open_url(&mut self, url: &str) {
+        let shown = sanitize(url);
+        let Some((program, args)) = self.options.url_opener.split_first() else {
+            return;
+        };
+        let started = std::process::Command::new(program)
+            .args(args)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match started {
+            Ok(mut child) => {
+                // Reaped on a thread: the opener may keep running.
+                std::thread::spawn(move || child.wait());
+                self.terminal
+                    .say(&format!("Your technician opened {shown} in your browser."));
+            }
+            Err(e) => self.terminal.say(&format!("Could not open {shown}: {e}")),
+        }
     }
 
     fn inject(&mut self, m: &Message) -> Result<(), crate::AppletError> {
@@ -192,6 +266,9 @@ impl AppletApp {
             }
             Event::Consent(_) => self.update_screen(s),
             Event::Message(Message::KeyframeRequest(_)) => self.screen.keyframe(),
+            // The session checked the permission and the customer's consent.
+            Event::Message(Message::SystemInfoRequest(r)) => self.gather_info(r.id),
+            Event::Message(Message::UrlPush(u)) => self.open_url(&u.url),
             Event::Message(Message::RecordingNotice(r)) => self.terminal.say(if r.recording {
                 "This session is being recorded."
             } else {
@@ -315,6 +392,16 @@ impl App for AppletApp {
         }
         if s.is_established() {
             self.share_clipboard(s, now)?;
+        }
+        if let Some(rx) = &self.info {
+            match rx.try_recv() {
+                Ok(info) => {
+                    self.info = None;
+                    s.send_reply(Message::SystemInfo(info), now)?;
+                }
+                Err(std_mpsc::TryRecvError::Empty) => {}
+                Err(std_mpsc::TryRecvError::Disconnected) => self.info = None,
+            }
         }
         self.desk.pump(s, now)?;
         // The screen thread and the terminal wake the driver; the file
