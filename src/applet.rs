@@ -18,6 +18,10 @@ pub struct AppletArgs {
     /// The six-digit code your technician gave you.
     #[arg(long, conflicts_with = "link")]
     pub pin: Option<String>,
+    /// Comes back to the session an earlier run left (after a restart or a
+    /// crash), without a new code.
+    #[arg(long, conflicts_with_all = ["pin", "link"])]
+    pub reconnect: bool,
     /// The private link your technician sent you.
     #[arg(long)]
     pub link: Option<String>,
@@ -47,10 +51,22 @@ pub struct AppletArgs {
     /// argument; split on spaces, no shell).
     #[arg(long, default_value = "xdg-open")]
     pub url_opener: String,
+    /// Restarts the computer when the technician asks and the customer
+    /// agrees (split on spaces, no shell).
+    #[arg(long, default_value = "systemctl reboot")]
+    pub reboot_command: String,
+}
+
+fn words(command: &str) -> Vec<String> {
+    command.split_whitespace().map(str::to_owned).collect()
 }
 
 pub fn run(args: AppletArgs) -> Result<()> {
     let (server, entry) = match (&args.pin, &args.link) {
+        _ if args.reconnect => {
+            let state = session::resume::ResumeState::load()?;
+            (state.server.clone(), Entry::Reconnect(state))
+        }
         (Some(pin), None) => {
             let server = args
                 .server
@@ -110,11 +126,8 @@ pub fn run(args: AppletArgs) -> Result<()> {
         path,
         encoder,
         stun: args.stun,
-        url_opener: args
-            .url_opener
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
+        url_opener: words(&args.url_opener),
+        reboot_command: words(&args.reboot_command),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

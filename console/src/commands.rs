@@ -117,6 +117,12 @@ pub enum Command {
         /// Session.
         session_id: String,
     },
+    /// Restarts the customer's computer; the applet comes back to the
+    /// session after it.
+    Reboot {
+        /// Session.
+        session_id: String,
+    },
     /// Opens a web page (http or https) on the customer's computer.
     OpenUrl {
         /// Session.
@@ -187,6 +193,12 @@ pub enum ConsoleEvent {
         session_id: String,
         /// `relay` or `direct` at first.
         path: String,
+    },
+    /// The applet went without ending the session (a restart, a crash):
+    /// the console waits for it to come back.
+    Reconnecting {
+        /// Session.
+        session_id: String,
     },
     /// The handshake succeeded.
     Established {
@@ -366,6 +378,7 @@ impl Command {
             | Command::Clipboard { session_id, .. }
             | Command::SystemInfo { session_id }
             | Command::OpenUrl { session_id, .. }
+            | Command::Reboot { session_id }
             | Command::Record { session_id, .. }
             | Command::Stats { session_id }
             | Command::Snapshot { session_id, .. }

@@ -54,9 +54,17 @@ pub enum ConsoleError {
     PasswordChangeRequired,
 }
 
-type Routes = Arc<Mutex<HashMap<String, mpsc::Sender<SignalPayload>>>>;
+/// Where the server's news of one session goes: its signals, and word
+/// that its applet went away (the server waits for it to come back).
+#[derive(Debug, Clone)]
+struct SessionRoute {
+    signals: mpsc::Sender<SignalPayload>,
+    applet_gone: mpsc::UnboundedSender<()>,
+}
 
-fn lock(r: &Routes) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<SignalPayload>>> {
+type Routes = Arc<Mutex<HashMap<String, SessionRoute>>>;
+
+fn lock(r: &Routes) -> std::sync::MutexGuard<'_, HashMap<String, SessionRoute>> {
     r.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -113,7 +121,14 @@ pub async fn run(
                 sessions.insert(session_id.clone(), tx);
                 // Routed before the pick-up: the relay signal follows it at once.
                 let (sig_tx, sig_rx) = mpsc::channel(16);
-                lock(&routes).insert(session_id.clone(), sig_tx);
+                let (gone_tx, gone_rx) = mpsc::unbounded_channel();
+                lock(&routes).insert(
+                    session_id.clone(),
+                    SessionRoute {
+                        signals: sig_tx,
+                        applet_gone: gone_tx,
+                    },
+                );
                 let job = SessionJob {
                     client: client.clone(),
                     config: config.clone(),
@@ -127,7 +142,7 @@ pub async fn run(
                     async move {
                         let id = job.session_id.clone();
                         let events = job.events.clone();
-                        if let Err(reason) = job.run(sig_rx, rx).await {
+                        if let Err(reason) = job.run(sig_rx, gone_rx, rx).await {
                             let _ = events.send(ConsoleEvent::Closed {
                                 session_id: id.clone(),
                                 reason,
@@ -214,8 +229,13 @@ fn run_socket(
                     }
                     Ok(ServerMessage::Signal { session_id, payload, .. }) => {
                         let route = lock(&routes).get(&session_id).cloned();
-                        if let Some(tx) = route {
-                            let _ = tx.send(payload).await;
+                        if let Some(route) = route {
+                            let _ = route.signals.send(payload).await;
+                        }
+                    }
+                    Ok(ServerMessage::Warning { session_id, timeout, .. }) if timeout == "reconnect" => {
+                        if let Some(route) = lock(&routes).get(&session_id) {
+                            let _ = route.applet_gone.send(());
                         }
                     }
                     Ok(ServerMessage::SessionState { session_id, state: SessionState::Closed, reason, .. }) => {
@@ -255,6 +275,7 @@ impl SessionJob {
     async fn run(
         self,
         mut signals: mpsc::Receiver<SignalPayload>,
+        mut applet_gone: mpsc::UnboundedReceiver<()>,
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<(), String> {
         let picked_at = tokio::time::Instant::now().into_std();
@@ -267,34 +288,6 @@ impl SessionJob {
             .permissions(&self.session_id)
             .await
             .map_err(|e| e.to_string())?;
-        let identity = LocalIdentity::generate().map_err(|e| e.to_string())?;
-        let route = Route {
-            path: self.config.path,
-            host_ips: host_ip_toward(&self.config.server).into_iter().collect(),
-            stun: self.config.stun,
-        };
-        let meeting = meet(
-            Role::Console,
-            &self.session_id,
-            &mut signals,
-            &self.out,
-            &identity,
-            &route,
-        )
-        .await
-        .map_err(|e: MeetError| e.to_string())?;
-        let mut link = meeting.link;
-        let _ = self.events.send(ConsoleEvent::Connected {
-            session_id: self.session_id.clone(),
-            path: link.path().kind.to_string(),
-        });
-        let cfg = session_config(
-            &meeting.pairing,
-            granted.to_permission_set(),
-            capabilities(false, false),
-        )
-        .map_err(|e| e.to_string())?;
-        let mut session = Session::new(cfg, tokio::time::Instant::now().into_std());
         let dir = received_dir(&self.config.files_dir, &self.session_id);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut app = ConsoleApp::new(
@@ -305,11 +298,75 @@ impl SessionJob {
             picked_at,
         )
         .map_err(|e| e.to_string())?;
-        let ended = Driver::new()
-            .run(&mut session, &mut link, &mut app)
+        let route = Route {
+            path: self.config.path,
+            host_ips: host_ip_toward(&self.config.server).into_iter().collect(),
+            stun: self.config.stun,
+        };
+        let mut first = true;
+        let ended = loop {
+            // Each meeting has its own certificates and handshake: after the
+            // applet comes back (a reboot), the customer sees a new SAS.
+            let identity = LocalIdentity::generate().map_err(|e| e.to_string())?;
+            let meeting = meet(
+                Role::Console,
+                &self.session_id,
+                &mut signals,
+                &self.out,
+                &identity,
+                &route,
+            )
             .await
-            .map_err(|e: DriverError| e.to_string());
-        drop(link);
+            .map_err(|e: MeetError| {
+                if first {
+                    e.to_string()
+                } else {
+                    format!("the applet did not come back: {e}")
+                }
+            });
+            let meeting = match meeting {
+                Ok(m) => m,
+                Err(e) if first => return Err(e),
+                Err(e) => break Err(e),
+            };
+            first = false;
+            let mut link = meeting.link;
+            let _ = self.events.send(ConsoleEvent::Connected {
+                session_id: self.session_id.clone(),
+                path: link.path().kind.to_string(),
+            });
+            let cfg = session_config(
+                &meeting.pairing,
+                granted.to_permission_set(),
+                capabilities(false, false),
+            )
+            .map_err(|e| e.to_string())?;
+            let mut session = Session::new(cfg, tokio::time::Instant::now().into_std());
+            while applet_gone.try_recv().is_ok() {}
+            let driver = Driver::new();
+            // The server says at once when the applet's socket went; the
+            // link may take its idle timeout to notice.
+            let ended = tokio::select! {
+                ended = driver.run(&mut session, &mut link, &mut app) => ended,
+                Some(()) = applet_gone.recv() => Err(DriverError::LinkClosed),
+            };
+            match ended {
+                // The applet is gone without ending the session (a reboot,
+                // a crash): the server waits for it; so does this console.
+                Err(DriverError::LinkClosed | DriverError::Link(_)) | Ok(_)
+                    if app.closed.is_none() =>
+                {
+                    app.interrupted();
+                    // What the gone applet said last is stale now.
+                    while signals.try_recv().is_ok() {}
+                    let _ = self.events.send(ConsoleEvent::Reconnecting {
+                        session_id: self.session_id.clone(),
+                    });
+                }
+                other => break other.map_err(|e: DriverError| e.to_string()),
+            }
+        };
+        app.abandon_files();
         app.finish_recording();
         // Closed on the server too, whichever side ended it (the applet may
         // be gone); a session already closed there answers 409.

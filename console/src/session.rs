@@ -13,7 +13,7 @@ use secours_protocol::consent::{ConsentEvent, Decision};
 use secours_protocol::pb::{self, EndReason, Permission};
 use secours_protocol::session::Event;
 use secours_protocol::signaling::Perm;
-use secours_protocol::{Message, Session};
+use secours_protocol::{Message, Session, SessionError};
 use secours_transport::LinkStats;
 use tokio::sync::mpsc;
 
@@ -37,6 +37,8 @@ pub struct ConsoleApp {
     /// customer's consent, oldest first.
     waiting_actions: Vec<(Permission, Message)>,
     next_request_id: u64,
+    /// Files interrupted by a lost link, offered again on the next session.
+    resend: Vec<PathBuf>,
     /// The session's folder (received files, clipboard images, recording).
     dir: PathBuf,
     clipboard_images: u32,
@@ -82,12 +84,27 @@ impl ConsoleApp {
             waiting_files: Vec::new(),
             waiting_actions: Vec::new(),
             next_request_id: 1,
+            resend: Vec::new(),
             dir: received.to_owned(),
             clipboard_images: 0,
             stats: LinkStats::default(),
             ping: None,
             closed: None,
         })
+    }
+
+    /// The link went under a live session: transfers stop; the files still
+    /// to send go again once the next session is up.
+    pub fn interrupted(&mut self) {
+        self.resend = self.desk.interrupted();
+        self.waiting_files.clear();
+        self.waiting_actions.clear();
+        self.first_frame = false;
+    }
+
+    /// The session ended for good: unfinished incoming files go.
+    pub fn abandon_files(&mut self) {
+        self.desk.abandon();
     }
 
     /// Ends the recording, if one runs, and says what it holds.
@@ -348,12 +365,14 @@ impl ConsoleApp {
                 None
             }
             Command::SendFile { path, .. } => {
-                match s.request(Permission::SendFiles, &file_label(&path), now) {
-                    Ok(Decision::Allowed) => self.offer(s, &path, now),
-                    // Offered once the customer says yes.
-                    Ok(Decision::Pending(_)) => self.waiting_files.push(path),
-                    Err(e) => self.refused(format!("send file: {e}")),
-                }
+                self.send_file(s, path, now);
+                None
+            }
+            Command::Reboot { .. } => {
+                let m = Message::RebootRequest(pb::RebootRequest {
+                    mode: pb::RebootMode::Normal as i32,
+                });
+                self.act(s, "reboot", m, "restart your computer", now);
                 None
             }
             Command::SystemInfo { .. } => {
@@ -433,6 +452,15 @@ impl ConsoleApp {
         Ok(())
     }
 
+    fn send_file(&mut self, s: &mut Session, path: PathBuf, now: Instant) {
+        match s.request(Permission::SendFiles, &file_label(&path), now) {
+            Ok(Decision::Allowed) => self.offer(s, &path, now),
+            // Offered once the customer says yes.
+            Ok(Decision::Pending(_)) => self.waiting_files.push(path),
+            Err(e) => self.refused(format!("send file: {e}")),
+        }
+    }
+
     fn offer(&mut self, s: &mut Session, path: &std::path::Path, now: Instant) {
         if let Err(e) = self.desk.offer(s, path, now) {
             self.refused(format!("send file: {e}"));
@@ -442,11 +470,18 @@ impl ConsoleApp {
     fn handle(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<(), AppError> {
         let id = self.session_id.clone();
         match event {
-            Event::Established(e) => self.emit(ConsoleEvent::Established {
-                session_id: id,
-                sas: e.sas.to_string(),
-                permissions: e.permissions.granted().map(wire_name).collect(),
-            }),
+            Event::Established(e) => {
+                self.emit(ConsoleEvent::Established {
+                    session_id: id,
+                    sas: e.sas.to_string(),
+                    permissions: e.permissions.granted().map(wire_name).collect(),
+                });
+                // Back after the applet's restart: interrupted files resume
+                // from what the customer's side holds (asked again).
+                for path in std::mem::take(&mut self.resend) {
+                    self.send_file(s, path, now);
+                }
+            }
             Event::Consent(ConsentEvent::Granted { actions, .. }) => {
                 self.answered(s, &actions, true, now);
                 if actions.contains(&Permission::SendFiles) {
@@ -574,6 +609,12 @@ impl ConsoleApp {
                     });
                 }
             }
+            // The applet went silent: a lost link, not an end; the
+            // session's task waits for the applet to come back.
+            Event::Closed {
+                error: Some(SessionError::IdleTimeout),
+                ..
+            } => {}
             Event::Closed { reason, error } => {
                 self.log(
                     now,

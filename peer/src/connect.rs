@@ -143,22 +143,31 @@ pub async fn meet(
         Role::Console => Some(session_id.to_owned()),
         _ => None,
     };
-    out.send(PeerMessage::Signal {
+    let ours = PeerMessage::Signal {
         session_id: session,
         payload: SignalPayload::Fingerprint {
             sha256: hex::encode(identity.fingerprint().as_bytes()),
             candidates,
         },
-    })
-    .await
-    .map_err(|_| MeetError::SignalingClosed)?;
+    };
+    out.send(ours.clone())
+        .await
+        .map_err(|_| MeetError::SignalingClosed)?;
 
     let mut relay: Option<(String, Secret)> = None;
     let mut peer: Option<(Fingerprint, Candidates)> = None;
     let wait = async {
         while relay.is_none() || peer.is_none() {
             match signals.recv().await {
-                Some(SignalPayload::Relay { url, token }) => relay = Some((url, token)),
+                Some(SignalPayload::Relay { url, token }) => {
+                    // The server sends the relay once both peers are there:
+                    // ours goes again, for a peer that came (back) after it
+                    // first went out.
+                    relay = Some((url, token));
+                    out.send(ours.clone())
+                        .await
+                        .map_err(|_| MeetError::SignalingClosed)?;
+                }
                 Some(SignalPayload::Fingerprint { sha256, candidates }) => {
                     let fp = hex::decode(&sha256)
                         .ok()

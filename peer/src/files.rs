@@ -1,6 +1,12 @@
 //! The file desk of one peer: reads outgoing files window by window and
 //! writes incoming ones chunk by chunk, never holding a whole file; MD5s are
 //! the protocol's (computed while streaming, checked by the receiver).
+//!
+//! An incoming file is written as `NAME.part` and renamed when it is whole.
+//! When a session is resumed after its link went (a reboot, CONSOLE-9), the
+//! sender offers its unfinished files again and the receiver resumes each
+//! from the bytes its `.part` holds: the prefix is hashed first, so the MD5
+//! still covers the whole file.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -51,6 +57,7 @@ pub struct Done {
 #[derive(Debug)]
 struct Outgoing {
     file: File,
+    path: PathBuf,
     name: String,
     size: u64,
     started: Instant,
@@ -109,12 +116,33 @@ impl FileDesk {
             id,
             Outgoing {
                 file,
+                path: path.to_owned(),
                 name,
                 size,
                 started: now,
             },
         );
         Ok(id)
+    }
+
+    fn part_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.part"))
+    }
+
+    /// The session under the desk is gone (its link dropped): transfers
+    /// stop; returns the files still to send, to offer again on the next
+    /// session. Incoming `.part` files stay, to be resumed.
+    pub fn interrupted(&mut self) -> Vec<PathBuf> {
+        self.incoming.clear();
+        self.outgoing.drain().map(|(_, out)| out.path).collect()
+    }
+
+    /// The session ended for good: unfinished incoming files are deleted.
+    pub fn abandon(&mut self) {
+        for (_, inc) in self.incoming.drain() {
+            let _ = std::fs::remove_file(self.dir.join(format!("{}.part", inc.name)));
+        }
+        self.outgoing.clear();
     }
 
     /// Pushes every window the session opens.
@@ -145,8 +173,30 @@ impl FileDesk {
             TransferEvent::Offered { id, name, size, .. } => {
                 // The name is validated by the protocol (one path component);
                 // it is still joined under our own directory only.
-                let path = self.dir.join(name);
-                let file = File::create(&path).map_err(|e| FileDeskError::Io(path.clone(), e))?;
+                let path = self.part_path(name);
+                let io = |e| FileDeskError::Io(path.clone(), e);
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(io)?;
+                // What an interrupted transfer of this file left, if it fits.
+                let mut held = file.metadata().map_err(io)?.len();
+                if held > *size {
+                    file.set_len(0).map_err(io)?;
+                    held = 0;
+                }
+                session.accept_file(*id, held, now)?;
+                let mut buf = vec![0; 1 << 20];
+                let mut at = 0;
+                while at < held {
+                    let n = (held - at).min(buf.len() as u64) as usize;
+                    file.read_exact_at(&mut buf[..n], at).map_err(io)?;
+                    session.hash_existing(*id, &buf[..n], now)?;
+                    at += n as u64;
+                }
                 self.incoming.insert(
                     *id,
                     Incoming {
@@ -156,21 +206,22 @@ impl FileDesk {
                         started: now,
                     },
                 );
-                session.accept_file(*id, 0, now)?;
             }
             TransferEvent::Data { id, offset, data } => {
                 if let Some(inc) = self.incoming.get(id) {
                     inc.file
                         .write_all_at(data, *offset)
-                        .map_err(|e| FileDeskError::Io(self.dir.join(&inc.name), e))?;
+                        .map_err(|e| FileDeskError::Io(self.part_path(&inc.name), e))?;
                     session.file_written(*id, data.len() as u64, now)?;
                 }
             }
             TransferEvent::Received { id, md5, verified } => {
                 if let Some(inc) = self.incoming.remove(id) {
+                    let (part, whole) = (self.part_path(&inc.name), self.dir.join(&inc.name));
                     inc.file
                         .sync_all()
-                        .map_err(|e| FileDeskError::Io(self.dir.join(&inc.name), e))?;
+                        .map_err(|e| FileDeskError::Io(part.clone(), e))?;
+                    std::fs::rename(&part, &whole).map_err(|e| FileDeskError::Io(whole, e))?;
                     let done = Done {
                         name: inc.name.clone(),
                         size: inc.size,

@@ -84,6 +84,9 @@ pub struct Timeouts {
     pub idle_s: i64,
     /// Warning lead before each timeout.
     pub warning_s: i64,
+    /// How long a live session waits for its applet to come back (a
+    /// reboot, a lost network) before it closes as `disconnected`.
+    pub reconnect_s: i64,
     /// How often the sweeper looks, milliseconds.
     pub sweep_interval_ms: u64,
 }
@@ -96,6 +99,7 @@ impl Default for Timeouts {
             waiting_s: 30 * 60,
             idle_s: 30 * 60,
             warning_s: 60,
+            reconnect_s: 180,
             sweep_interval_ms: 1000,
         }
     }

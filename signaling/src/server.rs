@@ -175,6 +175,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         redeems,
         revocations,
         estimates: Default::default(),
+        applet_sockets: Default::default(),
     }));
     let (app, _) = router(&state);
 

@@ -35,6 +35,8 @@ pub struct Inner {
     pub revocations: crate::revoke::Revocations,
     /// Cached waiting-time estimates (APPLET-4).
     pub estimates: crate::sessions::EstimateCache,
+    /// Open applet sockets per session (reconnection, CONSOLE-9).
+    pub applet_sockets: crate::sessions::AppletSockets,
 }
 
 impl std::ops::Deref for AppState {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::ApiResult;
 use crate::events::Event;
-use crate::model::{CloseReason, SessionState};
+use crate::model::SessionState;
 use crate::state::AppState;
 use crate::store::now_ms;
 
@@ -44,25 +44,29 @@ pub async fn sweep(state: &AppState) -> ApiResult<()> {
             })
             .await;
     }
-    let expired: Vec<(String, Option<i64>)> = sqlx::query_as(
-        "UPDATE support_sessions SET state = 'closed', close_reason = 'timed_out', closed_at = $1, \
+    // A live session whose applet did not come back in time (its
+    // `expires_at` is the reconnection deadline) closes as disconnected.
+    let expired: Vec<(String, Option<i64>, String)> = sqlx::query_as(
+        "UPDATE support_sessions SET state = 'closed', closed_at = $1, \
+           close_reason = CASE WHEN state IN ('active', 'on_hold') AND expires_at <= $1 \
+             THEN 'disconnected' ELSE 'timed_out' END, \
            pin = NULL, link_hash = NULL, expires_at = NULL WHERE \
            (state IN ('pending', 'connecting', 'waiting', 'transferred') AND expires_at <= $1) OR \
-           (state IN ('active', 'on_hold') AND last_activity + $2 <= $1) \
-         RETURNING id, tech_id",
+           (state IN ('active', 'on_hold') AND (last_activity + $2 <= $1 OR expires_at <= $1)) \
+         RETURNING id, tech_id, close_reason",
     )
     .bind(now)
     .bind(idle)
     .fetch_all(&state.store.pool)
     .await?;
-    for (id, tech) in expired {
+    for (id, tech, reason) in expired {
         state
             .bus
             .announce(Event::SessionState {
                 session_id: id.clone(),
                 state: SessionState::Closed,
                 tech_id: tech,
-                reason: Some(CloseReason::TimedOut.as_str().to_owned()),
+                reason: Some(reason),
             })
             .await;
         state

@@ -327,14 +327,30 @@ async fn forward_signal(
 }
 
 async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
+    state.applet_sockets.opened(&id);
+    let closed = applet_session(&state, socket, &id).await;
+    if state.applet_sockets.closed(&id) == 0 && !closed {
+        // A live session waits for its applet to come back (a reboot);
+        // one not yet picked up closes.
+        let away = sessions::applet_away(&state, &id).await.unwrap_or(false);
+        if !away {
+            let _ = sessions::close(&state, &id, CloseReason::Disconnected).await;
+        }
+    }
+}
+
+/// One applet socket; whether the session closed while it was open.
+async fn applet_session(state: &AppState, socket: WebSocket, id: &str) -> bool {
+    let (state, id) = (state.clone(), id.to_owned());
     let (mut out, mut inc) = socket.split();
     let mut events = state.bus.subscribe();
     if let Err(e) = sessions::applet_connected(&state, &id).await {
         tracing::warn!(session = %id, error = %e, "applet connect");
     }
+    let back = sessions::applet_back(&state, &id).await.ok().flatten();
     let view = match sessions::load(&state.store.pool, &id).await {
         Ok(v) => v,
-        Err(_) => return,
+        Err(_) => return false,
     };
     let wait = match (view.channel_id, view.tech_id) {
         (Some(c), _) => state
@@ -358,7 +374,15 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
         estimated_wait_s: wait,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await {
-        return;
+        return false;
+    }
+    if let Some(tech) = back {
+        // Back after a reboot: the same rights, a new relay pair.
+        tracing::info!(session = %id, "applet back");
+        if !send_granted(&state, &mut out, &id, tech).await {
+            return false;
+        }
+        sessions::issue_relay(&state, &id).await;
     }
     let mut closed = false;
     let mut rate = crate::limits::Rate::per_second(state.config.ws_messages_per_s);
@@ -419,9 +443,7 @@ async fn applet_loop(state: AppState, socket: WebSocket, id: String) {
             }
         }
     }
-    if !closed {
-        let _ = sessions::close(&state, &id, CloseReason::Disconnected).await;
-    }
+    closed
 }
 
 async fn send_granted(

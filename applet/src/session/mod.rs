@@ -5,6 +5,7 @@
 //! the session ends every right goes and the temporary folder is deleted.
 
 mod clipboard;
+pub mod resume;
 mod screen;
 mod serve;
 pub mod terminal;
@@ -41,6 +42,9 @@ pub enum Entry {
     Pin(Secret),
     /// A private link (`.../join?link=SECRET`).
     Link(Secret),
+    /// The session an earlier run left to resume (after a reboot or a
+    /// crash), from the reconnection file.
+    Reconnect(resume::ResumeState),
 }
 
 /// Which screen the applet serves.
@@ -73,6 +77,8 @@ pub struct AppletConfig {
     pub stun: Option<SocketAddr>,
     /// Opens a pushed web page: program and arguments, the URL last.
     pub url_opener: Vec<String>,
+    /// Restarts the computer: program and arguments.
+    pub reboot_command: Vec<String>,
 }
 
 /// Why the applet stopped.
@@ -209,20 +215,30 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     let (pin, link) = match &config.entry {
         Entry::Pin(p) => (Some(p.clone()), None),
         Entry::Link(l) => (None, Some(l.clone())),
+        Entry::Reconnect(_) => (None, None),
     };
-    let joined = client
-        .join(&JoinRequest {
-            pin,
-            link,
-            name: config.name.clone(),
-        })
-        .await?;
+    let joined = match &config.entry {
+        Entry::Reconnect(state) => {
+            say("Reconnecting to your technician...");
+            state.joined()
+        }
+        _ => {
+            client
+                .join(&JoinRequest {
+                    pin,
+                    link,
+                    name: config.name.clone(),
+                })
+                .await?
+        }
+    };
     let session_id = joined.session_id.clone();
     match &joined.technician {
         Some(t) => say(&format!(
             "Connected to the help desk. Waiting for {}...",
             terminal::sanitize(t)
         )),
+        None if matches!(config.entry, Entry::Reconnect(_)) => {}
         None => say("Connected to the help desk. Waiting for a technician..."),
     }
     let ws = SignalingSocket::applet(&client, &joined).await?;
@@ -270,6 +286,16 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         "{} joined the session.",
         terminal::sanitize(technician.as_deref().unwrap_or("Your technician"))
     ));
+    // From here a reboot or a crash can come back to this session.
+    let resume = resume::ResumeState {
+        server: config.server.clone(),
+        session_id: session_id.clone(),
+        customer_token: joined.customer_token.clone(),
+        name: config.name.clone(),
+    };
+    if let Err(e) = resume.save() {
+        tracing::warn!(error = %e, "no reconnection file");
+    }
     let identity = LocalIdentity::generate().map_err(MeetError::Link)?;
     let route = Route {
         path: config.path,
@@ -304,6 +330,7 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         clipboard,
         wake: driver.waker(),
         url_opener: config.url_opener.clone(),
+        reboot_command: config.reboot_command.clone(),
     };
     let mut app = AppletApp::new(screen, injector, screen_size, terminal, options);
     let result = driver
@@ -311,14 +338,27 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         .instrument(tracing::info_span!("applet", session = %session_id))
         .await;
     drop(link);
+    if app.rebooting {
+        // The session waits on the server for this applet to come back.
+        drop(app);
+        drop(temp);
+        say("Restarting. Your technician keeps the session open.");
+        return Ok(Outcome {
+            session_id,
+            injected: 0,
+            end: None,
+        });
+    }
     if app.end == Some(secours_protocol::pb::EndReason::ByCustomer) {
         let _ = signaling.out.send(PeerMessage::Close).await;
     }
     drop(signaling.out);
     let end = app.end;
     let injected = app.injected;
+    app.abandon_files();
     drop(app);
     drop(temp);
+    resume::ResumeState::forget();
     match result {
         Ok(_) => {}
         // The server closed the session (the technician ended it, or

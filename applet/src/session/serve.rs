@@ -36,6 +36,8 @@ pub struct AppletApp {
     /// System information being gathered (off the driver's thread).
     info: Option<std_mpsc::Receiver<pb::SystemInfo>>,
     options: ServeOptions,
+    /// The computer restarts: the session is left to resume, not ended.
+    pub rebooting: bool,
     /// How the session ended, once it has.
     pub end: Option<EndReason>,
     /// Input events injected.
@@ -57,6 +59,8 @@ pub struct ServeOptions {
     /// Opens a web page the technician pushed: the program, then its
     /// arguments; the URL is added as the last argument (never a shell).
     pub url_opener: Vec<String>,
+    /// Restarts the computer (CONSOLE-9): the program, then its arguments.
+    pub reboot_command: Vec<String>,
 }
 
 /// The desktop clipboard, opened once the customer allows sharing it.
@@ -100,6 +104,7 @@ impl AppletApp {
             clipboard,
             info: None,
             options,
+            rebooting: false,
             end: None,
             injected: 0,
             dropped: 0,
@@ -111,6 +116,11 @@ impl AppletApp {
         self.screen.allow(
             s.is_authorized(Permission::DesktopView) || s.is_authorized(Permission::RemoteControl),
         );
+    }
+
+    /// The session is over: unfinished incoming files are deleted.
+    pub fn abandon_files(&mut self) {
+        self.desk.abandon();
     }
 
     /// Opens, feeds or closes the desktop clipboard as the session's
@@ -197,6 +207,35 @@ impl AppletApp {
         }
     }
 
+    /// Restarts the computer after the customer's yes: the reconnection
+    /// file is kept and an autostart entry brings the applet back at login;
+    /// the session is left to resume (the server waits for the applet).
+    fn reboot(&mut self) {
+        if let Err(e) = super::resume::autostart_after_reboot() {
+            tracing::warn!(error = %e, "no autostart entry");
+        }
+        self.terminal.say(
+            "Your technician restarts this computer. Secours reconnects after it \
+             (or run `secours applet --reconnect`).",
+        );
+        let Some((program, args)) = self.options.reboot_command.split_first() else {
+            return;
+        };
+        match std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .status()
+        {
+            Ok(status) if status.success() => self.rebooting = true,
+            Ok(status) => self.terminal.say(&format!(
+                "The restart failed ({status}); the session goes on."
+            )),
+            Err(e) => self
+                .terminal
+                .say(&format!("The restart failed ({e}); the session goes on.")),
+        }
+    }
+
     fn inject(&mut self, m: &Message) -> Result<(), crate::AppletError> {
         let Some(inj) = self.injector.as_mut() else {
             self.dropped += 1;
@@ -269,6 +308,7 @@ impl AppletApp {
             // The session checked the permission and the customer's consent.
             Event::Message(Message::SystemInfoRequest(r)) => self.gather_info(r.id),
             Event::Message(Message::UrlPush(u)) => self.open_url(&u.url),
+            Event::Message(Message::RebootRequest(_)) => self.reboot(),
             Event::Message(Message::RecordingNotice(r)) => self.terminal.say(if r.recording {
                 "This session is being recorded."
             } else {
@@ -353,6 +393,10 @@ impl App for AppletApp {
     }
 
     fn poll(&mut self, s: &mut Session, now: Instant) -> Result<Option<Instant>, AppError> {
+        if self.rebooting {
+            // Leave without ending the session: it resumes after the restart.
+            return Err("the computer restarts".into());
+        }
         while let Some(reply) = self.terminal.try_reply() {
             match reply {
                 Reply::Consent { id, allow } => s.answer_consent(id, allow, now)?,

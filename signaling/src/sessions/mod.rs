@@ -5,17 +5,18 @@
 //! nodes) racing for the same session cannot both win.
 
 mod estimate;
+mod reconnect;
 
 pub use estimate::{EstimateCache, estimate_for_channel, estimate_for_tech};
+pub use reconnect::{AppletSockets, applet_away, applet_back, issue_relay};
 
 use rand::Rng;
-use secours_protocol::signaling::SignalPayload;
 use sqlx::AnyPool;
 
 use crate::Secret;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::events::{Event, Peer};
+use crate::events::Event;
 use crate::model::{CloseReason, Perm, Role, SessionState};
 use crate::scope;
 use crate::state::AppState;
@@ -449,31 +450,7 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
     if let Ok(s) = load(&state.store.pool, id).await {
         state.estimates.forget(s.channel_id, s.tech_id);
     }
-    // The relay this node runs pairs the two peers (they use it first, then
-    // race direct paths); the token travels to both through signaling.
-    let token = state.hub.issue();
-    state.revocations.relay_issued(id, token.clone());
-    let relay = SignalPayload::Relay {
-        url: format!(
-            "{}/relay/v1/ws",
-            state
-                .config
-                .public_url
-                .trim_end_matches('/')
-                .replacen("http", "ws", 1)
-        ),
-        token: Secret::new(token.as_str()),
-    };
-    for to in [Peer::Console, Peer::Applet] {
-        state
-            .bus
-            .announce(Event::Signal {
-                session_id: id.to_owned(),
-                to,
-                payload: relay.clone(),
-            })
-            .await;
-    }
+    issue_relay(state, id).await;
     load(&state.store.pool, id).await
 }
 
