@@ -5,6 +5,7 @@
 //! the session ends every right goes and the temporary folder is deleted.
 
 mod clipboard;
+mod encoder_cache;
 pub mod resume;
 mod screen;
 mod serve;

@@ -128,6 +128,11 @@ impl Drop for ScreenStream {
     }
 }
 
+struct Chosen {
+    backend: Backend,
+    size: (u32, u32),
+}
+
 fn capture_loop(
     open: OpenScreen,
     backend: Option<Backend>,
@@ -141,7 +146,15 @@ fn capture_loop(
         backend,
         size: None,
     };
-    let choice = selftest::choose(native, FPS, overrides)?;
+    let (backend, size) = match super::encoder_cache::recall(native, backend) {
+        Some(known) => known,
+        None => {
+            let choice = selftest::choose(native, FPS, overrides)?;
+            super::encoder_cache::remember(native, choice.backend, choice.size);
+            (choice.backend, choice.size)
+        }
+    };
+    let choice = Chosen { backend, size };
     let mut settings = PipelineSettings::new(choice.backend);
     settings.bitrate_kbps = control.bitrate_kbps.load(Ordering::Relaxed);
     settings.fps = FPS;
