@@ -9,6 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use secours_codec::Backend;
 use serde::{Deserialize, Serialize};
 
+/// Whether this is a release build (debug builds encode far slower).
+const RELEASE: bool = !cfg!(debug_assertions);
+
 /// How long an answer stays good.
 const VALID: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -49,7 +52,7 @@ pub fn recall(native: (u32, u32), forced: Option<Backend>) -> Option<(Backend, (
     let backend: Backend = e.backend.parse().ok()?;
     let fresh = now_unix().saturating_sub(e.at_unix) < VALID.as_secs();
     let same = e.version == env!("CARGO_PKG_VERSION")
-        && e.release == !cfg!(debug_assertions)
+        && e.release == RELEASE
         && e.cores == cores()
         && e.native == native;
     let allowed = forced.is_none_or(|f| f == backend) && backend.available();
@@ -61,7 +64,7 @@ pub fn remember(native: (u32, u32), backend: Backend, size: (u32, u32)) {
     let Some(path) = file() else { return };
     let entry = Entry {
         version: env!("CARGO_PKG_VERSION").into(),
-        release: !cfg!(debug_assertions),
+        release: RELEASE,
         cores: cores(),
         native,
         backend: backend.name().into(),

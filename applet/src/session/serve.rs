@@ -38,6 +38,8 @@ pub struct AppletApp {
     options: ServeOptions,
     /// The computer restarts: the session is left to resume, not ended.
     pub rebooting: bool,
+    /// When each refused action was last reported to the customer.
+    blocked_said: std::collections::HashMap<Permission, Instant>,
     /// How the session ended, once it has.
     pub end: Option<EndReason>,
     /// Input events injected.
@@ -105,6 +107,7 @@ impl AppletApp {
             info: None,
             options,
             rebooting: false,
+            blocked_said: std::collections::HashMap::new(),
             end: None,
             injected: 0,
             dropped: 0,
@@ -331,10 +334,19 @@ impl AppletApp {
                         .say("The technician's copy was not applied: no clipboard is shared."),
                 }
             }
-            Event::Refused { action, .. } => self.terminal.say(&format!(
-                "Blocked: your technician tried to {} without your permission.",
-                describe(action)
-            )),
+            Event::Refused { action, .. } => {
+                // Said once per action every few seconds: a flood of
+                // refused input is not a flood of lines.
+                let last = self.blocked_said.insert(action, now);
+                if last.is_none_or(|t| now.duration_since(t) >= BLOCKED_NOTICE_EVERY) {
+                    self.terminal.say(&format!(
+                        "Blocked: your technician tried to {} without your permission.",
+                        describe(action)
+                    ));
+                } else if let Some(t) = last {
+                    self.blocked_said.insert(action, t);
+                }
+            }
             Event::Chat { text, .. } => self
                 .terminal
                 .say(&format!("Technician: {}", sanitize(&text))),
@@ -369,6 +381,9 @@ impl AppletApp {
         Ok(())
     }
 }
+
+/// How often a refused action is reported to the customer.
+const BLOCKED_NOTICE_EVERY: Duration = Duration::from_secs(5);
 
 /// How an action reads in a consent question.
 fn describe(p: Permission) -> &'static str {

@@ -387,11 +387,15 @@ impl Session {
 
     fn refuse(&mut self, action: Permission, message: &'static str) {
         self.stats.refused += 1;
-        tracing::warn!(
-            ?action,
-            message,
-            "refused an action without permission or consent"
-        );
+        // Logged at 1, 2, 4, 8... refusals: a flood stays a few lines.
+        if self.stats.refused.is_power_of_two() {
+            tracing::warn!(
+                ?action,
+                message,
+                refused = self.stats.refused,
+                "refused an action without permission or consent"
+            );
+        }
         self.events.push_back(Event::Refused { action, message });
     }
 
