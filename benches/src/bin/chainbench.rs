@@ -307,9 +307,9 @@ fn ffmpeg_reference(display: &str, size: (u64, u64), seconds: u64) -> Result<f64
     let text = String::from_utf8_lossy(&out.stdout);
     let frames: u64 = text
         .lines()
+        .rev()
         .filter_map(|l| l.strip_prefix("frame="))
-        .filter_map(|v| v.trim().parse().ok())
-        .last()
+        .find_map(|v| v.trim().parse().ok())
         .context("ffmpeg printed no frame count")?;
     Ok(frames as f64 / started.elapsed().as_secs_f64().max(seconds as f64))
 }
