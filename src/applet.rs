@@ -22,9 +22,13 @@ pub struct AppletArgs {
     /// crash), without a new code.
     #[arg(long, conflicts_with_all = ["pin", "link"])]
     pub reconnect: bool,
-    /// The private link your technician sent you.
+    /// The private link your technician sent you, or your help desk's
+    /// channel link.
     #[arg(long)]
     pub link: Option<String>,
+    /// A field of the channel's form, `NAME=VALUE` (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub field: Vec<String>,
     /// Your name, as the technician will see it.
     #[arg(long, default_value = "")]
     pub name: String,
@@ -75,16 +79,17 @@ pub fn run(args: AppletArgs) -> Result<()> {
             (server, Entry::Pin(Secret::from(pin.trim())))
         }
         (None, Some(link)) => {
-            let secret = session::link_secret(link).context("not a Secours private link")?;
-            let server = match &args.server {
-                Some(s) => s.clone(),
-                None => link
-                    .split("/join")
-                    .next()
-                    .map(str::to_owned)
-                    .context("not a Secours private link")?,
-            };
-            (server, Entry::Link(secret))
+            let (from_link, mut entry) =
+                session::parse_link(link).context("not a Secours private or channel link")?;
+            if let Entry::Channel { fields, .. } = &mut entry {
+                for f in &args.field {
+                    let (k, v) = f.split_once('=').context("--field takes NAME=VALUE")?;
+                    fields.insert(k.to_owned(), v.to_owned());
+                }
+            } else if !args.field.is_empty() {
+                bail!("--field goes with a channel link");
+            }
+            (args.server.clone().unwrap_or(from_link), entry)
         }
         _ => bail!("give --pin (with --server) or --link"),
     };

@@ -22,7 +22,8 @@ use secours_peer::{Driver, DriverError};
 use secours_protocol::Session;
 use secours_protocol::pb::Role;
 use secours_protocol::signaling::{
-    GrantedSet, JoinRequest, PeerMessage, Secret, ServerMessage, SessionState, SignalPayload,
+    ChannelJoin, GrantedSet, JoinRequest, PeerMessage, Secret, ServerMessage, SessionState,
+    SignalPayload,
 };
 use secours_transport::LocalIdentity;
 use tokio::sync::{mpsc, oneshot};
@@ -43,6 +44,13 @@ pub enum Entry {
     Pin(Secret),
     /// A private link (`.../join?link=SECRET`).
     Link(Secret),
+    /// A channel's link (`.../join/CODE`), with the channel's form fields.
+    Channel {
+        /// The channel's link code.
+        code: String,
+        /// Form fields, name to value.
+        fields: std::collections::BTreeMap<String, String>,
+    },
     /// The session an earlier run left to resume (after a reboot or a
     /// crash), from the reconnection file.
     Reconnect(resume::ResumeState),
@@ -216,12 +224,23 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     let (pin, link) = match &config.entry {
         Entry::Pin(p) => (Some(p.clone()), None),
         Entry::Link(l) => (None, Some(l.clone())),
-        Entry::Reconnect(_) => (None, None),
+        Entry::Reconnect(_) | Entry::Channel { .. } => (None, None),
     };
     let joined = match &config.entry {
         Entry::Reconnect(state) => {
             say("Reconnecting to your technician...");
             state.joined()
+        }
+        Entry::Channel { code, fields } => {
+            client
+                .join_channel(
+                    code,
+                    &ChannelJoin {
+                        name: config.name.clone(),
+                        fields: fields.clone(),
+                    },
+                )
+                .await?
         }
         _ => {
             client
@@ -382,6 +401,26 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     })
 }
 
+/// What a link the customer was given leads to: a private session's
+/// secret (`.../join?link=SECRET`) or a channel (`.../join/CODE`); and the
+/// server it is on.
+pub fn parse_link(url: &str) -> Option<(String, Entry)> {
+    let (server, rest) = url.split_once("/join")?;
+    if let Some(secret) = link_secret(url) {
+        return Some((server.to_owned(), Entry::Link(secret)));
+    }
+    let code = rest.strip_prefix('/')?.split(['?', '#', '/']).next()?;
+    (code.len() == 32 && code.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+        (
+            server.to_owned(),
+            Entry::Channel {
+                code: code.to_owned(),
+                fields: Default::default(),
+            },
+        )
+    })
+}
+
 /// Reads the link's secret from a private link URL (`...?link=SECRET`).
 pub fn link_secret(url: &str) -> Option<Secret> {
     let query = url.split_once('?')?.1;
@@ -390,4 +429,31 @@ pub fn link_secret(url: &str) -> Option<Secret> {
         .find_map(|kv| kv.strip_prefix("link="))
         .filter(|s| !s.is_empty())
         .map(Secret::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_say_where_they_lead() {
+        let secret = "ab".repeat(32);
+        match parse_link(&format!("https://help.example/join?link={secret}")) {
+            Some((server, Entry::Link(s))) => {
+                assert_eq!(server, "https://help.example");
+                assert_eq!(s.expose(), secret);
+            }
+            other => panic!("{other:?}"),
+        }
+        let code = "0123456789abcdef0123456789abcdef";
+        match parse_link(&format!("https://help.example/sub/join/{code}")) {
+            Some((server, Entry::Channel { code: c, .. })) => {
+                assert_eq!(server, "https://help.example/sub");
+                assert_eq!(c, code);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_link("https://help.example/join/xyz").is_none());
+        assert!(parse_link("https://help.example/other").is_none());
+    }
 }
