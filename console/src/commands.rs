@@ -306,6 +306,19 @@ pub enum ConsoleEvent {
         /// Text (hostile).
         text: String,
     },
+    /// A file on its way (a few times a second while it moves).
+    Progress {
+        /// Session.
+        session_id: String,
+        /// `sending` or `receiving`.
+        direction: String,
+        /// Name (hostile when received).
+        name: String,
+        /// Bytes so far.
+        bytes: u64,
+        /// Bytes in all.
+        size: u64,
+    },
     /// A file finished, either way.
     File {
         /// Session.

@@ -10,6 +10,7 @@
 pub mod commands;
 pub mod run;
 pub mod session;
+pub mod terminal;
 pub mod viewer;
 
 pub use commands::{Command, ConsoleEvent};

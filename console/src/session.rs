@@ -46,7 +46,13 @@ pub struct ConsoleApp {
     ping: Option<Duration>,
     /// Why the session ended, once it has.
     pub closed: Option<String>,
+    /// When progress was last reported, and what it was.
+    progress_at: Instant,
+    progress_said: std::collections::HashMap<(bool, u64), u64>,
 }
+
+/// How often file progress is reported.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// A permission by its signaling name (`remote_control`...).
 fn permission(name: &str) -> Option<Permission> {
@@ -90,7 +96,32 @@ impl ConsoleApp {
             stats: LinkStats::default(),
             ping: None,
             closed: None,
+            progress_at: picked_at,
+            progress_said: std::collections::HashMap::new(),
         })
+    }
+
+    /// Reports the transfers that moved since the last report.
+    fn report_progress(&mut self, now: Instant) {
+        if now.duration_since(self.progress_at) < PROGRESS_EVERY {
+            return;
+        }
+        self.progress_at = now;
+        let progress = self.desk.progress();
+        self.progress_said
+            .retain(|k, _| progress.iter().any(|p| (p.sending, p.id) == *k));
+        for p in progress {
+            if self.progress_said.insert((p.sending, p.id), p.done) == Some(p.done) {
+                continue;
+            }
+            self.emit(ConsoleEvent::Progress {
+                session_id: self.session_id.clone(),
+                direction: if p.sending { "sending" } else { "receiving" }.into(),
+                name: p.name,
+                bytes: p.done,
+                size: p.size,
+            });
+        }
     }
 
     /// The link went under a live session: transfers stop; the files still
@@ -651,6 +682,7 @@ impl App for ConsoleApp {
             self.command(s, c, now)?;
         }
         self.desk.pump(s, now)?;
+        self.report_progress(now);
         Ok(Some(now + Duration::from_millis(50)))
     }
 

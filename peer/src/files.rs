@@ -61,6 +61,8 @@ struct Outgoing {
     name: String,
     size: u64,
     started: Instant,
+    /// Bytes handed to the session so far.
+    done: u64,
 }
 
 #[derive(Debug)]
@@ -69,6 +71,23 @@ struct Incoming {
     name: String,
     size: u64,
     started: Instant,
+    /// Bytes on disk so far.
+    done: u64,
+}
+
+/// Where a transfer in progress stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The transfer.
+    pub id: u64,
+    /// Outgoing (true) or incoming.
+    pub sending: bool,
+    /// The file's name.
+    pub name: String,
+    /// Bytes so far.
+    pub done: u64,
+    /// Bytes in all.
+    pub size: u64,
 }
 
 /// Files of one peer: reads outgoing files window by window and writes
@@ -120,6 +139,7 @@ impl FileDesk {
                 name,
                 size,
                 started: now,
+                done: 0,
             },
         );
         Ok(id)
@@ -127,6 +147,25 @@ impl FileDesk {
 
     fn part_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.part"))
+    }
+
+    /// The transfers in progress.
+    pub fn progress(&self) -> Vec<Progress> {
+        let out = self.outgoing.iter().map(|(id, o)| Progress {
+            id: *id,
+            sending: true,
+            name: o.name.clone(),
+            done: o.done,
+            size: o.size,
+        });
+        let inc = self.incoming.iter().map(|(id, i)| Progress {
+            id: *id,
+            sending: false,
+            name: i.name.clone(),
+            done: i.done,
+            size: i.size,
+        });
+        out.chain(inc).collect()
     }
 
     /// The session under the desk is gone (its link dropped): transfers
@@ -154,6 +193,7 @@ impl FileDesk {
                     .read_exact_at(&mut buf, w.offset)
                     .map_err(|e| FileDeskError::Io(PathBuf::from(&out.name), e))?;
                 session.send_file_chunk(*id, Bytes::from(buf), now)?;
+                out.done = out.done.max(w.offset + w.max_len);
                 if session.queued_frames() > 64 {
                     return Ok(()); // let the loop write before reading more
                 }
@@ -204,14 +244,16 @@ impl FileDesk {
                         name: name.clone(),
                         size: *size,
                         started: now,
+                        done: held,
                     },
                 );
             }
             TransferEvent::Data { id, offset, data } => {
-                if let Some(inc) = self.incoming.get(id) {
-                    inc.file
-                        .write_all_at(data, *offset)
-                        .map_err(|e| FileDeskError::Io(self.part_path(&inc.name), e))?;
+                if let Some(inc) = self.incoming.get_mut(id) {
+                    inc.done = inc.done.max(offset + data.len() as u64);
+                    inc.file.write_all_at(data, *offset).map_err(|e| {
+                        FileDeskError::Io(self.dir.join(format!("{}.part", inc.name)), e)
+                    })?;
                     session.file_written(*id, data.len() as u64, now)?;
                 }
             }

@@ -15,4 +15,4 @@ pub mod files;
 pub mod setup;
 
 pub use driver::{App, AppError, Driver, DriverError};
-pub use files::{Done, FileDesk, FileDeskError};
+pub use files::{Done, FileDesk, FileDeskError, Progress};

@@ -1,0 +1,464 @@
+//! The console at a terminal: short commands typed by the technician become
+//! the same [`Command`]s as the headless mode's JSON lines, and events are
+//! printed as sentences. A session is named by the first characters of its
+//! id (or left out when only one runs). Text from the customer's side is
+//! hostile: control, bidirectional and zero-width characters are dropped
+//! before it is printed.
+
+use std::path::PathBuf;
+
+use crate::commands::{Command, ConsoleEvent};
+
+/// What `help` prints.
+pub const HELP: &str = "\
+commands (SESSION: the first characters of a session id, or nothing when one runs):
+  pin                          open a private session: a PIN code and a link
+  queue                        list the queue
+  pickup SESSION               take a waiting session
+  hold SESSION | resume SESSION
+  transfer SESSION tech ID | transfer SESSION group ID
+  control SESSION              ask for remote control
+  request SESSION PERMISSION   ask for a permission (send_files, clipboard...)
+  type SESSION TEXT            type on the customer's machine (\\n: Return)
+  click SESSION X Y            click at a position of the picture
+  chat SESSION TEXT            a chat line
+  send SESSION FILE            send a file
+  clip SESSION TEXT            put text on the customer's clipboard
+  info SESSION                 the customer's system information
+  url SESSION URL              open a web page on the customer's computer
+  reboot SESSION               restart the customer's computer (it comes back)
+  record SESSION on|off        record the session (WebM + event log)
+  snapshot SESSION FILE.png    save the customer's screen
+  stats SESSION                figures of the session
+  end SESSION                  end the session
+  quit";
+
+/// Text from the other side, made safe to print on a terminal.
+pub fn sanitize(text: &str) -> String {
+    text.chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(*c as u32,
+                    0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF)
+        })
+        .take(4096)
+        .collect()
+}
+
+/// The sessions this console runs, to resolve short names.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    /// Ids of the sessions picked up or in the last queue listing.
+    pub known: Vec<String>,
+}
+
+impl Sessions {
+    /// The full id of `short` (a prefix), or of the only session known.
+    pub fn resolve(&self, short: Option<&str>) -> Result<String, String> {
+        let matching: Vec<&String> = match short {
+            Some(s) => self.known.iter().filter(|id| id.starts_with(s)).collect(),
+            None => self.known.iter().collect(),
+        };
+        match (matching.as_slice(), short) {
+            ([one], _) => Ok((*one).clone()),
+            ([], Some(s)) => Err(format!("no session {s}")),
+            ([], None) => Err("no session yet".into()),
+            (_, _) => Err("which session? give the first characters of its id".into()),
+        }
+    }
+
+    /// Remembers a session id.
+    pub fn learn(&mut self, id: &str) {
+        if !self.known.iter().any(|k| k == id) {
+            self.known.push(id.to_owned());
+        }
+    }
+}
+
+/// Reads one typed line.
+pub fn parse(line: &str, sessions: &Sessions) -> Result<Command, String> {
+    let line = line.trim();
+    let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim();
+    // The session is the first word when it names one; else the only one.
+    let with_session = |rest: &str| -> Result<(String, String), String> {
+        let (first, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+        match sessions.resolve(Some(first).filter(|f| !f.is_empty())) {
+            Ok(id) => Ok((id, tail.trim().to_owned())),
+            Err(e) if first.is_empty() => Err(e),
+            Err(_) => sessions.resolve(None).map(|id| (id, rest.to_owned())),
+        }
+    };
+    let arg = |what: &str, v: String| {
+        if v.is_empty() {
+            Err(format!("{word}: give {what}"))
+        } else {
+            Ok(v)
+        }
+    };
+    Ok(match word {
+        "pin" => Command::CreatePin,
+        "queue" => Command::Queue,
+        "quit" | "exit" => Command::Quit,
+        "pickup" => Command::Pickup {
+            session_id: sessions.resolve(Some(arg("a session", rest.into())?.as_str()))?,
+        },
+        "hold" => Command::Hold {
+            session_id: with_session(rest)?.0,
+        },
+        "resume" => Command::Resume {
+            session_id: with_session(rest)?.0,
+        },
+        "transfer" => {
+            let (session_id, tail) = with_session(rest)?;
+            let (kind, id) = tail
+                .split_once(' ')
+                .ok_or("transfer: tech ID or group ID")?;
+            let id: i64 = id
+                .trim()
+                .parse()
+                .map_err(|_| "transfer: an id is a number")?;
+            match kind {
+                "tech" => Command::Transfer {
+                    session_id,
+                    tech_id: Some(id),
+                    group_id: None,
+                },
+                "group" => Command::Transfer {
+                    session_id,
+                    tech_id: None,
+                    group_id: Some(id),
+                },
+                _ => return Err("transfer: tech ID or group ID".into()),
+            }
+        }
+        "control" => Command::Request {
+            session_id: with_session(rest)?.0,
+            permission: "remote_control".into(),
+        },
+        "request" => {
+            let (session_id, p) = with_session(rest)?;
+            Command::Request {
+                session_id,
+                permission: arg("a permission", p)?,
+            }
+        }
+        "type" => {
+            let (session_id, text) = with_session(rest)?;
+            Command::Type {
+                session_id,
+                text: arg("text", text)?.replace("\\n", "\n"),
+            }
+        }
+        "click" => {
+            let (session_id, xy) = with_session(rest)?;
+            let mut n = xy.split_whitespace().map(str::parse::<i32>);
+            match (n.next(), n.next()) {
+                (Some(Ok(x)), Some(Ok(y))) => Command::Click {
+                    session_id,
+                    x,
+                    y,
+                    button: None,
+                },
+                _ => return Err("click: give X Y".into()),
+            }
+        }
+        "chat" => {
+            let (session_id, text) = with_session(rest)?;
+            Command::Chat {
+                session_id,
+                text: arg("text", text)?,
+            }
+        }
+        "send" => {
+            let (session_id, path) = with_session(rest)?;
+            Command::SendFile {
+                session_id,
+                path: PathBuf::from(arg("a file", path)?),
+            }
+        }
+        "clip" => {
+            let (session_id, text) = with_session(rest)?;
+            Command::Clipboard {
+                session_id,
+                text: Some(arg("text", text)?),
+                image: None,
+            }
+        }
+        "info" => Command::SystemInfo {
+            session_id: with_session(rest)?.0,
+        },
+        "url" => {
+            let (session_id, url) = with_session(rest)?;
+            Command::OpenUrl {
+                session_id,
+                url: arg("a URL", url)?,
+            }
+        }
+        "reboot" => Command::Reboot {
+            session_id: with_session(rest)?.0,
+        },
+        "record" => {
+            let (session_id, on) = with_session(rest)?;
+            Command::Record {
+                session_id,
+                on: match on.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err("record: on or off".into()),
+                },
+                dir: None,
+            }
+        }
+        "snapshot" => {
+            let (session_id, path) = with_session(rest)?;
+            Command::Snapshot {
+                session_id,
+                path: PathBuf::from(arg("a file", path)?),
+            }
+        }
+        "stats" => Command::Stats {
+            session_id: with_session(rest)?.0,
+        },
+        "end" => Command::End {
+            session_id: with_session(rest)?.0,
+        },
+        "" => return Err(String::new()),
+        other => return Err(format!("unknown command {other:?} (help lists them)")),
+    })
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// One event as a sentence (`None`: shown otherwise, as progress).
+pub fn describe(event: &ConsoleEvent) -> Option<String> {
+    use ConsoleEvent as E;
+    Some(match event {
+        E::Ready { .. } => "Logged in. Type `help` for the commands.".into(),
+        E::Queue { sessions } if sessions.is_empty() => "Queue: empty.".into(),
+        E::Queue { sessions } => {
+            let mut s = String::from("Queue:");
+            for v in sessions {
+                s.push_str(&format!(
+                    "\n  {}  {:<11} {}",
+                    short(&v.id),
+                    v.state,
+                    sanitize(&v.customer_name)
+                ));
+            }
+            s
+        }
+        E::Pin {
+            session_id,
+            pin,
+            link,
+        } => format!(
+            "Session {}: PIN {pin} (or the link {link}); it appears in the queue when the customer joins.",
+            short(session_id)
+        ),
+        E::Connected { session_id, path } => {
+            format!("Session {}: connected ({path}).", short(session_id))
+        }
+        E::Reconnecting { session_id } => format!(
+            "Session {}: the customer's computer left (a restart?); waiting for it to come back.",
+            short(session_id)
+        ),
+        E::Established {
+            session_id, sas, ..
+        } => format!(
+            "Session {}: secure. Short authentication string {sas}: ask the customer to read theirs.",
+            short(session_id)
+        ),
+        E::Consent {
+            session_id,
+            allowed,
+            actions,
+        } => format!(
+            "Session {}: the customer {} {}.",
+            short(session_id),
+            if *allowed { "allowed" } else { "refused" },
+            actions.join(", ")
+        ),
+        E::FirstFrame {
+            session_id,
+            width,
+            height,
+            ms_since_pickup,
+        } => format!(
+            "Session {}: the customer's screen ({width}x{height}) after {ms_since_pickup:.0} ms.",
+            short(session_id)
+        ),
+        E::Snapshot {
+            session_id, path, ..
+        } => format!("Session {}: saved {}.", short(session_id), path.display()),
+        E::Chat { session_id, text } => {
+            format!(
+                "Session {}: customer: {}",
+                short(session_id),
+                sanitize(text)
+            )
+        }
+        E::Clipboard {
+            session_id,
+            text: Some(t),
+            ..
+        } => format!(
+            "Session {}: the customer copied: {}",
+            short(session_id),
+            sanitize(t)
+        ),
+        E::Clipboard {
+            session_id, image, ..
+        } => format!(
+            "Session {}: the customer copied an image ({}).",
+            short(session_id),
+            image
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        E::SystemInfo { session_id, items } => {
+            let mut s = format!("Session {}: system information", short(session_id));
+            let mut section = "";
+            for i in items {
+                if i.section != section {
+                    section = &i.section;
+                    s.push_str(&format!("\n  [{}]", sanitize(section)));
+                }
+                s.push_str(&format!(
+                    "\n    {}: {}",
+                    sanitize(&i.key),
+                    sanitize(&i.value)
+                ));
+            }
+            s
+        }
+        E::Recording {
+            session_id,
+            recording: true,
+            video,
+            ..
+        } => format!(
+            "Session {}: recording into {}.",
+            short(session_id),
+            video.display()
+        ),
+        E::Recording {
+            session_id,
+            video,
+            frames,
+            seconds,
+            ..
+        } => format!(
+            "Session {}: recorded {frames} frames over {seconds:.1} s in {}.",
+            short(session_id),
+            video.display()
+        ),
+        E::Stats {
+            session_id,
+            rtt_ms,
+            bytes_sent,
+            bytes_received,
+            screen,
+            ..
+        } => format!(
+            "Session {}: round trip {rtt_ms:.1} ms, {bytes_sent} bytes sent, {bytes_received} received, \
+             {} pictures decoded",
+            short(session_id),
+            screen.decoded
+        ),
+        E::Progress { .. } => return None,
+        E::File {
+            session_id,
+            direction,
+            name,
+            size,
+            md5,
+            verified,
+            path,
+        } => format!(
+            "Session {}: {direction} {} ({size} bytes), MD5 {md5} {}{}",
+            short(session_id),
+            sanitize(name),
+            if *verified { "verified" } else { "MISMATCH" },
+            path.as_ref()
+                .map(|p| format!(", in {}", p.display()))
+                .unwrap_or_default()
+        ),
+        E::Refused { session_id, reason } => format!(
+            "{}refused: {}",
+            session_id
+                .as_deref()
+                .map(|s| format!("Session {}: ", short(s)))
+                .unwrap_or_default(),
+            sanitize(reason)
+        ),
+        E::Closed {
+            session_id, reason, ..
+        } => format!("Session {}: ended ({reason}).", short(session_id)),
+        E::Error { message } => format!("Error: {}", sanitize(message)),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn two() -> Sessions {
+        Sessions {
+            known: vec!["abc123".into(), "abd456".into()],
+        }
+    }
+
+    #[test]
+    fn short_names_and_the_only_session() {
+        let s = two();
+        assert_eq!(
+            parse("chat abc hello there", &s),
+            Ok(Command::Chat {
+                session_id: "abc123".into(),
+                text: "hello there".into()
+            })
+        );
+        assert!(
+            parse("chat ab hello", &s)
+                .unwrap_err()
+                .contains("which session")
+        );
+        let one = Sessions {
+            known: vec!["abc123".into()],
+        };
+        assert_eq!(
+            parse("type ls -l\\n", &one),
+            Ok(Command::Type {
+                session_id: "abc123".into(),
+                text: "ls -l\n".into()
+            })
+        );
+        assert_eq!(
+            parse("record abc off", &s),
+            Ok(Command::Record {
+                session_id: "abc123".into(),
+                on: false,
+                dir: None
+            })
+        );
+        assert!(parse("frobnicate", &s).is_err());
+        assert!(parse("transfer abc tech x", &s).is_err());
+    }
+
+    #[test]
+    fn hostile_text_is_neutralised_when_printed() {
+        let e = ConsoleEvent::Chat {
+            session_id: "abc123".into(),
+            text: "ok\u{1b}[2J\u{202e}gpj.exe".into(),
+        };
+        assert_eq!(
+            describe(&e).unwrap(),
+            "Session abc123: customer: ok[2Jgpj.exe"
+        );
+    }
+}
