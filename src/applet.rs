@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use secours_applet::Scene;
+use secours_applet::input::priority::Priority;
 use secours_applet::session::{self, AppletConfig, Entry, ScreenSource};
 use secours_peer::connect::PathChoice;
 use secours_protocol::signaling::Secret;
@@ -59,6 +60,11 @@ pub struct AppletArgs {
     /// agrees (split on spaces, no shell).
     #[arg(long, default_value = "systemctl reboot")]
     pub reboot_command: String,
+    /// Who has the mouse and keyboard when both act: `customer` (your own
+    /// mouse and keyboard hold the technician's input back for a moment)
+    /// or `technician`.
+    #[arg(long, default_value = "customer")]
+    pub priority: String,
 }
 
 fn words(command: &str) -> Vec<String> {
@@ -133,6 +139,11 @@ pub fn run(args: AppletArgs) -> Result<()> {
         stun: args.stun,
         url_opener: words(&args.url_opener),
         reboot_command: words(&args.reboot_command),
+        priority: match args.priority.as_str() {
+            "customer" => Priority::Customer,
+            "technician" => Priority::Technician,
+            other => bail!("--priority is customer or technician, not {other}"),
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

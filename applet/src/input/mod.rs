@@ -2,6 +2,7 @@
 //! the customer's screen. Positions are in the captured screen's pixels;
 //! the applet checks the permission (PERM-2) before calling any of this.
 
+pub mod priority;
 pub mod x11;
 
 use crate::error::AppletError;

@@ -150,3 +150,37 @@ impl InputInjector for X11Injector {
         Ok(())
     }
 }
+
+/// The desktop's pointer and keyboard, read on a connection of its own
+/// (for APPLET-3's "customer first").
+pub struct X11Activity {
+    conn: RustConnection,
+    root: Window,
+}
+
+impl std::fmt::Debug for X11Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("X11Activity")
+    }
+}
+
+impl X11Activity {
+    pub fn connect(display: Option<&str>) -> Result<Self, AppletError> {
+        let screen = crate::x11_screen::open(display)?;
+        Ok(Self {
+            conn: screen.conn,
+            root: screen.root,
+        })
+    }
+}
+
+impl super::priority::ActivityProbe for X11Activity {
+    fn sample(&mut self) -> Result<super::priority::Sample, AppletError> {
+        let pointer = self.conn.query_pointer(self.root)?.reply()?;
+        let keys = self.conn.query_keymap()?.reply()?;
+        Ok(super::priority::Sample {
+            pointer: (i32::from(pointer.root_x), i32::from(pointer.root_y)),
+            any_key: keys.keys.iter().any(|b| *b != 0),
+        })
+    }
+}

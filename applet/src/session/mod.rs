@@ -88,6 +88,8 @@ pub struct AppletConfig {
     pub url_opener: Vec<String>,
     /// Restarts the computer: program and arguments.
     pub reboot_command: Vec<String>,
+    /// Who has the mouse and keyboard when both act (APPLET-3).
+    pub priority: crate::input::priority::Priority,
 }
 
 /// Why the applet stopped.
@@ -351,8 +353,15 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         wake: driver.waker(),
         url_opener: config.url_opener.clone(),
         reboot_command: config.reboot_command.clone(),
+        priority: config.priority,
     };
     let mut app = AppletApp::new(screen, injector, screen_size, terminal, options);
+    if let ScreenSource::X11(display) = &config.screen {
+        match crate::input::x11::X11Activity::connect(display.as_deref()) {
+            Ok(probe) => app = app.with_activity(Box::new(probe)),
+            Err(e) => tracing::warn!(error = %e, "the customer's own input is not watched"),
+        }
+    }
     let result = driver
         .run(&mut session, &mut link, &mut app)
         .instrument(tracing::info_span!("applet", session = %session_id))

@@ -23,6 +23,7 @@ use secours_transport::LinkStats;
 use super::clipboard::{ClipboardNews, DesktopClipboard};
 use super::screen::ScreenStream;
 use super::terminal::{Reply, Terminal, sanitize};
+use crate::input::priority::{ActivityProbe, CustomerFirst, Priority};
 use crate::input::{InputInjector, MouseButton, video_to_screen};
 
 /// The applet's side of one session.
@@ -38,6 +39,9 @@ pub struct AppletApp {
     options: ServeOptions,
     /// The computer restarts: the session is left to resume, not ended.
     pub rebooting: bool,
+    /// The customer's own input, watched for APPLET-3.
+    activity: Option<(Box<dyn ActivityProbe>, CustomerFirst)>,
+    priority_said: Option<Instant>,
     /// When each refused action was last reported to the customer.
     blocked_said: std::collections::HashMap<Permission, Instant>,
     /// How the session ended, once it has.
@@ -63,6 +67,8 @@ pub struct ServeOptions {
     pub url_opener: Vec<String>,
     /// Restarts the computer (CONSOLE-9): the program, then its arguments.
     pub reboot_command: Vec<String>,
+    /// Who has the mouse and keyboard when both act (APPLET-3).
+    pub priority: Priority,
 }
 
 /// The desktop clipboard, opened once the customer allows sharing it.
@@ -107,6 +113,8 @@ impl AppletApp {
             info: None,
             options,
             rebooting: false,
+            activity: None,
+            priority_said: None,
             blocked_said: std::collections::HashMap::new(),
             end: None,
             injected: 0,
@@ -119,6 +127,13 @@ impl AppletApp {
         self.screen.allow(
             s.is_authorized(Permission::DesktopView) || s.is_authorized(Permission::RemoteControl),
         );
+    }
+
+    /// Watches the customer's own mouse and keyboard through `probe`.
+    #[must_use]
+    pub fn with_activity(mut self, probe: Box<dyn ActivityProbe>) -> Self {
+        self.activity = Some((probe, CustomerFirst::new(self.options.priority)));
+        self
     }
 
     /// The session is over: unfinished incoming files are deleted.
@@ -239,11 +254,48 @@ impl AppletApp {
         }
     }
 
-    fn inject(&mut self, m: &Message) -> Result<(), crate::AppletError> {
+    /// APPLET-3: samples the customer's own mouse and keyboard; with
+    /// "customer first", their activity holds the technician's input back.
+    fn watch_customer(&mut self, s: &Session, now: Instant) {
+        let Some((probe, judge)) = self.activity.as_mut() else {
+            return;
+        };
+        if !s.is_authorized(Permission::RemoteControl) {
+            return;
+        }
+        match probe.sample() {
+            Ok(sample) => {
+                let was_free = judge.technician_may(now);
+                if judge.observe(sample, now)
+                    && was_free
+                    && self.options.priority == Priority::Customer
+                    && self
+                        .priority_said
+                        .is_none_or(|t| now.duration_since(t) >= BLOCKED_NOTICE_EVERY * 6)
+                {
+                    self.priority_said = Some(now);
+                    self.terminal.say(
+                        "You are using your mouse or keyboard: your technician's input waits \
+                         until you stop for a moment.",
+                    );
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "no input sample"),
+        }
+    }
+
+    fn inject(&mut self, m: &Message, now: Instant) -> Result<(), crate::AppletError> {
+        if let Some((_, judge)) = &self.activity
+            && !judge.technician_may(now)
+        {
+            self.dropped += 1;
+            return Ok(());
+        }
         let Some(inj) = self.injector.as_mut() else {
             self.dropped += 1;
             return Ok(());
         };
+        let mut moved_to = None;
         let video = self.screen.video_size();
         let video = if video.0 == 0 {
             self.screen_size
@@ -253,7 +305,10 @@ impl AppletApp {
         let at = |x: i32, y: i32| video_to_screen(x, y, video, self.screen_size);
         match m {
             Message::PointerMove(p) => match at(p.x, p.y) {
-                Some((x, y)) => inj.pointer_move(x, y)?,
+                Some((x, y)) => {
+                    inj.pointer_move(x, y)?;
+                    moved_to = Some((x, y));
+                }
                 None => {
                     self.dropped += 1;
                     return Ok(());
@@ -262,6 +317,7 @@ impl AppletApp {
             Message::PointerButton(b) => {
                 if let Some((x, y)) = at(b.x, b.y) {
                     inj.pointer_move(x, y)?;
+                    moved_to = Some((x, y));
                 }
                 let button = match pb::Button::try_from(b.button) {
                     Ok(pb::Button::Middle) => MouseButton::Middle,
@@ -276,6 +332,12 @@ impl AppletApp {
             Message::Key(k) => inj.key(k.keysym, k.pressed)?,
             Message::Text(t) => inj.text(&t.text)?,
             _ => return Ok(()),
+        }
+        if let Some((_, judge)) = &mut self.activity {
+            match moved_to {
+                Some(p) => judge.injected_pointer(p, now),
+                None => judge.injected_key(now),
+            }
         }
         self.injected += 1;
         Ok(())
@@ -318,7 +380,7 @@ impl AppletApp {
                 "Recording stopped."
             }),
             Event::Message(m) => {
-                if let Err(e) = self.inject(&m) {
+                if let Err(e) = self.inject(&m, now) {
                     // A key without a key code, a position off screen: that
                     // event is lost, the session goes on.
                     tracing::debug!(error = %e, "input not injected");
@@ -451,6 +513,7 @@ impl App for AppletApp {
         }
         if s.is_established() {
             self.share_clipboard(s, now)?;
+            self.watch_customer(s, now);
         }
         if let Some(rx) = &self.info {
             match rx.try_recv() {
