@@ -180,7 +180,13 @@ fn session_runs(path: &str) {
     }
 
     // Remote control of a real program: click into the xterm, type a
-    // command and Enter; the file appears with that content.
+    // command and Enter; the file appears with that content. The pictures
+    // meanwhile go to a Y4M stream.
+    let y4m = dir.path().join("screen.y4m");
+    send(
+        &mut commands,
+        json!({"cmd": "stream", "session_id": sid, "path": y4m}),
+    );
     send(
         &mut commands,
         json!({"cmd": "click", "session_id": sid, "x": w / 5, "y": h / 8}),
@@ -195,6 +201,18 @@ fn session_runs(path: &str) {
         assert!(Instant::now() < deadline, "typed.txt never appeared");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The typed text shows, then the stream stops: a valid Y4M of it.
+    std::thread::sleep(Duration::from_millis(500));
+    send(&mut commands, json!({"cmd": "stream", "session_id": sid}));
+    let stream = event(&events, "stream", |_| true);
+    let frames = stream["frames"].as_u64().unwrap();
+    assert!(frames >= 1, "{stream}");
+    let bytes = std::fs::read(&y4m).unwrap();
+    let header = format!("YUV4MPEG2 W{w} H{h} ");
+    assert!(bytes.starts_with(header.as_bytes()), "{:?}", &bytes[..40]);
+    let header_len = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let frame_len = 6 + (w * h + 2 * ((w + 1) / 2) * ((h + 1) / 2)) as usize;
+    assert_eq!(bytes.len(), header_len + frames as usize * frame_len);
 
     // A file to the customer: asked, allowed at the terminal, MD5 checked
     // by the applet, and on disk where the customer can see it.

@@ -147,6 +147,15 @@ pub enum Command {
         /// Session.
         session_id: String,
     },
+    /// Writes every decoded picture to `path` as a Y4M stream from now
+    /// on; without `path`, stops (a `stream` event says what it holds).
+    Stream {
+        /// Session.
+        session_id: String,
+        /// Where; none to stop.
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
     /// Writes the newest decoded picture as a PNG.
     Snapshot {
         /// Session.
@@ -228,6 +237,15 @@ pub enum ConsoleEvent {
         height: u32,
         /// Milliseconds since the pick-up.
         ms_since_pickup: f64,
+    },
+    /// A Y4M stream ended.
+    Stream {
+        /// Session.
+        session_id: String,
+        /// Where.
+        path: PathBuf,
+        /// Pictures in it.
+        frames: u64,
     },
     /// A snapshot was written.
     Snapshot {
@@ -395,6 +413,7 @@ impl Command {
             | Command::Record { session_id, .. }
             | Command::Stats { session_id }
             | Command::Snapshot { session_id, .. }
+            | Command::Stream { session_id, .. }
             | Command::End { session_id } => Some(session_id),
         }
     }

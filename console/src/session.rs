@@ -133,6 +133,17 @@ impl ConsoleApp {
         self.first_frame = false;
     }
 
+    /// Ends the Y4M stream, if one runs, and says what it holds.
+    pub fn end_stream(&mut self) {
+        if let Some((path, frames)) = self.viewer.stop_stream() {
+            self.emit(ConsoleEvent::Stream {
+                session_id: self.session_id.clone(),
+                path,
+                frames,
+            });
+        }
+    }
+
     /// The session ended for good: unfinished incoming files go.
     pub fn abandon_files(&mut self) {
         self.desk.abandon();
@@ -445,6 +456,17 @@ impl ConsoleApp {
                 });
                 None
             }
+            Command::Stream { path, .. } => {
+                match path {
+                    Some(p) => {
+                        if let Err(e) = self.viewer.start_stream(&p) {
+                            self.refused(format!("stream: {e}"));
+                        }
+                    }
+                    None => self.end_stream(),
+                }
+                None
+            }
             Command::Snapshot { path, .. } => {
                 match self.viewer.snapshot(&path) {
                     Ok((width, height)) => self.emit(ConsoleEvent::Snapshot {
@@ -654,6 +676,7 @@ impl ConsoleApp {
                     },
                 );
                 self.finish_recording();
+                self.end_stream();
                 // Said by the session's task, with the path it ended on.
                 self.closed = Some(match error {
                     Some(e) => format!("{reason:?}: {e}"),

@@ -293,6 +293,15 @@ pub fn describe(event: &ConsoleEvent) -> Option<String> {
         E::Snapshot {
             session_id, path, ..
         } => format!("Session {}: saved {}.", short(session_id), path.display()),
+        E::Stream {
+            session_id,
+            path,
+            frames,
+        } => format!(
+            "Session {}: {frames} pictures in {}.",
+            short(session_id),
+            path.display()
+        ),
         E::Chat { session_id, text } => {
             format!(
                 "Session {}: customer: {}",

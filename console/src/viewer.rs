@@ -27,6 +27,9 @@ pub enum ViewerError {
     /// A recording is already running (or none is, to stop).
     #[error("{0}")]
     Recording(&'static str),
+    /// The Y4M stream could not be written.
+    #[error("stream: {0}")]
+    Stream(String),
 }
 
 /// A recording in progress: the video and its event log.
@@ -68,12 +71,27 @@ pub struct ScreenCounters {
     pub cursor_positions: u64,
 }
 
+/// Decoded pictures written as they come, as a Y4M stream.
+struct Stream {
+    out: y4m::Encoder<std::io::BufWriter<std::fs::File>>,
+    size: (u32, u32),
+    path: PathBuf,
+    frames: u64,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stream({}, {} frames)", self.path.display(), self.frames)
+    }
+}
+
 /// Decoder, newest picture and recording of one session.
 #[derive(Debug)]
 pub struct Viewer {
     decoder: Decoder,
     newest: Option<Picture>,
     recording: Option<Recording>,
+    stream: Option<Stream>,
     /// What arrived so far.
     pub counters: ScreenCounters,
 }
@@ -85,6 +103,7 @@ impl Viewer {
             decoder: Decoder::new(threads)?,
             newest: None,
             recording: None,
+            stream: None,
             counters: ScreenCounters::default(),
         })
     }
@@ -112,9 +131,58 @@ impl Viewer {
         for p in pictures {
             self.counters.decoded += 1;
             size = Some((p.width(), p.height()));
+            self.stream_picture(&p)?;
             self.newest = Some(p);
         }
         Ok(size)
+    }
+
+    /// Starts writing every decoded picture to `path` as Y4M (the size of
+    /// the newest picture; a stream ends when the size changes).
+    pub fn start_stream(&mut self, path: &Path) -> Result<(), ViewerError> {
+        let (w, h) = self.size().ok_or(ViewerError::NoPicture)?;
+        let file = std::fs::File::create(path).map_err(CodecError::from)?;
+        let out = y4m::encode(w as usize, h as usize, y4m::Ratio::new(30, 1))
+            .with_colorspace(y4m::Colorspace::C420jpeg)
+            .write_header(std::io::BufWriter::new(file))
+            .map_err(|e| ViewerError::Stream(e.to_string()))?;
+        self.stream = Some(Stream {
+            out,
+            size: (w, h),
+            path: path.to_owned(),
+            frames: 0,
+        });
+        Ok(())
+    }
+
+    /// Ends the stream; where it went and how many pictures it holds.
+    pub fn stop_stream(&mut self) -> Option<(PathBuf, u64)> {
+        // Dropping the writer flushes it.
+        let s = self.stream.take()?;
+        Some((s.path, s.frames))
+    }
+
+    fn stream_picture(&mut self, p: &Picture) -> Result<(), ViewerError> {
+        let Some(s) = &mut self.stream else {
+            return Ok(());
+        };
+        if s.size != (p.width(), p.height()) {
+            self.stream = None;
+            return Err(ViewerError::Stream(
+                "the picture's size changed: the stream ended (start a new one)".into(),
+            ));
+        }
+        let tight = |plane: secours_codec::Plane<'_>| -> Vec<u8> {
+            (0..plane.height)
+                .flat_map(|y| plane.row(y).iter().copied())
+                .collect()
+        };
+        let (y, u, v) = (tight(p.y()), tight(p.u()), tight(p.v()));
+        s.out
+            .write_frame(&y4m::Frame::new([&y, &u, &v], None))
+            .map_err(|e| ViewerError::Stream(e.to_string()))?;
+        s.frames += 1;
+        Ok(())
     }
 
     /// Counts the cursor's messages.
