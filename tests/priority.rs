@@ -19,36 +19,14 @@ fn the_customers_own_mouse_holds_the_technician_back() {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for tool in ["Xvfb", "xterm", "xwininfo", "xdotool"] {
-        if !have(tool) {
-            eprintln!("SKIPPED: {tool} is not installed (scripts/setup.sh installs it)");
-            return;
-        }
-    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let mut procs = Procs(vec![]);
-    let display = xvfb(&mut procs);
-    let xterm = Command::new("xterm")
-        .args(["-display", &display, "-geometry", "80x24+0+0", "-e", "sh"])
-        .current_dir(dir)
-        .spawn()
-        .unwrap();
-    procs.0.push(xterm);
+    let Some(display) = desktop(&mut procs, dir, &["xdotool"]) else {
+        return;
+    };
     let base = server(&mut procs, dir);
-    let mut console = Command::new(BIN)
-        .args(["console", "--headless", "--server", &base, "--email", TECH])
-        .arg("--files-dir")
-        .arg(dir.join("files"))
-        .env("SECOURS_PASSWORD", PASSWORD)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let events = lines(&mut console);
-    let mut commands = console.stdin.take().unwrap();
-    procs.0.push(console);
-    event(&events, "ready", |_| true);
+    let (events, mut commands) = console(&mut procs, &base, dir, &["--headless"]);
     send(&mut commands, json!({"cmd": "create_pin"}));
     let pin = event(&events, "pin", |_| true);
     let sid = pin["session_id"].as_str().unwrap().to_owned();

@@ -36,54 +36,20 @@ fn session_runs(path: &str) {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for tool in ["Xvfb", "xterm", "xwininfo"] {
-        if !have(tool) {
-            eprintln!("SKIPPED: {tool} is not installed (scripts/setup.sh installs it)");
-            return;
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let mut procs = Procs(vec![]);
-    let display = xvfb(&mut procs);
     // A real X client with a known colour, where the console will type.
-    let xterm = Command::new("xterm")
-        .args([
-            "-display",
-            &display,
-            "-geometry",
-            "80x24+0+0",
-            "-bg",
-            "#00c000",
-        ])
-        .args(["-fg", "black", "-e", "sh"])
-        .current_dir(dir.path())
-        .spawn()
-        .expect("start xterm");
-    procs.0.push(xterm);
+    let Some(display) = desktop(&mut procs, dir.path(), &[]) else {
+        return;
+    };
     let base = server(&mut procs, dir.path());
 
-    let mut console = Command::new(BIN)
-        .args([
-            "console",
-            "--headless",
-            "--server",
-            &base,
-            "--email",
-            TECH,
-            "--path",
-            path,
-        ])
-        .arg("--files-dir")
-        .arg(dir.path().join("console-files"))
-        .env("SECOURS_PASSWORD", PASSWORD)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let events = lines(&mut console);
-    let mut commands = console.stdin.take().unwrap();
-    procs.0.push(console);
-    event(&events, "ready", |_| true);
+    let (events, mut commands) = console(
+        &mut procs,
+        &base,
+        dir.path(),
+        &["--headless", "--path", path],
+    );
     send(&mut commands, json!({"cmd": "create_pin"}));
     let pin = event(&events, "pin", |_| true);
     let (sid, code) = (

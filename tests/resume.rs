@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::json;
@@ -25,19 +24,7 @@ fn a_killed_applet_and_a_restarted_computer_come_back_to_the_session() {
     let dir = dir.path();
     let mut procs = Procs(vec![]);
     let base = server(&mut procs, dir);
-    let mut console = Command::new(BIN)
-        .args(["console", "--headless", "--server", &base, "--email", TECH])
-        .arg("--files-dir")
-        .arg(dir.join("console-files"))
-        .env("SECOURS_PASSWORD", PASSWORD)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let events = lines(&mut console);
-    let mut commands = console.stdin.take().unwrap();
-    procs.0.push(console);
-    event(&events, "ready", |_| true);
+    let (events, mut commands) = console(&mut procs, &base, dir, &["--headless"]);
     send(&mut commands, json!({"cmd": "create_pin"}));
     let pin = event(&events, "pin", |_| true);
     let sid = pin["session_id"].as_str().unwrap().to_owned();

@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -19,18 +18,7 @@ fn a_technician_types_short_commands() {
     let dir = tmp.path();
     let mut procs = Procs(vec![]);
     let base = server(&mut procs, dir);
-    let mut console = Command::new(BIN)
-        .args(["console", "--server", &base, "--email", TECH])
-        .arg("--files-dir")
-        .arg(dir.join("files"))
-        .env("SECOURS_PASSWORD", PASSWORD)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let said = lines(&mut console);
-    let mut typed = console.stdin.take().unwrap();
-    procs.0.push(console);
+    let (said, mut typed) = console(&mut procs, &base, dir, &[]);
     let mut type_line = |l: &str| {
         writeln!(typed, "{l}").unwrap();
         typed.flush().unwrap();

@@ -33,17 +33,7 @@ commands (SESSION: the first characters of a session id, or nothing when one run
   end SESSION                  end the session
   quit";
 
-/// Text from the other side, made safe to print on a terminal.
-pub fn sanitize(text: &str) -> String {
-    text.chars()
-        .filter(|c| {
-            !c.is_control()
-                && !matches!(*c as u32,
-                    0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF)
-        })
-        .take(4096)
-        .collect()
-}
+pub use secours_peer::text::sanitize;
 
 /// The sessions this console runs, to resolve short names.
 #[derive(Debug, Default)]

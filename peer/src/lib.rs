@@ -13,6 +13,7 @@ pub mod connect;
 pub mod driver;
 pub mod files;
 pub mod setup;
+pub mod text;
 
 pub use driver::{App, AppError, Driver, DriverError};
 pub use files::{Done, FileDesk, FileDeskError, Progress};

@@ -286,3 +286,51 @@ pub fn answer(said: &mpsc::Receiver<String>, stdin: &mut ChildStdin, question: &
     writeln!(stdin, "y").unwrap();
     stdin.flush().unwrap();
 }
+
+/// `secours console` logged in as the technician (`extra`: `--headless`,
+/// `--path relay`...): its output lines and its standard input. Headless,
+/// it has said `ready` already.
+pub fn console(
+    procs: &mut Procs,
+    base: &str,
+    dir: &Path,
+    extra: &[&str],
+) -> (mpsc::Receiver<String>, ChildStdin) {
+    let mut child = Command::new(BIN)
+        .args(["console", "--server", base, "--email", TECH])
+        .args(extra)
+        .arg("--files-dir")
+        .arg(dir.join("console-files"))
+        .env("SECOURS_PASSWORD", PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines(&mut child);
+    let stdin = child.stdin.take().unwrap();
+    procs.0.push(child);
+    if extra.contains(&"--headless") {
+        event(&out, "ready", |_| true);
+    }
+    (out, stdin)
+}
+
+/// A customer's desktop: Xvfb and a green xterm running `sh` in `dir`;
+/// `None` (the test says SKIPPED) when a tool is missing.
+pub fn desktop(procs: &mut Procs, dir: &Path, tools: &[&str]) -> Option<String> {
+    for tool in ["Xvfb", "xterm", "xwininfo"].iter().chain(tools) {
+        if !have(tool) {
+            eprintln!("SKIPPED: {tool} is not installed (scripts/setup.sh installs it)");
+            return None;
+        }
+    }
+    let display = xvfb(procs);
+    let xterm = Command::new("xterm")
+        .args(["-display", &display, "-geometry", "80x24+0+0"])
+        .args(["-bg", "#00c000", "-fg", "black", "-e", "sh"])
+        .current_dir(dir)
+        .spawn()
+        .expect("start xterm");
+    procs.0.push(xterm);
+    Some(display)
+}

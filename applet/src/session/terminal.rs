@@ -31,17 +31,7 @@ pub enum Reply {
     Quit,
 }
 
-/// Text from the network, made safe to print on a terminal.
-pub fn sanitize(text: &str) -> String {
-    text.chars()
-        .filter(|c| {
-            !c.is_control()
-                && !matches!(*c as u32,
-                    0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xFEFF)
-        })
-        .take(4096)
-        .collect()
-}
+pub use secours_peer::text::sanitize;
 
 /// The terminal: prints notices, reads replies on a thread of its own.
 #[derive(Debug)]
@@ -129,19 +119,5 @@ impl Terminal {
     /// A reply typed since the last call.
     pub fn try_reply(&mut self) -> Option<Reply> {
         self.replies.try_recv().ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostile_text_is_neutralised() {
-        assert_eq!(
-            sanitize("ok\u{1b}[2J\u{202e}txt.exe\u{200b}"),
-            "ok[2Jtxt.exe"
-        );
-        assert_eq!(sanitize("Grüße"), "Grüße");
     }
 }
