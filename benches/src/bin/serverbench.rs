@@ -14,7 +14,8 @@
 //!    connection from 127.0.0.1, on a server with the default limits: with no
 //!    attack (the reference), while slow clients on four other addresses hold
 //!    every socket their per-address cap allows and dribble unfinished
-//!    headers, and while one address floods the server with new sockets.
+//!    headers, and while one address floods the server with new sockets
+//!    (each attack from a child process of its own).
 //!
 //! `cargo run --release -p secours-benches --bin serverbench -- --seconds 3 --idle 20000 --latency-samples 200`
 
@@ -56,6 +57,13 @@ struct Args {
     /// figure).
     #[arg(long, default_value_t = 200)]
     latency_samples: usize,
+    /// Internal: run an attack (`slow_clients` or `socket_flood`) on this
+    /// address until stdin closes, then print what it held or opened.
+    #[arg(long, hide = true, requires = "attack")]
+    attack_target: Option<SocketAddr>,
+    /// Internal: the attack an `--attack-target` child runs.
+    #[arg(long, hide = true)]
+    attack: Option<String>,
     /// Internal: run a server for the idle figure and print its address.
     #[arg(long, hide = true)]
     serve: Option<String>,
@@ -68,9 +76,12 @@ fn config(db: &str) -> Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         stun_listen: None,
         database_url: db.to_owned(),
-        // Every simulated client comes from 127.0.0.1.
+        // Every simulated client comes from 127.0.0.1: neither the socket
+        // cap nor the redemption throttle (which counts a guess while it is
+        // in flight) may stand in for a crowd of addresses.
         max_connections: 1_000_000,
         max_connections_per_address: 1_000_000,
+        pin_max_failures: 1_000_000,
         ..Config::default()
     }
 }
@@ -527,34 +538,17 @@ async fn attack_figures(args: &Args) -> Result<()> {
     let n = args.latency_samples;
     let mut rows = Vec::new();
     for attack in [Attack::None, Attack::SlowClients, Attack::SocketFlood] {
-        let stop = Arc::new(AtomicBool::new(false));
-        let counter = Arc::new(AtomicU64::new(0));
-        let mut tasks = Vec::new();
-        match attack {
-            Attack::None => {}
-            Attack::SlowClients => {
-                for a in 2..6u8 {
-                    for _ in 0..per_address * 2 {
-                        tasks.push(tokio::spawn(slow_client(
-                            IpAddr::from([127, 0, 0, a]),
-                            to,
-                            stop.clone(),
-                            counter.clone(),
-                        )));
-                    }
-                }
-            }
-            Attack::SocketFlood => {
-                for _ in 0..256 {
-                    tasks.push(tokio::spawn(flooder(
-                        IpAddr::from([127, 0, 0, 9]),
-                        to,
-                        stop.clone(),
-                        counter.clone(),
-                    )));
-                }
-            }
-        }
+        // The attacker is another process, as it would be.
+        let mut child = match attack {
+            Attack::None => None,
+            Attack::SlowClients | Attack::SocketFlood => Some(
+                Command::new(std::env::current_exe()?)
+                    .args(["--attack", attack.key(), "--attack-target", &to.to_string()])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()?,
+            ),
+        };
         // Let the attack take hold before timing anything.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let started = Instant::now();
@@ -612,23 +606,23 @@ async fn attack_figures(args: &Args) -> Result<()> {
             }
         }
         let during = started.elapsed().as_secs_f64();
-        stop.store(true, Ordering::Relaxed);
-        for t in &tasks {
-            t.abort();
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
-        let attack_note = match attack {
-            Attack::None => String::new(),
-            Attack::SlowClients => format!(
-                "{} slow sockets held at the end",
-                counter.load(Ordering::Relaxed)
-            ),
-            Attack::SocketFlood => format!(
-                "{:.0} sockets opened/s",
-                counter.load(Ordering::Relaxed) as f64 / (during + 2.0)
-            ),
+        let attack_note = match child.as_mut() {
+            None => String::new(),
+            Some(c) => {
+                drop(c.stdin.take());
+                let mut line = String::new();
+                BufReader::new(c.stdout.take().context("attacker stdout")?).read_line(&mut line)?;
+                let _ = c.wait();
+                let count: f64 = line.trim().parse().unwrap_or(0.0);
+                match attack {
+                    Attack::SlowClients => format!(
+                        "{count:.0} slow clients connected at the end (the server keeps \
+                         {} per address)",
+                        Config::default().max_connections_per_address
+                    ),
+                    _ => format!("{:.0} sockets opened/s", count / (during + 2.0)),
+                }
+            }
         };
         rows.push((
             attack,
@@ -688,6 +682,54 @@ async fn attack_figures(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// The attacker's process: runs `kind` against `to` until stdin closes,
+/// then prints the slow sockets it held or the sockets it opened.
+async fn attack_child(to: SocketAddr, kind: &str) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let per_address = Config::default().max_connections_per_address;
+    let mut tasks = Vec::new();
+    match kind {
+        "slow_clients" => {
+            for a in 2..6u8 {
+                for _ in 0..per_address * 2 {
+                    tasks.push(tokio::spawn(slow_client(
+                        IpAddr::from([127, 0, 0, a]),
+                        to,
+                        stop.clone(),
+                        counter.clone(),
+                    )));
+                }
+            }
+        }
+        "socket_flood" => {
+            for _ in 0..256 {
+                tasks.push(tokio::spawn(flooder(
+                    IpAddr::from([127, 0, 0, 9]),
+                    to,
+                    stop.clone(),
+                    counter.clone(),
+                )));
+            }
+        }
+        other => bail!("unknown attack {other}"),
+    }
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    println!("{}", counter.load(Ordering::Relaxed));
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     // Each idle socket is a descriptor on both sides.
@@ -706,6 +748,9 @@ fn main() -> Result<()> {
     runtime.block_on(async {
         if let Some(db) = &args.serve {
             return serve(db).await;
+        }
+        if let (Some(to), Some(kind)) = (args.attack_target, args.attack.as_deref()) {
+            return attack_child(to, kind).await;
         }
         pin_figures(&args).await?;
         if args.latency_samples > 0 {
