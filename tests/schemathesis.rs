@@ -3,8 +3,8 @@
 //! `$HOME/.cache/secours-venv`) against a real `secours server` process on
 //! SQLite, as the administrator `init` created. It fails on any server error
 //! (5xx), any response whose status, content type or body the document does
-//! not declare, and any request the document allows that the server refuses
-//! as malformed. Without schemathesis the test prints `SKIPPED: ...`.
+//! not declare, any request the document allows that the server refuses as
+//! malformed, and any request the document refuses that the server accepts. Without schemathesis the test prints `SKIPPED: ...`.
 //!
 //! Destructive calls do not hide the rest: the main run excludes the two
 //! operations that end the caller's own access (logout, own password
@@ -182,11 +182,16 @@ fn fuzz(program: &Path, server: &Server, dir: &Path, token: &str, filter: &[Stri
     // A request the document allows may still meet the state of the
     // server (404, 409), a rule stated in prose (422) or a throttle (429);
     // never 400, which says the request is not what the document describes.
+    // One it refuses is refused (a list longer than the document allows
+    // may first exceed the body limit: 413).
     let config = dir.join("schemathesis.toml");
     std::fs::write(
         &config,
         "[checks.positive_data_acceptance]\n\
-         expected-statuses = [\"2xx\", \"401\", \"403\", \"404\", \"409\", \"422\", \"429\"]\n",
+         expected-statuses = [\"2xx\", \"401\", \"403\", \"404\", \"409\", \"422\", \"429\"]\n\
+         [checks.negative_data_rejection]\n\
+         expected-statuses = [\"400\", \"401\", \"403\", \"404\", \"405\", \"409\", \"413\", \
+         \"415\", \"422\", \"429\"]\n",
     )
     .unwrap();
     let out = Command::new(program)
@@ -201,7 +206,7 @@ fn fuzz(program: &Path, server: &Server, dir: &Path, token: &str, filter: &[Stri
         .args([
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,\
-             response_schema_conformance,positive_data_acceptance",
+             response_schema_conformance,positive_data_acceptance,negative_data_rejection",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", MAX_EXAMPLES])

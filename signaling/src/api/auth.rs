@@ -18,11 +18,11 @@ use crate::store::{Flag, now_ms, random_token, sha256_hex};
 
 pub use secours_protocol::signaling::{LoginRequest, LoginResponse, Me, PasswordChange};
 
-/// Lower-cased, trimmed, checked e-mail address.
-/// Lengths count characters, as the document's `minLength` and `maxLength`
-/// do (its pattern is [`crate::store::email_pattern`]).
+/// Lower-cased, checked e-mail address. Exactly what the document states
+/// (its pattern is [`crate::store::email_pattern`]): lengths count
+/// characters, and white space is refused anywhere, ends included.
 pub fn normalise_email(email: &str) -> ApiResult<String> {
-    let e = email.trim();
+    let e = email;
     let n = e.chars().count();
     if !(3..=254).contains(&n) || !e.contains('@') || e.chars().any(char::is_whitespace) {
         return Err(ApiError::invalid("not an e-mail address"));

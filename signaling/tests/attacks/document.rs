@@ -150,6 +150,10 @@ async fn the_document_is_exact() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["expiry_notice_days"], 10, "{v}");
+    // White space around an e-mail is outside the pattern, so it is refused
+    // (it was trimmed: the schema refused what the server took).
+    let (s, _) = h.login(&format!(" {MASTER_EMAIL}"), PASSWORD).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = h.login("", "x").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     h.server.shutdown().await.unwrap();
