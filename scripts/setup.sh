@@ -14,9 +14,10 @@ set -euo pipefail
 # their bundled sources; its tests run a real X server (xvfb) and check
 # recordings with ffprobe/ffmpeg (ffmpeg) and in Chromium's <video> (chromium);
 # the programs' end-to-end tests drive real X clients on it (xterm, xdotool,
-# xclip, x11-utils).
+# xclip, x11-utils). python3-venv holds schemathesis (below).
 APT_PACKAGES=(pkg-config coturn iproute2 nftables procps postgresql
-  cmake nasm meson ninja-build g++ xvfb ffmpeg chromium xterm xdotool xclip x11-utils)
+  cmake nasm meson ninja-build g++ xvfb ffmpeg chromium xterm xdotool xclip x11-utils
+  python3-venv)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -33,6 +34,17 @@ fi
 for tool in cargo rustfmt cargo-clippy; do
   command -v "$tool" >/dev/null || { echo "setup: $tool not found; install Rust with rustfmt and clippy" >&2; exit 1; }
 done
+
+# schemathesis (PyPI), the schema-driven fuzzer tests/schemathesis.rs runs
+# against a real server, in its own virtual environment (that test skips,
+# saying so, when it is missing).
+SCHEMATHESIS_VERSION=4.32.5
+VENV="$HOME/.cache/secours-venv"
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "setup: installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 
 if [ "${1:-}" = "--fuzz" ] && ! command -v cargo-fuzz >/dev/null; then
   echo "setup: installing cargo-fuzz" >&2

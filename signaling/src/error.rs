@@ -36,6 +36,12 @@ impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid", message)
     }
+    /// 422: the request is what the document describes, but a rule its
+    /// prose states refuses it (a field that depends on another field or on
+    /// the target's role, a password under the required strength).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
     /// 401: no valid credentials.
     pub fn unauthenticated() -> Self {
         Self::new(
@@ -88,7 +94,7 @@ impl From<sqlx::Error> for ApiError {
                     return Self::conflict("an entry with this value already exists");
                 }
                 ErrorKind::ForeignKeyViolation => {
-                    return Self::invalid("a referenced entry does not exist");
+                    return Self::unprocessable("a referenced entry does not exist");
                 }
                 ErrorKind::NotNullViolation | ErrorKind::CheckViolation => {
                     return Self::invalid("a field has a value the database refuses");

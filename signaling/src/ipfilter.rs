@@ -43,6 +43,38 @@ impl IpMode {
     }
 }
 
+/// A dotted IPv4 address without leading zeros.
+macro_rules! v4 {
+    () => {
+        r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    };
+}
+/// An IPv6 address in hexadecimal groups, `::` compressing zeros, or an
+/// IPv4-mapped one (`::ffff:192.0.2.1`, as ranges are written back).
+macro_rules! v6 {
+    () => {
+        concat!(
+            r"(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:",
+            r"|([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}",
+            r"|([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}",
+            r"|([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:(:[0-9a-fA-F]{1,4}){1,6}",
+            r"|:((:[0-9a-fA-F]{1,4}){1,7}|:)|::[fF]{4}:",
+            v4!(),
+            ")"
+        )
+    };
+}
+
+/// The OpenAPI `pattern` of one range [`parse_ranges`] accepts: an IPv4
+/// or IPv6 address, with or without a prefix length.
+pub const RANGE_PATTERN: &str = concat!(
+    "^(",
+    v4!(),
+    r"(/(3[0-2]|[12]?[0-9]))?|",
+    v6!(),
+    r"(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$"
+);
+
 /// Parses ranges given as CIDR (`10.0.0.0/8`, `2001:db8::/32`) or single
 /// addresses, refusing anything else.
 pub fn parse_ranges(ranges: &[String]) -> ApiResult<Vec<IpNet>> {
@@ -101,6 +133,68 @@ pub fn allows(mode: IpMode, ranges: &[IpNet], addr: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The document's pattern accepts only ranges the parser accepts, and
+    /// the forms the parser writes back.
+    #[test]
+    fn the_range_pattern_is_within_the_parser() {
+        let pattern = jsonschema::validator_for(&serde_json::json!({
+            "type": "string", "pattern": RANGE_PATTERN
+        }))
+        .unwrap();
+        let ok = |r: &str| parse_ranges(&[r.to_owned()]).is_ok();
+        for r in [
+            "10.0.0.0/8",
+            "192.0.2.1",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "2001:db8::/32",
+            "::",
+            "::/0",
+            "::1",
+            "1::",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "fe80::1/128",
+            "::ffff:192.0.2.1",
+            "::FFFF:1.2.3.4/120",
+            "a:b::c:d/64",
+        ] {
+            assert!(pattern.is_valid(&serde_json::json!(r)), "{r} should match");
+            assert!(ok(r), "{r} should parse");
+        }
+        for r in [
+            "",
+            "10.0.0.0/33",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "10.0.0.0/08",
+            ":::",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            "2001:db8::/129",
+            "12345::",
+            "g::",
+            " 1.2.3.4",
+        ] {
+            assert!(
+                !pattern.is_valid(&serde_json::json!(r)),
+                "{r} should not match"
+            );
+        }
+        for net in [
+            "10.1.2.3/8",
+            "2001:db8::1/32",
+            "::ffff:10.0.0.1",
+            "fe80::/10",
+        ] {
+            let stored = join(&parse_ranges(&[net.to_owned()]).unwrap());
+            assert!(pattern.is_valid(&serde_json::json!(stored)), "{stored}");
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -42,7 +42,7 @@ impl Strength {
 }
 
 /// The level of `password`, or an error when it is under [`MIN_LENGTH`]
-/// characters or over [`MAX_LENGTH`] bytes.
+/// characters or over [`MAX_LENGTH`] characters.
 pub fn strength(password: &str) -> ApiResult<Strength> {
     if password.chars().count() < MIN_LENGTH {
         return Err(ApiError::new(
@@ -51,9 +51,9 @@ pub fn strength(password: &str) -> ApiResult<Strength> {
             format!("a password has at least {MIN_LENGTH} characters"),
         ));
     }
-    if password.len() > MAX_LENGTH {
+    if password.chars().count() > MAX_LENGTH {
         return Err(ApiError::invalid(format!(
-            "a password has at most {MAX_LENGTH} bytes"
+            "a password has at most {MAX_LENGTH} characters"
         )));
     }
     let has = |f: fn(&char) -> bool| password.chars().any(|c| f(&c));
@@ -81,7 +81,7 @@ pub fn check(password: &str, required: Strength) -> ApiResult<Strength> {
     let got = strength(password)?;
     if got < required {
         return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "password_too_weak",
             format!("password strength is {got:?}, at least {required:?} is required"),
         ));
@@ -105,7 +105,7 @@ pub fn hash(password: &str) -> ApiResult<String> {
 
 /// Whether `password` matches the stored PHC string.
 pub fn verify(password: &str, phc: &str) -> bool {
-    if password.len() > MAX_LENGTH {
+    if password.chars().count() > MAX_LENGTH {
         return false;
     }
     match PasswordHash::new(phc) {

@@ -134,6 +134,22 @@ async fn json_errors(response: Response<Body>) -> Response<Body> {
     Response::from_parts(parts, Body::from(body))
 }
 
+/// Most connections waiting in the kernel to be accepted: a socket flood
+/// from one address fills the queue faster than the per-address cap can
+/// close its sockets, and a full queue drops a legitimate client's SYN
+/// (retried a second later). Linux caps it at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Builds the whole router for `state` (also used by tests that walk routes).
 pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (api, doc) = api::api(state);
@@ -179,13 +195,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     }));
     let (app, _) = router(&state);
 
-    let listener = tokio::net::TcpListener::bind(state.config.listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            what: "HTTP",
-            addr: state.config.listen,
-            source,
-        })?;
+    let listener = listen(state.config.listen).map_err(|source| ServerError::Bind {
+        what: "HTTP",
+        addr: state.config.listen,
+        source,
+    })?;
     let http_addr = listener.local_addr().map_err(|source| ServerError::Bind {
         what: "HTTP",
         addr: state.config.listen,

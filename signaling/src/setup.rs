@@ -27,13 +27,16 @@ pub const CHANNELS: i64 = 10;
 #[serde(deny_unknown_fields)]
 pub struct FirstMaster {
     /// Organisation name.
+    #[schema(max_length = 200, pattern = "{text}")]
     pub org_name: String,
     /// Administrator's name.
+    #[schema(max_length = 200, pattern = "{text}")]
     pub name: String,
     /// Login e-mail.
+    #[schema(min_length = 3, max_length = 254, pattern = "{email}")]
     pub email: String,
-    /// Password (at least Complex).
-    #[schema(value_type = String)]
+    /// Password (at least Complex, else 422).
+    #[schema(value_type = String, min_length = 8, max_length = 256)]
     pub password: crate::Secret,
 }
 
@@ -126,16 +129,39 @@ pub async fn issue_token(store: &Store, ttl_s: i64) -> ApiResult<String> {
     Ok(token)
 }
 
-/// The web set-up request.
+/// The web set-up request: the token and the [`FirstMaster`] fields, in
+/// one object (a flattened struct made an `allOf` of two closed objects,
+/// which no document can satisfy).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     /// The token `secours server init --token` printed.
     #[schema(value_type = String)]
     pub token: crate::Secret,
+    /// Organisation name.
+    #[schema(max_length = 200, pattern = "{text}")]
+    pub org_name: String,
+    /// Administrator's name.
+    #[schema(max_length = 200, pattern = "{text}")]
+    pub name: String,
+    /// Login e-mail.
+    #[schema(min_length = 3, max_length = 254, pattern = "{email}")]
+    pub email: String,
+    /// Password (at least Complex, else 422).
+    #[schema(value_type = String, min_length = 8, max_length = 256)]
+    pub password: crate::Secret,
+}
+
+impl SetupRequest {
     /// The organisation and its first master administrator.
-    #[serde(flatten)]
-    pub first: FirstMaster,
+    pub fn first(&self) -> FirstMaster {
+        FirstMaster {
+            org_name: self.org_name.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            password: self.password.clone(),
+        }
+    }
 }
 
 /// The created account.
@@ -181,6 +207,6 @@ pub async fn setup_route(
             "missing, wrong or expired set-up token",
         ));
     }
-    let user_id = create(&state.store, &req.first, &Actor::system("setup-token")).await?;
+    let user_id = create(&state.store, &req.first(), &Actor::system("setup-token")).await?;
     Ok((StatusCode::CREATED, Json(SetupResponse { user_id })))
 }

@@ -115,7 +115,7 @@ async fn scenario(db: &Db) {
         .await;
     assert_eq!(
         s,
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "technicians have no assignments"
     );
     // Wrong roles.

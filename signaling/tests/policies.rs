@@ -38,7 +38,7 @@ async fn passwords(h: &Harness) {
         .await;
     assert_eq!(
         (s, v["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("password_too_weak"))
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password_too_weak"))
     );
     let (s, _) = h
         .post(
@@ -68,7 +68,7 @@ async fn passwords(h: &Harness) {
             new("p2@acme.test", "Sampla12"),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     for (i, pw) in ["Sample12", "Sampla1%"].iter().enumerate() {
         let (s, v) = h
             .post(
@@ -85,7 +85,7 @@ async fn passwords(h: &Harness) {
         "email": "px@acme.test", "password": "Sampla1%", "tech_group_id": g, "min_password_level": "excellent"})).await;
     assert_eq!(
         (s, v["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("password_too_weak"))
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password_too_weak"))
     );
     let (s, _) = h.post("/api/v1/users", &[], Some(&m), json!({"role": "technician", "name": "X",
         "email": "px@acme.test", "password": "Sample1%", "tech_group_id": g, "min_password_level": "excellent"})).await;
@@ -108,7 +108,7 @@ async fn passwords(h: &Harness) {
             json!({"current_password": "Sample12", "new_password": "Sample12"}),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let (s, v) = h
         .post(
             "/api/v1/me/password",

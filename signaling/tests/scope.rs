@@ -113,7 +113,7 @@ async fn scenario(db: &Db) {
             Some(json!({"parent_id": l3})),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Technicians: creates in scope, not in Sales; cannot create admins.
     let (s, v) = h

@@ -9,14 +9,21 @@
 //! 2. Idle signaling WebSockets: a server runs as a child process (so its
 //!    memory is its own), the bench opens `--idle` console sockets and reads
 //!    the child's resident memory before and after.
+//! 3. Legitimate requests under attack: the latency (p50, p99) of a
+//!    technician's login and of a customer's PIN redemption, each on a fresh
+//!    connection from 127.0.0.1, on a server with the default limits: with no
+//!    attack (the reference), while slow clients on four other addresses hold
+//!    every socket their per-address cap allows and dribble unfinished
+//!    headers, and while one address floods the server with new sockets
+//!    (each attack from a child process of its own).
 //!
-//! `cargo run --release -p secours-benches --bin serverbench -- --seconds 3 --idle 20000`
+//! `cargo run --release -p secours-benches --bin serverbench -- --seconds 3 --idle 20000 --latency-samples 200`
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -46,6 +53,17 @@ struct Args {
     /// Idle WebSocket connections to hold (0 skips the figure).
     #[arg(long, default_value_t = 20_000)]
     idle: usize,
+    /// Legitimate logins and PIN redemptions timed per attack (0 skips the
+    /// figure).
+    #[arg(long, default_value_t = 200)]
+    latency_samples: usize,
+    /// Internal: run an attack (`slow_clients` or `socket_flood`) on this
+    /// address until stdin closes, then print what it held or opened.
+    #[arg(long, hide = true, requires = "attack")]
+    attack_target: Option<SocketAddr>,
+    /// Internal: the attack an `--attack-target` child runs.
+    #[arg(long, hide = true)]
+    attack: Option<String>,
     /// Internal: run a server for the idle figure and print its address.
     #[arg(long, hide = true)]
     serve: Option<String>,
@@ -58,9 +76,12 @@ fn config(db: &str) -> Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         stun_listen: None,
         database_url: db.to_owned(),
-        // Every simulated client comes from 127.0.0.1.
+        // Every simulated client comes from 127.0.0.1: neither the socket
+        // cap nor the redemption throttle (which counts a guess while it is
+        // in flight) may stand in for a crowd of addresses.
         max_connections: 1_000_000,
         max_connections_per_address: 1_000_000,
+        pin_max_failures: 1_000_000,
         ..Config::default()
     }
 }
@@ -392,6 +413,323 @@ async fn idle_figure(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// What runs beside the legitimate requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attack {
+    None,
+    /// Slow clients: on each of four addresses, twice its socket cap of
+    /// connections that send a partial request head and then one byte a
+    /// second (reconnecting when the server cuts them).
+    SlowClients,
+    /// One address opens sockets as fast as it can from 256 tasks, holds
+    /// each until the server closes it, and opens the next.
+    SocketFlood,
+}
+
+impl Attack {
+    fn label(self) -> &'static str {
+        match self {
+            Attack::None => "no attack (reference)",
+            Attack::SlowClients => "slow clients (4 addresses)",
+            Attack::SocketFlood => "socket flood (1 address)",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Attack::None => "none",
+            Attack::SlowClients => "slow_clients",
+            Attack::SocketFlood => "socket_flood",
+        }
+    }
+}
+
+async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let s = tokio::net::TcpSocket::new_v4()?;
+    s.bind(SocketAddr::new(from, 0))?;
+    s.connect(to).await
+}
+
+/// One slow client, reconnecting until `stop`.
+async fn slow_client(from: IpAddr, to: SocketAddr, stop: Arc<AtomicBool>, held: Arc<AtomicU64>) {
+    use tokio::io::AsyncWriteExt;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut tcp) = connect_from(from, to).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        if tcp
+            .write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        held.fetch_add(1, Ordering::Relaxed);
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if tcp.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+        held.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One flooding task: a socket, held until the server closes it, then the next.
+async fn flooder(from: IpAddr, to: SocketAddr, stop: Arc<AtomicBool>, opened: Arc<AtomicU64>) {
+    use tokio::io::AsyncReadExt;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut tcp) = connect_from(from, to).await else {
+            tokio::task::yield_now().await;
+            continue;
+        };
+        opened.fetch_add(1, Ordering::Relaxed);
+        let mut buf = [0u8; 64];
+        loop {
+            tokio::select! {
+                r = tcp.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
+                () = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if stop.load(Ordering::Relaxed) { break }
+                }
+            }
+        }
+    }
+}
+
+/// p50 and p99 in milliseconds.
+fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_unstable();
+    let at = |q: f64| {
+        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i].as_secs_f64() * 1000.0
+    };
+    (at(0.50), at(0.99))
+}
+
+async fn attack_figures(args: &Args) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("attack.db").display()
+    );
+    // The default limits: what a deployed server runs with.
+    let config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        stun_listen: None,
+        database_url: db,
+        ..Config::default()
+    };
+    let per_address = config.max_connections_per_address;
+    let header_timeout_ms = config.header_read_timeout_ms;
+    let server = secours_signaling::start(config).await?;
+    let to = server.http_addr;
+    let base = format!("http://{to}");
+    let (token, _, _) = technician(&server.state, &base).await?;
+    // Each legitimate request on a fresh connection, as a new visitor's is.
+    let legit = reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 1]))
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let n = args.latency_samples;
+    let mut rows = Vec::new();
+    for attack in [Attack::None, Attack::SlowClients, Attack::SocketFlood] {
+        // The attacker is another process, as it would be.
+        let mut child = match attack {
+            Attack::None => None,
+            Attack::SlowClients | Attack::SocketFlood => Some(
+                Command::new(std::env::current_exe()?)
+                    .args(["--attack", attack.key(), "--attack-target", &to.to_string()])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()?,
+            ),
+        };
+        // Let the attack take hold before timing anything.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let started = Instant::now();
+        let mut failed = 0u64;
+        let mut logins = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            match post(
+                &legit,
+                format!("{base}/api/v1/auth/login"),
+                None,
+                json!({"email": "t@bench.test", "password": PASSWORD}),
+            )
+            .await
+            {
+                Ok(_) => logins.push(t.elapsed()),
+                Err(e) => {
+                    failed += 1;
+                    report_once(&e);
+                }
+            }
+        }
+        let mut redeems = Vec::with_capacity(n);
+        for _ in 0..n {
+            let created = match post(
+                &legit,
+                format!("{base}/api/v1/sessions"),
+                Some(&token),
+                json!({}),
+            )
+            .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    failed += 1;
+                    report_once(&e);
+                    continue;
+                }
+            };
+            let pin = created["pin"].as_str().unwrap_or_default().to_owned();
+            let t = Instant::now();
+            match post(
+                &legit,
+                format!("{base}/api/v1/join"),
+                None,
+                json!({"pin": pin, "name": "bench"}),
+            )
+            .await
+            {
+                Ok(_) => redeems.push(t.elapsed()),
+                Err(e) => {
+                    failed += 1;
+                    report_once(&e);
+                }
+            }
+        }
+        let during = started.elapsed().as_secs_f64();
+        let attack_note = match child.as_mut() {
+            None => String::new(),
+            Some(c) => {
+                drop(c.stdin.take());
+                let mut line = String::new();
+                BufReader::new(c.stdout.take().context("attacker stdout")?).read_line(&mut line)?;
+                let _ = c.wait();
+                let count: f64 = line.trim().parse().unwrap_or(0.0);
+                match attack {
+                    Attack::SlowClients => format!(
+                        "{count:.0} slow clients connected at the end (the server keeps \
+                         {} per address)",
+                        Config::default().max_connections_per_address
+                    ),
+                    _ => format!("{:.0} sockets opened/s", count / (during + 2.0)),
+                }
+            }
+        };
+        rows.push((
+            attack,
+            percentiles(logins),
+            percentiles(redeems),
+            failed,
+            attack_note,
+        ));
+        // The server sheds what the attack left before the next one starts.
+        tokio::time::sleep(Duration::from_millis(header_timeout_ms.min(3000))).await;
+    }
+    println!(
+        "Legitimate requests under attack ({n} logins and {n} PIN redemptions each, a fresh \
+         connection each, default limits: {per_address} sockets per address, headers within \
+         {header_timeout_ms} ms):"
+    );
+    println!(
+        "  {:<30} {:>10} {:>10} {:>12} {:>12}  {:>6}",
+        "", "login p50", "login p99", "redeem p50", "redeem p99", "failed"
+    );
+    let reference = rows.first().map(|r| (r.1, r.2));
+    for (attack, login, redeem, failed, note) in &rows {
+        println!(
+            "  {:<30} {:>7.1} ms {:>7.1} ms {:>9.1} ms {:>9.1} ms  {:>6}  {}",
+            attack.label(),
+            login.0,
+            login.1,
+            redeem.0,
+            redeem.1,
+            failed,
+            note
+        );
+        if let Some((l, r)) = reference
+            && *attack != Attack::None
+        {
+            println!(
+                "  {:<30} {:>10.2}x {:>9.2}x {:>11.2}x {:>11.2}x  (of the reference)",
+                "",
+                login.0 / l.0,
+                login.1 / l.1,
+                redeem.0 / r.0,
+                redeem.1 / r.1
+            );
+        }
+    }
+    for (attack, login, redeem, failed, _) in &rows {
+        println!(
+            "bench=legit_latency attack={} login_p50_ms={:.1} login_p99_ms={:.1} redeem_p50_ms={:.1} redeem_p99_ms={:.1} failed={failed}",
+            attack.key(),
+            login.0,
+            login.1,
+            redeem.0,
+            redeem.1
+        );
+    }
+    server.shutdown().await?;
+    Ok(())
+}
+
+/// The attacker's process: runs `kind` against `to` until stdin closes,
+/// then prints the slow sockets it held or the sockets it opened.
+async fn attack_child(to: SocketAddr, kind: &str) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let per_address = Config::default().max_connections_per_address;
+    let mut tasks = Vec::new();
+    match kind {
+        "slow_clients" => {
+            for a in 2..6u8 {
+                for _ in 0..per_address * 2 {
+                    tasks.push(tokio::spawn(slow_client(
+                        IpAddr::from([127, 0, 0, a]),
+                        to,
+                        stop.clone(),
+                        counter.clone(),
+                    )));
+                }
+            }
+        }
+        "socket_flood" => {
+            for _ in 0..256 {
+                tasks.push(tokio::spawn(flooder(
+                    IpAddr::from([127, 0, 0, 9]),
+                    to,
+                    stop.clone(),
+                    counter.clone(),
+                )));
+            }
+        }
+        other => bail!("unknown attack {other}"),
+    }
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    println!("{}", counter.load(Ordering::Relaxed));
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     // Each idle socket is a descriptor on both sides.
@@ -411,7 +749,13 @@ fn main() -> Result<()> {
         if let Some(db) = &args.serve {
             return serve(db).await;
         }
+        if let (Some(to), Some(kind)) = (args.attack_target, args.attack.as_deref()) {
+            return attack_child(to, kind).await;
+        }
         pin_figures(&args).await?;
+        if args.latency_samples > 0 {
+            attack_figures(&args).await?;
+        }
         if args.idle > 0 {
             idle_figure(&args).await?;
         }

@@ -15,8 +15,9 @@ pub use messages::{
     PeerMessage, ServerMessage, SignalPayload,
 };
 pub use rest::{
-    ChannelJoin, ErrorBody, JoinRequest, Joined, LoginRequest, LoginResponse, Me, PasswordChange,
-    PrivateSession, SessionView, TransferTarget,
+    ChannelJoin, ErrorBody, JoinRequest, Joined, LoginRequest, LoginResponse, MAX_FORM_FIELD_NAME,
+    MAX_FORM_FIELD_VALUE, MAX_FORM_FIELDS, Me, PasswordChange, PrivateSession, SessionView,
+    TransferTarget,
 };
 pub use secret::Secret;
 pub use vocabulary::{ChatMode, CloseReason, GrantedSet, Perm, Role, SessionState};

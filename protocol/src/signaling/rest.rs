@@ -26,7 +26,7 @@ pub struct LoginRequest {
     /// Login e-mail.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 3, max_length = 254, pattern = "@")
+        schema(min_length = 3, max_length = 254, pattern = "{email}")
     )]
     pub email: String,
     /// Password.
@@ -60,7 +60,12 @@ pub struct LoginResponse {
 pub struct PasswordChange {
     /// Current password.
     pub current_password: Secret,
-    /// New password (must reach the organisation's and the account's level).
+    /// New password: 8 to 256 characters, different from the current one,
+    /// and at the organisation's and the account's level (else 422).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, min_length = 8, max_length = 256)
+    )]
     pub new_password: Secret,
 }
 
@@ -128,7 +133,8 @@ pub struct PrivateSession {
     pub expires_at: i64,
 }
 
-/// A PIN code or link from the customer (`POST /api/v1/join`).
+/// A PIN code or link from the customer (`POST /api/v1/join`): exactly
+/// one of `pin` and `link` (else 422).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -141,6 +147,7 @@ pub struct JoinRequest {
     pub link: Option<Secret>,
     /// The customer's name.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "{text}"))]
     pub name: String,
 }
 
@@ -151,9 +158,13 @@ pub struct JoinRequest {
 pub struct ChannelJoin {
     /// The customer's name.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 100, pattern = "{text}"))]
     pub name: String,
-    /// Form fields (name to value).
+    /// Form fields (name to value): at most 20, names of at most 64
+    /// characters, values of at most 1,000, and at most 4,096 bytes
+    /// written as a JSON object (else 422).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = form_fields_schema))]
     pub fields: BTreeMap<String, String>,
 }
 
@@ -171,7 +182,8 @@ pub struct Joined {
     pub estimated_wait_s: Option<i64>,
 }
 
-/// Where a session is transferred to (`POST /api/v1/sessions/{id}/transfer`).
+/// Where a session is transferred to (`POST /api/v1/sessions/{id}/transfer`):
+/// exactly one of `tech_id` and `group_id` (else 422).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -180,4 +192,31 @@ pub struct TransferTarget {
     pub tech_id: Option<i64>,
     /// Or a technician group.
     pub group_id: Option<i64>,
+}
+
+/// Most form fields of a channel request.
+pub const MAX_FORM_FIELDS: usize = 20;
+/// Most characters of a form field's name.
+pub const MAX_FORM_FIELD_NAME: usize = 64;
+/// Most characters of a form field's value.
+pub const MAX_FORM_FIELD_VALUE: usize = 1000;
+
+/// `ChannelJoin::fields` in the OpenAPI document: the bounds on names and
+/// values (the `{text}` pattern is written out by the server's document).
+#[cfg(feature = "openapi")]
+fn form_fields_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let text = |max: usize| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(max))
+            .pattern(Some("{text}"))
+    };
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("Form fields (name to value)."))
+        .max_properties(Some(MAX_FORM_FIELDS))
+        .property_names(Some(text(MAX_FORM_FIELD_NAME).build()))
+        .additional_properties(Some(text(MAX_FORM_FIELD_VALUE)))
+        .build()
 }

@@ -106,10 +106,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     /// Name.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(max_length = 100, pattern = "{name}")]
     pub name: Option<String>,
     /// Description.
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "{text}")]
     pub description: Option<String>,
 }
 
@@ -157,11 +157,15 @@ pub async fn patch(
     Ok(Json(c))
 }
 
+/// Most ids in one [`Ids`] list.
+pub const MAX_IDS: usize = 10_000;
+
 /// A list of ids.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ids {
     /// The ids.
+    #[schema(max_items = 10_000)]
     pub ids: Vec<i64>,
 }
 
@@ -181,7 +185,7 @@ pub async fn put_groups(
     // Only a channel already of the caller's groups: attaching a foreign
     // channel to an own group would open that channel's sessions to it.
     let (scope, mut c) = visible_channel(&state, &caller, id).await?;
-    if req.ids.len() > 1000 {
+    if req.ids.len() > MAX_IDS {
         return Err(ApiError::invalid("too many groups"));
     }
     let tree = GroupTree::load(&state.store.pool).await?;
@@ -238,7 +242,7 @@ pub async fn put_exclusions(
     Json(req): Json<Ids>,
 ) -> ApiResult<Json<Channel>> {
     let (scope, mut c) = visible_channel(&state, &caller, id).await?;
-    if req.ids.len() > 10_000 {
+    if req.ids.len() > MAX_IDS {
         return Err(ApiError::invalid("too many technicians"));
     }
     for u in &req.ids {

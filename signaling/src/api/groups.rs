@@ -101,9 +101,26 @@ pub struct GroupSettings {
     /// POL-5 mode.
     #[serde(default)]
     pub ip_mode: IpMode,
-    /// POL-5 ranges.
+    /// POL-5 ranges: addresses or CIDR ranges, IPv4 or IPv6.
     #[serde(default)]
+    #[schema(schema_with = ip_ranges_schema)]
     pub ip_ranges: Vec<String>,
+}
+
+/// `GroupSettings::ip_ranges` in the OpenAPI document.
+fn ip_ranges_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .description(Some(
+            "POL-5 ranges: addresses or CIDR ranges, IPv4 or IPv6.",
+        ))
+        .max_items(Some(ipfilter::MAX_RANGES))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("{ip_range}")),
+        )
+        .build()
 }
 
 /// A new technician group.
@@ -113,9 +130,11 @@ pub struct NewTechGroup {
     /// Parent (required for administrators: inside their scope).
     pub parent_id: Option<i64>,
     /// Name.
+    #[schema(max_length = 200, pattern = "{name}")]
     pub name: String,
     /// Free text.
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = "{text}")]
     pub description: String,
     /// Defaults to true.
     pub enabled: Option<bool>,
@@ -234,8 +253,10 @@ pub async fn get_group(
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
     /// Name.
+    #[schema(max_length = 200, pattern = "{name}")]
     pub name: Option<String>,
     /// Description.
+    #[schema(max_length = 2000, pattern = "{text}")]
     pub description: Option<String>,
     /// Enable or disable.
     pub enabled: Option<bool>,
@@ -276,7 +297,7 @@ pub async fn patch_group(
                 scope.require(parent)?;
                 let tree = GroupTree::load(&state.store.pool).await?;
                 if tree.is_within(parent, id) {
-                    return Err(ApiError::invalid(
+                    return Err(ApiError::unprocessable(
                         "a group cannot move under itself or its sub-groups",
                     ));
                 }
@@ -435,9 +456,11 @@ pub struct NewAdminGroup {
     /// Parent group.
     pub parent_id: Option<i64>,
     /// Name.
+    #[schema(max_length = 200, pattern = "{name}")]
     pub name: String,
     /// Free text.
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = "{text}")]
     pub description: String,
 }
 

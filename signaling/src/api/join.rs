@@ -7,6 +7,7 @@ use secours_protocol::signaling::Secret;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 pub use secours_protocol::signaling::{ChannelJoin, JoinRequest};
+use secours_protocol::signaling::{MAX_FORM_FIELD_NAME, MAX_FORM_FIELD_VALUE, MAX_FORM_FIELDS};
 
 use crate::sessions::{self, Code, Joined};
 use crate::state::{AppState, ClientIp};
@@ -36,7 +37,7 @@ pub async fn join(
     let now = now_ms();
     check_text("name", &req.name, 100)?;
     if req.pin.is_some() == req.link.is_some() {
-        return Err(ApiError::invalid("give exactly one of pin and link"));
+        return Err(ApiError::unprocessable("give exactly one of pin and link"));
     }
     // Counted before the code is looked at, given back if it was right.
     let key = format!("join:ip:{}", throttle::address_key(ip.0));
@@ -85,16 +86,18 @@ pub async fn join_channel(
 ) -> ApiResult<Json<Joined>> {
     let now = now_ms();
     check_text("name", &req.name, 100)?;
-    if req.fields.len() > 20 {
-        return Err(ApiError::invalid("at most 20 form fields"));
+    if req.fields.len() > MAX_FORM_FIELDS {
+        return Err(ApiError::invalid(format!(
+            "at most {MAX_FORM_FIELDS} form fields"
+        )));
     }
     for (k, v) in &req.fields {
-        check_text("field name", k, 64)?;
-        check_text("field value", v, 1000)?;
+        check_text("field name", k, MAX_FORM_FIELD_NAME)?;
+        check_text("field value", v, MAX_FORM_FIELD_VALUE)?;
     }
     let fields = serde_json::to_string(&req.fields).map_err(|e| ApiError::internal("fields", e))?;
     if fields.len() > MAX_FIELDS_BYTES {
-        return Err(ApiError::invalid(format!(
+        return Err(ApiError::unprocessable(format!(
             "form fields take more than {MAX_FIELDS_BYTES} bytes"
         )));
     }

@@ -124,6 +124,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut doc = doc;
     add_error_responses(&mut doc);
+    let mut doc = fill_patterns(doc);
     doc.paths.paths.insert(
         OPENAPI_PATH.to_owned(),
         utoipa::openapi::path::PathItem::new(
@@ -152,6 +153,8 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Every request body of the API is a JSON object: serde would read a
 /// struct from an array too (`[null, null]` was a valid channel rename).
+/// A number with no fraction (`225.0`) is an integer to JSON Schema, so it
+/// is one here too: such numbers reach the handlers written as integers.
 async fn objects_only(
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -175,11 +178,88 @@ async fn objects_only(
     {
         return crate::error::ApiError::invalid("the body must be a JSON object").into_response();
     }
+    // Unreadable JSON goes on as it came: the handler's extractor says why.
+    let bytes = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut v) => {
+            if integral_floats_to_integers(&mut v) {
+                serde_json::to_vec(&v).map_or(bytes, axum::body::Bytes::from)
+            } else {
+                bytes
+            }
+        }
+        Err(_) => bytes,
+    };
     next.run(axum::extract::Request::from_parts(
         parts,
         axum::body::Body::from(bytes),
     ))
     .await
+}
+
+/// Rewrites every number with a zero fraction that fits an i64 as that
+/// integer; true when it changed something.
+fn integral_floats_to_integers(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return false };
+            // From -2^63 (i64::MIN) up to, not including, 2^63.
+            const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+            if f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) {
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *v = serde_json::Value::from(i);
+                true
+            } else {
+                false
+            }
+        }
+        serde_json::Value::Object(m) => m
+            .values_mut()
+            .fold(false, |c, v| integral_floats_to_integers(v) | c),
+        serde_json::Value::Array(a) => a
+            .iter_mut()
+            .fold(false, |c, v| integral_floats_to_integers(v) | c),
+        _ => false,
+    }
+}
+
+/// The patterns the schemas name by placeholder (`{text}`, `{name}`,
+/// `{email}`, `{ip_range}`), written out once here from the checks the
+/// handlers run, so the document states exactly what they accept.
+pub fn patterns() -> [(&'static str, String); 4] {
+    [
+        ("{text}", crate::store::text_pattern()),
+        ("{name}", crate::store::name_pattern()),
+        ("{email}", crate::store::email_pattern()),
+        ("{ip_range}", crate::ipfilter::RANGE_PATTERN.to_owned()),
+    ]
+}
+
+fn fill_patterns(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    fn walk(v: &mut serde_json::Value, table: &[(&str, String)]) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m.iter_mut() {
+                    match (k.as_str(), v) {
+                        ("pattern", serde_json::Value::String(p)) => {
+                            if let Some((_, full)) = table.iter().find(|(name, _)| name == p) {
+                                full.clone_into(p);
+                            }
+                        }
+                        (_, v) => walk(v, table),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|v| walk(v, table)),
+            _ => {}
+        }
+    }
+    let Ok(mut v) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    walk(&mut v, &patterns());
+
+    serde_json::from_value(v).unwrap_or(doc)
 }
 
 /// Every operation may answer with the API's JSON error on these statuses
@@ -208,7 +288,7 @@ fn add_error_responses(doc: &mut utoipa::openapi::OpenApi) {
         .flatten()
         {
             for status in [
-                "400", "401", "403", "404", "405", "409", "413", "415", "429",
+                "400", "401", "403", "404", "405", "409", "413", "415", "422", "429",
             ] {
                 op.responses
                     .responses

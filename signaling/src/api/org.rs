@@ -61,7 +61,7 @@ pub async fn get_settings(
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
     /// Name.
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "{text}")]
     pub name: Option<String>,
     /// POL-1.
     pub min_password_level: Option<Strength>,
@@ -201,6 +201,7 @@ pub async fn audit_list(
 #[serde(deny_unknown_fields)]
 pub struct VerifyQuery {
     /// A head printed earlier (`ID:HASH`), kept outside the database.
+    #[param(pattern = "^[0-9]{1,18}:[0-9a-fA-F]{64}$")]
     pub anchor: Option<String>,
 }
 

@@ -71,27 +71,34 @@ macro_rules! user_select {
     };
 }
 
-/// A new account.
+/// A new account. A technician needs `tech_group_id`; only technicians
+/// have one, and only administrators an `admin_group_id` (else 422).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Role.
     pub role: Role,
     /// Name.
+    #[schema(max_length = 200, pattern = "{name}")]
     pub name: String,
     /// Shown to customers.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "{text}")]
     pub nickname: String,
     /// Login e-mail.
+    #[schema(min_length = 3, max_length = 254, pattern = "{email}")]
     pub email: String,
     /// Single-sign-on id.
     #[serde(default)]
+    #[schema(max_length = 200, pattern = "{text}")]
     pub sso_id: String,
     /// Free text.
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = "{text}")]
     pub description: String,
     /// Initial password; the owner must change it at first login (POL-4).
-    #[schema(value_type = String)]
+    /// At the organisation's and the account's level (else 422).
+    #[schema(value_type = String, min_length = 8, max_length = 256)]
     pub password: Secret,
     /// Required for technicians.
     pub tech_group_id: Option<i64>,
@@ -167,17 +174,17 @@ pub async fn create_user(
             Some(g)
         }
         (Role::Technician, None) => {
-            return Err(ApiError::invalid("a technician needs tech_group_id"));
+            return Err(ApiError::unprocessable("a technician needs tech_group_id"));
         }
         (_, Some(_)) => {
-            return Err(ApiError::invalid(
+            return Err(ApiError::unprocessable(
                 "only technicians belong to a technician group",
             ));
         }
         (_, None) => None,
     };
     if req.admin_group_id.is_some() && req.role != Role::Admin {
-        return Err(ApiError::invalid(
+        return Err(ApiError::unprocessable(
             "only administrators belong to an administrator group",
         ));
     }
@@ -258,19 +265,26 @@ pub async fn get_user(
     Ok(Json(visible_user(&state, &caller, id).await?))
 }
 
-/// Changes to an account; absent fields stay as they are.
+/// Changes to an account; absent fields stay as they are. Only a
+/// technician moves to a technician group and only an administrator to an
+/// administrator group (else 422).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// Name.
+    #[schema(max_length = 200, pattern = "{name}")]
     pub name: Option<String>,
     /// Nickname.
+    #[schema(max_length = 100, pattern = "{text}")]
     pub nickname: Option<String>,
     /// E-mail.
+    #[schema(min_length = 3, max_length = 254, pattern = "{email}")]
     pub email: Option<String>,
     /// SSO id.
+    #[schema(max_length = 200, pattern = "{text}")]
     pub sso_id: Option<String>,
     /// Description.
+    #[schema(max_length = 2000, pattern = "{text}")]
     pub description: Option<String>,
     /// Enable or disable.
     pub enabled: Option<bool>,
@@ -281,7 +295,8 @@ pub struct UserPatch {
     #[schema(value_type = Option<i64>)]
     pub admin_group_id: Option<Option<i64>>,
     /// Reset the password; the owner must change it at next login (POL-4).
-    #[schema(value_type = Option<String>)]
+    /// At the organisation's and the account's level (else 422).
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 256)]
     pub password: Option<Secret>,
     /// Minimum password level of the account.
     pub min_password_level: Option<Strength>,
@@ -338,7 +353,7 @@ pub async fn patch_user(
     check_fields(&u.name, &u.nickname, &u.sso_id, &u.description)?;
     if let Some(g) = p.tech_group_id {
         if u.role != "technician" {
-            return Err(ApiError::invalid(
+            return Err(ApiError::unprocessable(
                 "only technicians belong to a technician group",
             ));
         }
@@ -348,7 +363,7 @@ pub async fn patch_user(
     if let Some(g) = p.admin_group_id {
         caller.require_master()?;
         if u.role != "admin" {
-            return Err(ApiError::invalid(
+            return Err(ApiError::unprocessable(
                 "only administrators belong to an administrator group",
             ));
         }
@@ -446,7 +461,9 @@ pub async fn patch_user(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assignments {
-    /// Technician group ids (each brings its sub-groups).
+    /// Technician group ids (each brings its sub-groups; each must exist,
+    /// else 422).
+    #[schema(max_items = 1000)]
     pub group_ids: Vec<i64>,
 }
 
@@ -464,7 +481,7 @@ pub async fn put_assignments(
     caller.require_master()?;
     let u = visible_user(&state, &caller, id).await?;
     if u.role != "admin" {
-        return Err(ApiError::invalid(
+        return Err(ApiError::unprocessable(
             "only administrators have assigned groups",
         ));
     }
@@ -473,7 +490,7 @@ pub async fn put_assignments(
     }
     let tree = scope::GroupTree::load(&state.store.pool).await?;
     if let Some(g) = req.group_ids.iter().find(|g| !tree.contains(**g)) {
-        return Err(ApiError::invalid(format!(
+        return Err(ApiError::unprocessable(format!(
             "technician group {g} does not exist"
         )));
     }

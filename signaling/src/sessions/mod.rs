@@ -610,7 +610,7 @@ pub async fn transfer(
             match row {
                 Some((Some(g), Flag(true), Flag(true))) if targets.has(g) => {}
                 Some((Some(g), _, _)) if targets.has(g) => {
-                    return Err(ApiError::invalid("the target technician is disabled"));
+                    return Err(ApiError::conflict("the target technician is disabled"));
                 }
                 _ => return Err(ApiError::not_found("technician")),
             }
@@ -625,14 +625,14 @@ pub async fn transfer(
             match enabled {
                 Some(Flag(true)) if targets.has(g) => {}
                 Some(_) if targets.has(g) => {
-                    return Err(ApiError::invalid("the target group is disabled"));
+                    return Err(ApiError::conflict("the target group is disabled"));
                 }
                 _ => return Err(ApiError::not_found("technician group")),
             }
             (None, Some(g))
         }
         _ => {
-            return Err(ApiError::invalid(
+            return Err(ApiError::unprocessable(
                 "give exactly one of tech_id and group_id",
             ));
         }

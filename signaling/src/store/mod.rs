@@ -208,6 +208,38 @@ pub fn is_deceptive(c: char) -> bool {
         | '\u{E0000}'..='\u{E007F}')
 }
 
+/// The characters [`check_text`] refuses, as the inside of a regular
+/// expression class (JSON Schema / ECMA-262 and Python syntax; the two
+/// astral ranges are written as the characters themselves): control
+/// characters but tab and line feed, and every [`is_deceptive`] one.
+const REFUSED_CLASS: &str = concat!(
+    r"\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5",
+    r"\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\uFFF9-\uFFFB",
+    "\u{1D173}-\u{1D17A}\u{E0000}-\u{E007F}"
+);
+
+/// Rust's white space (`char::is_whitespace`, the Unicode White_Space
+/// property) as class ranges: `\s` differs between regex engines.
+const SPACE_CLASS: &str =
+    r"\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// The OpenAPI `pattern` of text [`check_text`] accepts.
+pub fn text_pattern() -> String {
+    format!("^[^{REFUSED_CLASS}]*$")
+}
+
+/// The OpenAPI `pattern` of a name: accepted text with at least one
+/// character that is not white space (`name is empty` otherwise).
+pub fn name_pattern() -> String {
+    format!("^[^{REFUSED_CLASS}]*[^{SPACE_CLASS}{REFUSED_CLASS}][^{REFUSED_CLASS}]*$")
+}
+
+/// The OpenAPI `pattern` of an e-mail address as [`crate::api::auth::normalise_email`]
+/// takes it: accepted text without white space, with an `@`.
+pub fn email_pattern() -> String {
+    format!("^[^{SPACE_CLASS}{REFUSED_CLASS}]*@[^{SPACE_CLASS}{REFUSED_CLASS}]*$")
+}
+
 /// The one check of text entering the server (names, descriptions, customer
 /// fields, e-mails): refuses values that are too long, carry control
 /// characters, or carry deceptive ones ([`is_deceptive`]). Text is stored
@@ -245,6 +277,48 @@ mod tests {
             "postgres://secours:***@127.0.0.1/secours"
         );
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        jsonschema::validator_for(&serde_json::json!({"type": "string", "pattern": pattern}))
+            .unwrap()
+            .is_valid(&serde_json::json!(text))
+    }
+
+    /// The document's patterns refuse exactly what the handlers refuse: every
+    /// character of the refused ranges and their neighbours, and blank names.
+    #[test]
+    fn patterns_agree_with_the_checks() {
+        let (text, name, email) = (text_pattern(), name_pattern(), email_pattern());
+        let probes = (0u32..0x300)
+            .chain(0x2000..0x2100)
+            .chain([
+                0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180F, 0x1810,
+            ])
+            .chain([0x3164, 0xFEFF, 0xFFA0, 0xFFF8, 0xFFF9, 0xFFFB, 0xFFFC])
+            .chain([
+                0x1D172, 0x1D173, 0x1D17A, 0x1D17B, 0xE0000, 0xE007F, 0xE0080, 0x1F600,
+            ])
+            .filter_map(char::from_u32);
+        for c in probes {
+            let one = format!("a{c}b");
+            let ok = check_text("x", &one, 10).is_ok();
+            assert_eq!(matches(&text, &one), ok, "text U+{:04X}", c as u32);
+            assert_eq!(matches(&name, &one), ok, "name U+{:04X}", c as u32);
+            let alone = c.to_string();
+            let name_ok = check_text("x", &alone, 10).is_ok() && !alone.trim().is_empty();
+            assert_eq!(
+                matches(&name, &alone),
+                name_ok,
+                "name alone U+{:04X}",
+                c as u32
+            );
+            let mail = format!("a{c}@b");
+            let mail_ok = crate::api::auth::normalise_email(&mail).is_ok();
+            assert_eq!(matches(&email, &mail), mail_ok, "email U+{:04X}", c as u32);
+        }
+        assert!(!matches(&email, "ab"));
+        assert!(matches(&email, "a@b"));
     }
 
     #[test]
