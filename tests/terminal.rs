@@ -59,8 +59,11 @@ fn a_technician_types_short_commands() {
     expect_line(&said, "the customer's chat, neutralised", |l| {
         l.ends_with("customer: Thanks!").then_some(())
     });
-    type_line("end");
+    type_line("end Your printer works again.");
     expect_line(&said, "the end", |l| l.contains("ended").then_some(()));
+    expect_line(&customer_said, "the technician's last words", |l| {
+        (l == "Your technician ended the session: Your printer works again.").then_some(())
+    });
     expect_line(&customer_said, "the customer's end", |l| {
         l.contains("The session is over").then_some(())
     });

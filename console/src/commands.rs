@@ -163,10 +163,14 @@ pub enum Command {
         /// Where.
         path: PathBuf,
     },
-    /// Ends a session.
+    /// Ends a session, with a word for the customer.
     End {
         /// Session.
         session_id: String,
+        /// Shown to the customer (default: "The technician ended the
+        /// session").
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// Ends every session and the console.
     Quit,
@@ -414,7 +418,7 @@ impl Command {
             | Command::Stats { session_id }
             | Command::Snapshot { session_id, .. }
             | Command::Stream { session_id, .. }
-            | Command::End { session_id } => Some(session_id),
+            | Command::End { session_id, .. } => Some(session_id),
         }
     }
 }

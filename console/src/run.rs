@@ -196,6 +196,7 @@ pub async fn run(
     for (id, tx) in &sessions {
         let _ = tx.send(Command::End {
             session_id: id.clone(),
+            reason: Some("The technician closed the console".into()),
         });
         let _ = client.close(id).await;
     }

@@ -480,15 +480,12 @@ impl ConsoleApp {
                 }
                 None
             }
-            Command::End { .. } | Command::Quit => {
-                if !self.ending {
-                    self.ending = true;
-                    s.close(
-                        EndReason::ByTechnician,
-                        "The technician ended the session",
-                        now,
-                    );
-                }
+            Command::End { reason, .. } => {
+                self.end(s, reason.as_deref(), now);
+                None
+            }
+            Command::Quit => {
+                self.end(s, None, now);
                 None
             }
             other => {
@@ -503,6 +500,14 @@ impl ConsoleApp {
             self.refused(format!("input: {e}"));
         }
         Ok(())
+    }
+
+    fn end(&mut self, s: &mut Session, reason: Option<&str>, now: Instant) {
+        if !self.ending {
+            self.ending = true;
+            let words = reason.unwrap_or("The technician ended the session");
+            s.close(EndReason::ByTechnician, words, now);
+        }
     }
 
     fn send_file(&mut self, s: &mut Session, path: PathBuf, now: Instant) {

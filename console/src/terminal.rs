@@ -30,7 +30,7 @@ commands (SESSION: the first characters of a session id, or nothing when one run
   record SESSION on|off        record the session (WebM + event log)
   snapshot SESSION FILE.png    save the customer's screen
   stats SESSION                figures of the session
-  end SESSION                  end the session
+  end SESSION [WORDS]          end the session (WORDS: shown to the customer)
   quit";
 
 pub use secours_peer::text::sanitize;
@@ -210,9 +210,13 @@ pub fn parse(line: &str, sessions: &Sessions) -> Result<Command, String> {
         "stats" => Command::Stats {
             session_id: with_session(rest)?.0,
         },
-        "end" => Command::End {
-            session_id: with_session(rest)?.0,
-        },
+        "end" => {
+            let (session_id, words) = with_session(rest)?;
+            Command::End {
+                session_id,
+                reason: Some(words).filter(|w| !w.is_empty()),
+            }
+        }
         "" => return Err(String::new()),
         other => return Err(format!("unknown command {other:?} (help lists them)")),
     })

@@ -396,6 +396,10 @@ impl AppletApp {
                         .say("The technician's copy was not applied: no clipboard is shared."),
                 }
             }
+            Event::Farewell { message } => self.terminal.say(&format!(
+                "Your technician ended the session: {}",
+                sanitize(&message)
+            )),
             Event::Refused { action, .. } => {
                 // Said once per action every few seconds: a flood of
                 // refused input is not a flood of lines.

@@ -79,6 +79,12 @@ pub enum Event {
         /// The message that carried it.
         message: &'static str,
     },
+    /// The peer's words as it ended the session (shown before `Closed`;
+    /// peer data: escape before showing).
+    Farewell {
+        /// What the peer said.
+        message: String,
+    },
     /// A round trip measured by ping.
     Rtt(Duration),
     /// The session is over; nothing more will be sent or received.

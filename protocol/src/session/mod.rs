@@ -295,6 +295,11 @@ impl Session {
             Message::SessionControl(c) if c.action == ControlAction::End as i32 => {
                 let reason = EndReason::try_from(c.reason).unwrap_or(EndReason::Unspecified);
                 self.phase = Phase::Closed;
+                if !c.message.is_empty() {
+                    self.events.push_back(Event::Farewell {
+                        message: c.message.clone(),
+                    });
+                }
                 self.events.push_back(Event::Closed {
                     reason,
                     error: None,
