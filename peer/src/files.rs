@@ -198,7 +198,10 @@ impl FileDesk {
             TransferEvent::Cancelled { reason, .. } => {
                 return Err(FileDeskError::Cancelled(format!("{reason:?}")));
             }
-            TransferEvent::Accepted { .. } | TransferEvent::ReadyToSend { .. } => {}
+            // A window opened (an answer, credit): fill it now, in this
+            // turn of the loop, not at the next poll.
+            TransferEvent::ReadyToSend { .. } => self.pump(session, now)?,
+            TransferEvent::Accepted { .. } => {}
         }
         Ok(())
     }
