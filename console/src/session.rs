@@ -30,6 +30,7 @@ pub struct ConsoleApp {
     ending: bool,
     /// Files waiting for the customer's consent, oldest first.
     waiting_files: Vec<PathBuf>,
+    files: crate::file_manager::FileManager,
 }
 
 /// A permission by its signaling name (`remote_control`...).
@@ -66,6 +67,7 @@ impl ConsoleApp {
             first_frame: false,
             ending: false,
             waiting_files: Vec::new(),
+            files: Default::default(),
         })
     }
 
@@ -141,6 +143,16 @@ impl ConsoleApp {
                     // Offered once the customer says yes.
                     Ok(Decision::Pending(_)) => self.waiting_files.push(path),
                     Err(e) => self.refused(format!("send file: {e}")),
+                }
+                None
+            }
+            c @ (Command::List { .. }
+            | Command::Get { .. }
+            | Command::Put { .. }
+            | Command::Rename { .. }
+            | Command::Delete { .. }) => {
+                if let Some(e) = self.files.command(s, &mut self.desk, c, now) {
+                    self.emit(e.into_event(&self.session_id));
                 }
                 None
             }
@@ -242,6 +254,11 @@ impl ConsoleApp {
                     );
                 }
             },
+            Event::Message(m @ (Message::FileList(_) | Message::FileActionResult(_))) => {
+                if let Some(e) = self.files.on_message(&m) {
+                    self.emit(e.into_event(&id));
+                }
+            }
             Event::Chat { text, .. } => self.emit(ConsoleEvent::Chat {
                 session_id: id,
                 text,

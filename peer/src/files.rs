@@ -62,6 +62,14 @@ struct Incoming {
     name: String,
     size: u64,
     started: Instant,
+    /// Where it goes when not into the desk's own folder.
+    path: Option<PathBuf>,
+}
+
+impl Incoming {
+    fn path(&self, dir: &Path) -> PathBuf {
+        self.path.clone().unwrap_or_else(|| dir.join(&self.name))
+    }
 }
 
 /// Files of one peer: reads outgoing files window by window and writes
@@ -104,17 +112,60 @@ impl FileDesk {
             .and_then(|n| n.to_str())
             .ok_or_else(|| FileDeskError::Name(path.to_owned()))?
             .to_owned();
-        let id = session.offer_file(&name, size, 0, now)?;
+        self.offer_open(session, file, &name, size, "", now)
+    }
+
+    /// Offers a file the caller opened (the applet's file manager opens
+    /// under its root), into `target_dir` under the peer's root when not
+    /// empty.
+    pub fn offer_open(
+        &mut self,
+        session: &mut Session,
+        file: File,
+        name: &str,
+        size: u64,
+        target_dir: &str,
+        now: Instant,
+    ) -> Result<u64, FileDeskError> {
+        let id = session.offer_file_to(name, size, 0, target_dir, now)?;
         self.outgoing.insert(
             id,
             Outgoing {
                 file,
-                name,
+                name: name.to_owned(),
                 size,
                 started: now,
             },
         );
         Ok(id)
+    }
+
+    /// Accepts an offered file into a file the caller created (at `path`).
+    pub fn accept_into(
+        &mut self,
+        session: &mut Session,
+        id: u64,
+        file: File,
+        path: PathBuf,
+        size: u64,
+        now: Instant,
+    ) -> Result<(), FileDeskError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.incoming.insert(
+            id,
+            Incoming {
+                file,
+                name,
+                size,
+                started: now,
+                path: Some(path),
+            },
+        );
+        session.accept_file(id, 0, now)?;
+        Ok(())
     }
 
     /// Pushes every window the session opens.
@@ -154,6 +205,7 @@ impl FileDesk {
                         name: name.clone(),
                         size: *size,
                         started: now,
+                        path: None,
                     },
                 );
                 session.accept_file(*id, 0, now)?;
@@ -162,7 +214,7 @@ impl FileDesk {
                 if let Some(inc) = self.incoming.get(id) {
                     inc.file
                         .write_all_at(data, *offset)
-                        .map_err(|e| FileDeskError::Io(self.dir.join(&inc.name), e))?;
+                        .map_err(|e| FileDeskError::Io(inc.path(&self.dir), e))?;
                     session.file_written(*id, data.len() as u64, now)?;
                 }
             }
@@ -170,7 +222,7 @@ impl FileDesk {
                 if let Some(inc) = self.incoming.remove(id) {
                     inc.file
                         .sync_all()
-                        .map_err(|e| FileDeskError::Io(self.dir.join(&inc.name), e))?;
+                        .map_err(|e| FileDeskError::Io(inc.path(&self.dir), e))?;
                     let done = Done {
                         name: inc.name.clone(),
                         size: inc.size,
@@ -178,7 +230,7 @@ impl FileDesk {
                         verified: *verified,
                         seconds: now.duration_since(inc.started).as_secs_f64(),
                     };
-                    self.received.push((done, self.dir.join(&inc.name)));
+                    self.received.push((done, inc.path(&self.dir)));
                 }
             }
             TransferEvent::Sent { id, md5, verified } => {

@@ -4,6 +4,7 @@
 //! the server's granted set, checked again here for every message; when
 //! the session ends every right goes and the temporary folder is deleted.
 
+mod file_manager;
 mod screen;
 mod serve;
 pub mod terminal;
@@ -64,6 +65,8 @@ pub struct AppletConfig {
     pub screen: ScreenSource,
     /// Where received files land (a folder the customer can see).
     pub received_dir: PathBuf,
+    /// The file manager's root (`None`: the home folder).
+    pub files_root: Option<PathBuf>,
     /// Paths allowed.
     pub path: PathChoice,
     /// The encoder (`None`: the start-up self-test picks).
@@ -285,7 +288,7 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     let mut link = meeting.link;
     // The applet enforces the server's set: never what a console claims.
     let permissions = granted.to_permission_set();
-    let cfg = session_config(&meeting.pairing, permissions, capabilities(false, false))
+    let cfg = session_config(&meeting.pairing, permissions, capabilities(true, false))
         .map_err(|e| AppletRunError::Random(e.to_string()))?;
     let mut session = Session::new(cfg, tokio::time::Instant::now().into_std());
     let terminal = Terminal::start(driver.waker());
@@ -295,7 +298,8 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         screen_size,
         terminal,
         &config.received_dir,
-    );
+    )
+    .with_files_root(config.files_root.as_deref());
     let result = driver
         .run(&mut session, &mut link, &mut app)
         .instrument(tracing::info_span!("applet", session = %session_id))

@@ -15,6 +15,7 @@ use secours_protocol::transfer::TransferEvent;
 use secours_protocol::{CommandError, Message, Session};
 use secours_transport::LinkStats;
 
+use super::file_manager::FileManager;
 use super::screen::ScreenStream;
 use super::terminal::{Reply, Terminal, sanitize};
 use crate::input::{InputInjector, MouseButton, video_to_screen};
@@ -26,6 +27,7 @@ pub struct AppletApp {
     screen_size: (u32, u32),
     terminal: Terminal,
     desk: FileDesk,
+    files: FileManager,
     /// How the session ended, once it has.
     pub end: Option<EndReason>,
     /// Input events injected.
@@ -59,11 +61,18 @@ impl AppletApp {
             screen_size,
             terminal,
             desk: FileDesk::new(received),
+            files: FileManager::new(None),
             end: None,
             injected: 0,
             dropped: 0,
             quit: false,
         }
+    }
+
+    /// The file manager's root (`None`: the home folder).
+    pub fn with_files_root(mut self, root: Option<&Path>) -> Self {
+        self.files = FileManager::new(root);
+        self
     }
 
     fn update_screen(&self, s: &Session) {
@@ -146,6 +155,10 @@ impl AppletApp {
             } else {
                 "Recording stopped."
             }),
+            Event::Message(m @ (Message::FileListRequest(_) | Message::FileAction(_))) => {
+                self.files
+                    .on_message(s, &mut self.desk, &self.terminal, &m, now)?;
+            }
             Event::Message(m) => {
                 if let Err(e) = self.inject(&m) {
                     // A key without a key code, a position off screen: that
@@ -161,6 +174,24 @@ impl AppletApp {
             Event::Chat { text, .. } => self
                 .terminal
                 .say(&format!("Technician: {}", sanitize(&text))),
+            Event::Transfer(TransferEvent::Offered {
+                id,
+                name,
+                size,
+                target_dir,
+                ..
+            }) if !target_dir.is_empty() => {
+                self.files.on_offer(
+                    s,
+                    &mut self.desk,
+                    &self.terminal,
+                    id,
+                    &name,
+                    size,
+                    &target_dir,
+                    now,
+                )?;
+            }
             Event::Transfer(t) => {
                 if let TransferEvent::Offered { name, size, .. } = &t {
                     self.terminal.say(&format!(
