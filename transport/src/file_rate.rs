@@ -99,6 +99,8 @@ const MAX_MARKS: usize = 4096;
 /// current rate (a loss stalls delivery for one or two), plus a margin.
 const FLIGHT_ROUNDS: f64 = 4.0;
 const FLIGHT_MARGIN: u64 = 64 * 1024;
+/// Rounds with fewer round-trip samples read only a large queue.
+const BLIND_SAMPLES: u32 = 4;
 /// The round trip the flight is sized on, at least: an acknowledgement's
 /// batching and a late timer's.
 const MIN_FLIGHT_RTT: Duration = Duration::from_millis(2);
@@ -132,6 +134,8 @@ struct Round {
     received_at_start: u64,
     sent_at_start: u64,
     min_rtt: Option<Duration>,
+    /// Round-trip samples taken.
+    samples: u32,
     /// The sender ran out of data during the round.
     app_limited: bool,
 }
@@ -342,6 +346,7 @@ impl FileRate {
             None => self.start_round(now),
             Some(round) => {
                 round.min_rtt = Some(round.min_rtt.map_or(rtt, |m| m.min(rtt)));
+                round.samples += 1;
                 // At least MIN_ROUND long: on a short path a round trip
                 // holds a sample or two, and one late acknowledgement or
                 // timer would read as queue.
@@ -403,6 +408,7 @@ impl FileRate {
             received_at_start: self.received,
             sent_at_start: self.sent,
             min_rtt: None,
+            samples: 0,
         });
     }
 
@@ -451,6 +457,16 @@ impl FileRate {
             .min(self.last_min_rtt.replace(min_rtt).unwrap_or(min_rtt))
             .saturating_sub(base);
         let target = target(base);
+        // A round of a sample or two (a rate near the floor) cannot tell a
+        // queue of a few milliseconds from a late timer: only a queue well
+        // past the target counts then. Otherwise the noise of a busy host
+        // (netsim's lan: 1 ms over a 2.4 ms base) held the rate at the
+        // floor for good, every round reading as a queue at half the target.
+        let queue = if round.samples < BLIND_SAMPLES && queue < 2 * target {
+            Duration::ZERO
+        } else {
+            queue
+        };
         let rate = delivered_bps;
         // The bytes delivered over this round were sent at the rate set a
         // round before: the path kept up with it, or not (a round of a few
@@ -563,6 +579,14 @@ impl FileRate {
         // rate would grow without evidence.
         let ceiling = (2.0 * bottleneck).max(INITIAL_BPS);
         self.rate_bps = self.rate_bps.min(ceiling).max(MIN_BPS);
+        // A round the file ran dry in, with no queue, is no reason to slow
+        // down: the deliveries followed the application (the demo's applet
+        // encodes between its pumps), and a rate that followed them down
+        // stayed there, the next rounds measuring only itself (a reply of
+        // 3 MiB took 10 to 40 s on loopback).
+        if round.app_limited && queue <= target {
+            self.rate_bps = self.rate_bps.max(during);
+        }
     }
 }
 
