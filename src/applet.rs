@@ -43,6 +43,10 @@ pub struct AppletArgs {
     /// Where files from the technician land (default: ~/Downloads/Secours).
     #[arg(long)]
     pub received_dir: Option<PathBuf>,
+    /// The folder the technician's file manager may browse (default: the
+    /// home folder); nothing outside it is reachable.
+    #[arg(long)]
+    pub files_root: Option<PathBuf>,
     /// `auto` (relay at once, direct when possible) or `relay` only.
     #[arg(long, default_value = "auto")]
     pub path: String,
@@ -134,6 +138,7 @@ pub fn run(args: AppletArgs) -> Result<()> {
         name: args.name.clone(),
         screen,
         received_dir,
+        files_root: args.files_root.clone(),
         path,
         encoder,
         stun: args.stun,

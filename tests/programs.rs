@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Share of a PNG's pixels within 40 of `rgb` on every channel.
 fn share_of(png_path: &Path, rgb: [u8; 3]) -> f64 {
@@ -58,6 +58,7 @@ fn session_runs(path: &str) {
     );
 
     let received: PathBuf = dir.path().join("received");
+    let share = shared_folder(dir.path());
     let mut applet = Command::new(BIN)
         .args(["applet", "--server", &base, "--pin", &code, "--name", "Sam"])
         .args(["--display", &display, "--path", path])
@@ -69,6 +70,8 @@ fn session_runs(path: &str) {
         )
         .arg("--received-dir")
         .arg(&received)
+        .arg("--files-root")
+        .arg(&share)
         .arg("--url-opener")
         .arg(opener(dir.path()))
         .stdin(Stdio::piped())
@@ -220,6 +223,8 @@ fn session_runs(path: &str) {
         dir.path(),
     );
 
+    file_manager(&mut commands, &events, &mut customer, &said, &sid, &share);
+
     // A file from the customer, chosen at the terminal: the technician's
     // console keeps it in the session's folder, MD5 checked.
     let log: Vec<u8> = (0..700 * 1024u32).map(|i| (i % 239) as u8).collect();
@@ -244,6 +249,107 @@ fn session_runs(path: &str) {
     let status = applet.wait().unwrap();
     assert!(status.success(), "the applet exited with {status}");
     send(&mut commands, json!({"cmd": "quit"}));
+}
+
+/// The customer's shared folder: a document, and beside the folder a
+/// secret that a link inside points to.
+fn shared_folder(dir: &Path) -> PathBuf {
+    let share = dir.join("share");
+    std::fs::create_dir_all(share.join("Documents")).unwrap();
+    let doc: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(share.join("Documents/report.pdf"), doc).unwrap();
+    std::fs::write(dir.join("secret.txt"), b"not yours").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret.txt"), share.join("escape")).unwrap();
+    share
+}
+
+/// The file manager (CONSOLE-6): allowed at the terminal, a listing, a
+/// `../` and a link escape refused with a clear error, a file fetched with
+/// its MD5 checked on the console's disk.
+fn file_manager(
+    commands: &mut ChildStdin,
+    events: &mpsc::Receiver<String>,
+    customer: &mut ChildStdin,
+    said: &mpsc::Receiver<String>,
+    sid: &str,
+    share: &Path,
+) {
+    send(
+        commands,
+        json!({"cmd": "request", "session_id": sid, "permission": "file_manager"}),
+    );
+    expect_line(said, "the file manager question", |l| {
+        l.contains("browse your files").then_some(())
+    });
+    writeln!(customer, "y").unwrap();
+    customer.flush().unwrap();
+    event(events, "consent", |v| {
+        v["allowed"] == true && v["actions"][0] == "file_manager"
+    });
+    let mut list = |path: &str| {
+        send(
+            commands,
+            json!({"cmd": "list", "session_id": sid, "path": path}),
+        );
+        event(events, "file_list", |v| v["path"] == path)
+    };
+    let root = list("");
+    let names: Vec<&str> = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Documents", "escape"], "{root}");
+    assert_eq!(root["entries"][1]["symlink"], true, "{root}");
+    assert_eq!(list("Documents")["entries"][0]["size"], 300_000);
+    let up = list("../");
+    let error = up["error"].as_str().unwrap_or_default();
+    assert!(error.contains("leaves the shared folder"), "{up}");
+
+    let mut get = |path: &str| {
+        send(
+            commands,
+            json!({"cmd": "get", "session_id": sid, "path": path}),
+        );
+        event(events, "file_action", |v| v["path"] == path)
+    };
+    let escape = get("escape");
+    assert_eq!(escape["ok"], false, "{escape}");
+    let error = escape["error"].as_str().unwrap_or_default();
+    assert!(error.contains("escapes the shared folder"), "{escape}");
+    let fetched = get("Documents/report.pdf");
+    assert_eq!(fetched["ok"], true, "{fetched}");
+    let file = event(events, "file", |v| v["direction"] == "received");
+    assert_eq!(file["verified"], true, "{file}");
+    let bytes = std::fs::read(file["path"].as_str().unwrap()).unwrap();
+    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&bytes));
+    assert_eq!(bytes.len(), 300_000);
+    assert_eq!(file["md5"], md5.as_str(), "{file}");
+
+    // A file put into a folder of the customer's, renamed, then deleted.
+    let local = share.parent().unwrap().join("notes.txt");
+    std::fs::write(&local, b"from the technician").unwrap();
+    send(
+        commands,
+        json!({"cmd": "put", "session_id": sid, "path": local, "dir": "Documents"}),
+    );
+    let put = event(events, "file", |v| v["direction"] == "sent");
+    assert_eq!(put["verified"], true, "{put}");
+    let landed = share.join("Documents/notes.txt");
+    assert_eq!(std::fs::read(&landed).unwrap(), b"from the technician");
+    let mut act = |cmd: Value| {
+        let action = cmd["cmd"].clone();
+        send(commands, cmd);
+        event(events, "file_action", |v| v["action"] == action)
+    };
+    let renamed = act(json!({"cmd": "rename", "session_id": sid,
+        "path": "Documents/notes.txt", "new_path": "notes-2.txt"}));
+    assert_eq!(renamed["ok"], true, "{renamed}");
+    assert!(share.join("notes-2.txt").exists() && !landed.exists());
+    let deleted = act(json!({"cmd": "delete", "session_id": sid, "path": "notes-2.txt"}));
+    assert_eq!(deleted["ok"], true, "{deleted}");
+    assert!(!share.join("notes-2.txt").exists());
 }
 
 /// A harmless "browser": writes the URL it is given next to itself.

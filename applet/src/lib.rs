@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod error;
+pub mod files_root;
 pub mod input;
 pub mod session;
 pub mod sysinfo;

@@ -156,6 +156,50 @@ pub enum Command {
         #[serde(default)]
         path: Option<PathBuf>,
     },
+    /// File manager (needs `file_manager` consent, see `request`): lists a
+    /// folder under the customer's shared root (`""`: the root).
+    List {
+        /// Session.
+        session_id: String,
+        /// Relative to the root.
+        #[serde(default)]
+        path: String,
+    },
+    /// File manager: fetches a file of the customer's (a `file` event when
+    /// it arrived).
+    Get {
+        /// Session.
+        session_id: String,
+        /// Relative to the root.
+        path: String,
+    },
+    /// File manager: puts a local file into a folder under the customer's
+    /// root.
+    Put {
+        /// Session.
+        session_id: String,
+        /// The local file.
+        path: PathBuf,
+        /// The folder, relative to the root (`""`: the root).
+        #[serde(default)]
+        dir: String,
+    },
+    /// File manager: renames or moves an entry under the root.
+    Rename {
+        /// Session.
+        session_id: String,
+        /// Relative to the root.
+        path: String,
+        /// Relative to the root.
+        new_path: String,
+    },
+    /// File manager: deletes a file, a link or an empty folder.
+    Delete {
+        /// Session.
+        session_id: String,
+        /// Relative to the root.
+        path: String,
+    },
     /// Writes the newest decoded picture as a PNG.
     Snapshot {
         /// Session.
@@ -358,6 +402,33 @@ pub enum ConsoleEvent {
         /// Where it is, when received.
         path: Option<PathBuf>,
     },
+    /// A folder of the customer's (file manager). Names are hostile.
+    FileList {
+        /// Session.
+        session_id: String,
+        /// As asked.
+        path: String,
+        /// Entries, sorted by name.
+        entries: Vec<crate::file_manager::EntryView>,
+        /// More than one listing carries.
+        truncated: bool,
+        /// Why the applet refused, if it did (hostile text).
+        error: Option<String>,
+    },
+    /// A file-manager action's outcome (`get`, `rename`, `delete`; a put's
+    /// refusal). A fetched file then arrives as a `file` event.
+    FileAction {
+        /// Session.
+        session_id: String,
+        /// `get`, `put`, `rename` or `delete`.
+        action: String,
+        /// As asked.
+        path: String,
+        /// Done (for a get: offered).
+        ok: bool,
+        /// Why not (hostile text from the applet).
+        error: Option<String>,
+    },
     /// A command was refused (by this console's own check, the applet or
     /// the server).
     Refused {
@@ -416,6 +487,11 @@ impl Command {
             | Command::Reboot { session_id }
             | Command::Record { session_id, .. }
             | Command::Stats { session_id }
+            | Command::List { session_id, .. }
+            | Command::Get { session_id, .. }
+            | Command::Put { session_id, .. }
+            | Command::Rename { session_id, .. }
+            | Command::Delete { session_id, .. }
             | Command::Snapshot { session_id, .. }
             | Command::Stream { session_id, .. }
             | Command::End { session_id, .. } => Some(session_id),

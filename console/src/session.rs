@@ -49,6 +49,7 @@ pub struct ConsoleApp {
     /// When progress was last reported, and what it was.
     progress_at: Instant,
     progress_said: std::collections::HashMap<(bool, u64), u64>,
+    files: crate::file_manager::FileManager,
 }
 
 /// How often file progress is reported.
@@ -98,6 +99,7 @@ impl ConsoleApp {
             closed: None,
             progress_at: picked_at,
             progress_said: std::collections::HashMap::new(),
+            files: Default::default(),
         })
     }
 
@@ -467,6 +469,16 @@ impl ConsoleApp {
                 }
                 None
             }
+            c @ (Command::List { .. }
+            | Command::Get { .. }
+            | Command::Put { .. }
+            | Command::Rename { .. }
+            | Command::Delete { .. }) => {
+                if let Some(e) = self.files.command(s, &mut self.desk, c, now) {
+                    self.emit(e.into_event(&self.session_id));
+                }
+                None
+            }
             Command::Snapshot { path, .. } => {
                 match self.viewer.snapshot(&path) {
                     Ok((width, height)) => self.emit(ConsoleEvent::Snapshot {
@@ -593,6 +605,11 @@ impl ConsoleApp {
                 self.viewer.on_cursor(&m);
             }
             Event::Clipboard(content) => self.on_clipboard(content, now),
+            Event::Message(m @ (Message::FileList(_) | Message::FileActionResult(_))) => {
+                if let Some(e) = self.files.on_message(&m) {
+                    self.emit(e.into_event(&id));
+                }
+            }
             Event::Message(Message::SystemInfo(info)) => self.emit(ConsoleEvent::SystemInfo {
                 session_id: id,
                 items: info

@@ -373,6 +373,55 @@ pub fn describe(event: &ConsoleEvent) -> Option<String> {
             screen.decoded
         ),
         E::Progress { .. } => return None,
+        E::FileList {
+            session_id,
+            path,
+            error: Some(e),
+            ..
+        } => format!(
+            "Session {}: {}: {}",
+            short(session_id),
+            sanitize(path),
+            sanitize(e)
+        ),
+        E::FileList {
+            session_id,
+            path,
+            entries,
+            truncated,
+            ..
+        } => {
+            let mut s = format!("Session {}: /{}", short(session_id), sanitize(path));
+            for e in entries {
+                s.push_str(&format!(
+                    "\n  {}{}{}  {}",
+                    sanitize(&e.name),
+                    if e.directory { "/" } else { "" },
+                    if e.symlink { " (link)" } else { "" },
+                    e.size
+                ));
+            }
+            if *truncated {
+                s.push_str("\n  (more entries than one listing carries)");
+            }
+            s
+        }
+        E::FileAction {
+            session_id,
+            action,
+            path,
+            ok,
+            error,
+        } => format!(
+            "Session {}: {action} {}: {}",
+            short(session_id),
+            sanitize(path),
+            if *ok {
+                "done".to_owned()
+            } else {
+                sanitize(error.as_deref().unwrap_or("refused"))
+            }
+        ),
         E::File {
             session_id,
             direction,

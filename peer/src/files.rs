@@ -57,7 +57,9 @@ pub struct Done {
 #[derive(Debug)]
 struct Outgoing {
     file: File,
-    path: PathBuf,
+    /// Where it was read from, when the desk opened it (a resumed session
+    /// offers it again).
+    path: Option<PathBuf>,
     name: String,
     size: u64,
     started: Instant,
@@ -73,6 +75,22 @@ struct Incoming {
     started: Instant,
     /// Bytes on disk so far.
     done: u64,
+    /// Where it goes when not into the desk's own folder (written there
+    /// directly; the desk's own files are written as `NAME.part`).
+    path: Option<PathBuf>,
+}
+
+impl Incoming {
+    fn path(&self, dir: &Path) -> PathBuf {
+        self.path.clone().unwrap_or_else(|| dir.join(&self.name))
+    }
+
+    /// Where its bytes go while it arrives.
+    fn writing(&self, dir: &Path) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| dir.join(format!("{}.part", self.name)))
+    }
 }
 
 /// Where a transfer in progress stands.
@@ -130,13 +148,32 @@ impl FileDesk {
             .and_then(|n| n.to_str())
             .ok_or_else(|| FileDeskError::Name(path.to_owned()))?
             .to_owned();
-        let id = session.offer_file(&name, size, 0, now)?;
+        let id = self.offer_open(session, file, &name, size, "", now)?;
+        if let Some(out) = self.outgoing.get_mut(&id) {
+            out.path = Some(path.to_owned());
+        }
+        Ok(id)
+    }
+
+    /// Offers a file the caller opened (the applet's file manager opens
+    /// under its root), into `target_dir` under the peer's root when not
+    /// empty.
+    pub fn offer_open(
+        &mut self,
+        session: &mut Session,
+        file: File,
+        name: &str,
+        size: u64,
+        target_dir: &str,
+        now: Instant,
+    ) -> Result<u64, FileDeskError> {
+        let id = session.offer_file_to(name, size, 0, target_dir, now)?;
         self.outgoing.insert(
             id,
             Outgoing {
                 file,
-                path: path.to_owned(),
-                name,
+                path: None,
+                name: name.to_owned(),
                 size,
                 started: now,
                 done: 0,
@@ -173,15 +210,47 @@ impl FileDesk {
     /// session. Incoming `.part` files stay, to be resumed.
     pub fn interrupted(&mut self) -> Vec<PathBuf> {
         self.incoming.clear();
-        self.outgoing.drain().map(|(_, out)| out.path).collect()
+        self.outgoing
+            .drain()
+            .filter_map(|(_, out)| out.path)
+            .collect()
     }
 
     /// The session ended for good: unfinished incoming files are deleted.
     pub fn abandon(&mut self) {
         for (_, inc) in self.incoming.drain() {
-            let _ = std::fs::remove_file(self.dir.join(format!("{}.part", inc.name)));
+            let _ = std::fs::remove_file(inc.writing(&self.dir));
         }
         self.outgoing.clear();
+    }
+
+    /// Accepts an offered file into a file the caller created (at `path`).
+    pub fn accept_into(
+        &mut self,
+        session: &mut Session,
+        id: u64,
+        file: File,
+        path: PathBuf,
+        size: u64,
+        now: Instant,
+    ) -> Result<(), FileDeskError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.incoming.insert(
+            id,
+            Incoming {
+                file,
+                name,
+                size,
+                started: now,
+                path: Some(path),
+                done: 0,
+            },
+        );
+        session.accept_file(id, 0, now)?;
+        Ok(())
     }
 
     /// Pushes every window the session opens.
@@ -245,25 +314,28 @@ impl FileDesk {
                         size: *size,
                         started: now,
                         done: held,
+                        path: None,
                     },
                 );
             }
             TransferEvent::Data { id, offset, data } => {
                 if let Some(inc) = self.incoming.get_mut(id) {
                     inc.done = inc.done.max(offset + data.len() as u64);
-                    inc.file.write_all_at(data, *offset).map_err(|e| {
-                        FileDeskError::Io(self.dir.join(format!("{}.part", inc.name)), e)
-                    })?;
+                    inc.file
+                        .write_all_at(data, *offset)
+                        .map_err(|e| FileDeskError::Io(inc.writing(&self.dir), e))?;
                     session.file_written(*id, data.len() as u64, now)?;
                 }
             }
             TransferEvent::Received { id, md5, verified } => {
                 if let Some(inc) = self.incoming.remove(id) {
-                    let (part, whole) = (self.part_path(&inc.name), self.dir.join(&inc.name));
                     inc.file
                         .sync_all()
-                        .map_err(|e| FileDeskError::Io(part.clone(), e))?;
-                    std::fs::rename(&part, &whole).map_err(|e| FileDeskError::Io(whole, e))?;
+                        .map_err(|e| FileDeskError::Io(inc.writing(&self.dir), e))?;
+                    if inc.path.is_none() {
+                        std::fs::rename(inc.writing(&self.dir), inc.path(&self.dir))
+                            .map_err(|e| FileDeskError::Io(inc.path(&self.dir), e))?;
+                    }
                     let done = Done {
                         name: inc.name.clone(),
                         size: inc.size,
@@ -271,7 +343,7 @@ impl FileDesk {
                         verified: *verified,
                         seconds: now.duration_since(inc.started).as_secs_f64(),
                     };
-                    self.received.push((done, self.dir.join(&inc.name)));
+                    self.received.push((done, inc.path(&self.dir)));
                 }
             }
             TransferEvent::Sent { id, md5, verified } => {
@@ -291,7 +363,10 @@ impl FileDesk {
             TransferEvent::Cancelled { reason, .. } => {
                 return Err(FileDeskError::Cancelled(format!("{reason:?}")));
             }
-            TransferEvent::Accepted { .. } | TransferEvent::ReadyToSend { .. } => {}
+            // A window opened (an answer, credit): fill it now, in this
+            // turn of the loop, not at the next poll.
+            TransferEvent::ReadyToSend { .. } => self.pump(session, now)?,
+            TransferEvent::Accepted { .. } => {}
         }
         Ok(())
     }

@@ -146,6 +146,7 @@ pub fn server(procs: &mut Procs, dir: &Path) -> String {
             "system_info",
             "send_url",
             "reboot",
+            "file_manager",
         ],
     )
 }

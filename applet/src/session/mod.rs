@@ -6,6 +6,7 @@
 
 mod clipboard;
 mod encoder_cache;
+mod file_manager;
 pub mod resume;
 mod screen;
 mod serve;
@@ -78,6 +79,8 @@ pub struct AppletConfig {
     pub screen: ScreenSource,
     /// Where received files land (a folder the customer can see).
     pub received_dir: PathBuf,
+    /// The file manager's root (`None`: the home folder).
+    pub files_root: Option<PathBuf>,
     /// Paths allowed.
     pub path: PathChoice,
     /// The encoder (`None`: the start-up self-test picks).
@@ -336,7 +339,7 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     let mut link = meeting.link;
     // The applet enforces the server's set: never what a console claims.
     let permissions = granted.to_permission_set();
-    let cfg = session_config(&meeting.pairing, permissions, capabilities(false, false))
+    let cfg = session_config(&meeting.pairing, permissions, capabilities(true, false))
         .map_err(|e| AppletRunError::Random(e.to_string()))?;
     let mut session = Session::new(cfg, tokio::time::Instant::now().into_std());
     let terminal = Terminal::start(driver.waker());
@@ -355,7 +358,8 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         reboot_command: config.reboot_command.clone(),
         priority: config.priority,
     };
-    let mut app = AppletApp::new(screen, injector, screen_size, terminal, options);
+    let mut app = AppletApp::new(screen, injector, screen_size, terminal, options)
+        .with_files_root(config.files_root.as_deref());
     if let ScreenSource::X11(display) = &config.screen {
         match crate::input::x11::X11Activity::connect(display.as_deref()) {
             Ok(probe) => app = app.with_activity(Box::new(probe)),

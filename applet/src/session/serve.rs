@@ -5,7 +5,7 @@
 //! the clipboard, chats, receives files into the customer's folder, sends
 //! the files the customer chooses, and ends.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use secours_protocol::{CommandError, Message, Session};
 use secours_transport::LinkStats;
 
 use super::clipboard::{ClipboardNews, DesktopClipboard};
+use super::file_manager::FileManager;
 use super::screen::ScreenStream;
 use super::terminal::{Reply, Terminal, sanitize};
 use crate::input::priority::{ActivityProbe, CustomerFirst, Priority};
@@ -44,6 +45,7 @@ pub struct AppletApp {
     priority_said: Option<Instant>,
     /// When each refused action was last reported to the customer.
     blocked_said: std::collections::HashMap<Permission, Instant>,
+    files: FileManager,
     /// How the session ended, once it has.
     pub end: Option<EndReason>,
     /// Input events injected.
@@ -116,11 +118,18 @@ impl AppletApp {
             activity: None,
             priority_said: None,
             blocked_said: std::collections::HashMap::new(),
+            files: FileManager::new(None),
             end: None,
             injected: 0,
             dropped: 0,
             quit: false,
         }
+    }
+
+    /// The file manager's root (`None`: the home folder).
+    pub fn with_files_root(mut self, root: Option<&Path>) -> Self {
+        self.files = FileManager::new(root);
+        self
     }
 
     fn update_screen(&self, s: &Session) {
@@ -379,6 +388,10 @@ impl AppletApp {
             } else {
                 "Recording stopped."
             }),
+            Event::Message(m @ (Message::FileListRequest(_) | Message::FileAction(_))) => {
+                self.files
+                    .on_message(s, &mut self.desk, &self.terminal, &m, now)?;
+            }
             Event::Message(m) => {
                 if let Err(e) = self.inject(&m, now) {
                     // A key without a key code, a position off screen: that
@@ -416,6 +429,24 @@ impl AppletApp {
             Event::Chat { text, .. } => self
                 .terminal
                 .say(&format!("Technician: {}", sanitize(&text))),
+            Event::Transfer(TransferEvent::Offered {
+                id,
+                name,
+                size,
+                target_dir,
+                ..
+            }) if !target_dir.is_empty() => {
+                self.files.on_offer(
+                    s,
+                    &mut self.desk,
+                    &self.terminal,
+                    id,
+                    &name,
+                    size,
+                    &target_dir,
+                    now,
+                )?;
+            }
             Event::Transfer(t) => {
                 if let TransferEvent::Offered { name, size, .. } = &t {
                     self.terminal.say(&format!(

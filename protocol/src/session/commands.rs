@@ -123,7 +123,10 @@ impl Session {
     pub fn send_reply(&mut self, message: Message, now: Instant) -> Result<(), CommandError> {
         let ok = match (&message, self.role) {
             (
-                Message::SystemInfo(_) | Message::FileList(_) | Message::ReconnectToken(_),
+                Message::SystemInfo(_)
+                | Message::FileList(_)
+                | Message::FileActionResult(_)
+                | Message::ReconnectToken(_),
                 Role::Applet,
             ) => true,
             (Message::KeyframeRequest(_), Role::Console) => true,
@@ -221,7 +224,8 @@ impl Session {
 
     /// Offers a file to the peer: from the console it needs "send files"
     /// (PERM-4) and consent; from the applet, the customer is the one acting,
-    /// so "receive files" (PERM-5) must be granted. Returns the transfer id.
+    /// so "receive files" (PERM-5) must be granted (or the file manager, for
+    /// a file it asked for). Returns the transfer id.
     pub fn offer_file(
         &mut self,
         name: &str,
@@ -229,14 +233,40 @@ impl Session {
         modified_unix: i64,
         now: Instant,
     ) -> Result<u64, CommandError> {
+        self.offer_file_to(name, size, modified_unix, "", now)
+    }
+
+    /// Offers a file: with a `target_dir` (console only), into that folder
+    /// under the applet's shared root, which is the file manager's (PERM-6,
+    /// consent as prompted). From the applet, a file the technician asked
+    /// for through the file manager goes under PERM-6 as well.
+    pub fn offer_file_to(
+        &mut self,
+        name: &str,
+        size: u64,
+        modified_unix: i64,
+        target_dir: &str,
+        now: Instant,
+    ) -> Result<u64, CommandError> {
         let role = self.role;
         let live = self.live()?;
         if role == Role::Console {
-            live.consent.authorize(Permission::SendFiles)?;
-        } else if !live.consent.permissions().allows(Permission::ReceiveFiles) {
+            let action = if target_dir.is_empty() {
+                Permission::SendFiles
+            } else {
+                Permission::FileManager
+            };
+            live.consent.authorize(action)?;
+        } else if !target_dir.is_empty() {
+            return Err(CommandError::WrongRole("applet"));
+        } else if !live.consent.permissions().allows(Permission::ReceiveFiles)
+            && !live.consent.is_authorized(Permission::FileManager)
+        {
             return Err(CommandError::NotPermitted(Permission::ReceiveFiles));
         }
-        let id = live.transfers.offer(name, size, modified_unix, now)?;
+        let id = live
+            .transfers
+            .offer(name, size, modified_unix, target_dir, now)?;
         self.finish(now);
         Ok(id)
     }

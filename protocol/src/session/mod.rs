@@ -330,15 +330,20 @@ impl Session {
                 }
             }
             Message::FileOffer(offer) => {
-                let action = if role == Role::Applet {
-                    Permission::SendFiles
-                } else {
-                    Permission::ReceiveFiles
+                // Into a folder of the customer's choice is the file
+                // manager's (PERM-6); into the received folder, a sent file
+                // (PERM-4). The console takes what it asked for through the
+                // file manager too.
+                let action = match role {
+                    Role::Applet if !offer.target_dir.is_empty() => Permission::FileManager,
+                    Role::Applet => Permission::SendFiles,
+                    _ => Permission::ReceiveFiles,
                 };
                 let allowed = if role == Role::Applet {
                     live.consent.authorize(action).is_ok()
                 } else {
-                    live.consent.permissions().allows(action)
+                    let p = live.consent.permissions();
+                    p.allows(action) || p.allows(Permission::FileManager)
                 };
                 if allowed {
                     live.transfers
@@ -607,7 +612,7 @@ pub(crate) fn action_of(message: &Message) -> Option<Permission> {
         Message::UrlPush(_) => Permission::SendUrl,
         Message::SystemInfoRequest(_) => Permission::SystemInfo,
         Message::RebootRequest(_) => Permission::Reboot,
-        Message::FileListRequest(_) => Permission::FileManager,
+        Message::FileListRequest(_) | Message::FileAction(_) => Permission::FileManager,
         Message::RecordingNotice(_) => Permission::Record,
         Message::SessionControl(c) if c.action == ControlAction::Transfer as i32 => {
             Permission::Transfer
@@ -629,6 +634,7 @@ fn direction_ok(message: &Message, receiver: Role) -> bool {
             | Message::SystemInfoRequest(_)
             | Message::RebootRequest(_)
             | Message::FileListRequest(_)
+            | Message::FileAction(_)
             | Message::RecordingNotice(_)
             | Message::ConsentRequest(_)
             | Message::ChatState(_)
@@ -641,6 +647,7 @@ fn direction_ok(message: &Message, receiver: Role) -> bool {
             | Message::CursorPosition(_)
             | Message::SystemInfo(_)
             | Message::FileList(_)
+            | Message::FileActionResult(_)
             | Message::ConsentAnswer(_)
             | Message::ConsentRevoke(_)
             | Message::ReconnectToken(_)

@@ -371,3 +371,63 @@ fn transfer_needs_its_permission() {
         .send_reply(hold, now)
         .expect("hold needs no permission");
 }
+
+#[test]
+fn file_manager_requests_without_the_permission_are_refused_on_receipt() {
+    let mut p = Pair::established();
+    let now = p.now;
+    let action = Message::FileAction(pb::FileAction {
+        id: 1,
+        kind: pb::FileActionKind::Delete as i32,
+        path: "important.txt".into(),
+        new_path: String::new(),
+    });
+    assert_eq!(
+        p.console.send_action(action.clone(), now),
+        Err(CommandError::NotPermitted(Permission::FileManager))
+    );
+    assert_eq!(
+        p.console.offer_file_to("x.txt", 1, 0, "Documents", now),
+        Err(CommandError::NotPermitted(Permission::FileManager))
+    );
+    // A console that skips its own check: the applet refuses each.
+    let list = Message::FileListRequest(pb::FileListRequest {
+        id: 2,
+        path: String::new(),
+    });
+    // Sending files is granted (with a prompt): a targeted offer still
+    // needs the file manager.
+    let offer = Message::FileOffer(pb::FileOffer {
+        id: 3,
+        name: "x.txt".into(),
+        size: 1,
+        modified_unix: 0,
+        target_dir: "Documents".into(),
+    });
+    for m in [action, list, offer] {
+        p.inject(
+            Role::Applet,
+            Channel::File,
+            &wire::encode_to_bytes(m).expect("encodes"),
+        );
+    }
+    let events = p.events(Role::Applet);
+    assert!(!events.iter().any(|e| matches!(
+        e,
+        Event::Message(Message::FileAction(_) | Message::FileListRequest(_)) | Event::Transfer(_)
+    )));
+    let refused = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Refused {
+                    action: Permission::FileManager,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(refused, 3);
+    assert!(!p.side(Role::Applet).is_closed());
+}

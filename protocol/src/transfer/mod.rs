@@ -50,6 +50,9 @@ pub enum TransferEvent {
         size: u64,
         /// Modification time, Unix seconds.
         modified_unix: i64,
+        /// The folder under the applet's root it is for (file manager;
+        /// empty: the received folder). Peer data, unchecked.
+        target_dir: String,
     },
     /// Our offer was accepted.
     Accepted {
@@ -162,6 +165,7 @@ impl Transfers {
         name: &str,
         size: u64,
         modified_unix: i64,
+        target_dir: &str,
         now: Instant,
     ) -> Result<u64, CommandError> {
         check_file_name(name)
@@ -171,7 +175,10 @@ impl Transfers {
         }
         let id = self.next_id;
         self.next_id += 2;
-        let (sender, offer) = FileSender::new(id, name.to_owned(), size, modified_unix);
+        if target_dir.len() > crate::wire::validate::MAX_PATH {
+            return Err(CommandError::Invalid("target folder too long".into()));
+        }
+        let (sender, offer) = FileSender::new(id, name.to_owned(), size, modified_unix, target_dir);
         self.out.push_back(offer);
         self.entries.insert(
             id,
@@ -338,6 +345,7 @@ impl Transfers {
                     name: offer.name,
                     size: offer.size,
                     modified_unix: offer.modified_unix,
+                    target_dir: offer.target_dir,
                 });
             }
             Message::FileAnswer(answer) => {

@@ -48,13 +48,19 @@ pub struct FileSender {
 
 impl FileSender {
     /// A new transfer and the offer to send.
-    pub fn new(id: u64, name: String, size: u64, modified_unix: i64) -> (Self, Message) {
+    pub fn new(
+        id: u64,
+        name: String,
+        size: u64,
+        modified_unix: i64,
+        target_dir: &str,
+    ) -> (Self, Message) {
         let offer = Message::FileOffer(pb::FileOffer {
             id,
             name,
             size,
             modified_unix,
-            target_dir: String::new(),
+            target_dir: target_dir.to_owned(),
         });
         let s = Self {
             id,

@@ -113,7 +113,9 @@ impl Channel {
             | M::FileResult(_)
             | M::FileCancel(_)
             | M::FileListRequest(_)
-            | M::FileList(_) => Channel::File,
+            | M::FileList(_)
+            | M::FileAction(_)
+            | M::FileActionResult(_) => Channel::File,
             M::ChatMessage(_) | M::ChatState(_) => Channel::Chat,
         }
     }
@@ -158,6 +160,8 @@ pub fn message_name(message: &Message) -> &'static str {
         M::Error(_) => "Error",
         M::FileListRequest(_) => "FileListRequest",
         M::FileList(_) => "FileList",
+        M::FileAction(_) => "FileAction",
+        M::FileActionResult(_) => "FileActionResult",
         M::VideoFrame(_) => "VideoFrame",
         M::CursorShape(_) => "CursorShape",
         M::CursorPosition(_) => "CursorPosition",

@@ -153,6 +153,11 @@ pub fn validate(message: &Message) -> Result<(), Violation> {
             }
             Ok(())
         }
+        M::FileAction(m) => {
+            max_len("path", m.path.len(), MAX_PATH)?;
+            max_len("new_path", m.new_path.len(), MAX_PATH)
+        }
+        M::FileActionResult(m) => max_len("error", m.error.len(), MAX_TEXT),
         M::VideoFrame(m) => {
             if m.width > MAX_VIDEO_SIDE || m.height > MAX_VIDEO_SIDE {
                 return fail("width", "frame larger than the maximum side");
