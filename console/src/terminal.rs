@@ -29,6 +29,8 @@ commands (SESSION: the first characters of a session id, or nothing when one run
   reboot SESSION               restart the customer's computer (it comes back)
   record SESSION on|off        record the session (WebM + event log)
   snapshot SESSION FILE.png    save the customer's screen
+  ls SESSION [PATH]            the customer's files (ask `request SESSION file_manager` first)
+  get SESSION PATH | put SESSION FILE [FOLDER] | mv SESSION PATH NEW | rm SESSION PATH
   stats SESSION                figures of the session
   end SESSION [WORDS]          end the session (WORDS: shown to the customer)
   quit";
@@ -205,6 +207,42 @@ pub fn parse(line: &str, sessions: &Sessions) -> Result<Command, String> {
             Command::Snapshot {
                 session_id,
                 path: PathBuf::from(arg("a file", path)?),
+            }
+        }
+        "ls" => {
+            let (session_id, path) = with_session(rest)?;
+            Command::List { session_id, path }
+        }
+        "get" => {
+            let (session_id, path) = with_session(rest)?;
+            Command::Get {
+                session_id,
+                path: arg("a path", path)?,
+            }
+        }
+        "put" => {
+            let (session_id, tail) = with_session(rest)?;
+            let (file, dir) = tail.split_once(' ').unwrap_or((tail.as_str(), ""));
+            Command::Put {
+                session_id,
+                path: PathBuf::from(arg("a file", file.to_owned())?),
+                dir: dir.trim().to_owned(),
+            }
+        }
+        "mv" => {
+            let (session_id, tail) = with_session(rest)?;
+            let (path, new_path) = tail.split_once(' ').ok_or("mv: give PATH NEW_PATH")?;
+            Command::Rename {
+                session_id,
+                path: path.to_owned(),
+                new_path: new_path.trim().to_owned(),
+            }
+        }
+        "rm" => {
+            let (session_id, path) = with_session(rest)?;
+            Command::Delete {
+                session_id,
+                path: arg("a path", path)?,
             }
         }
         "stats" => Command::Stats {
