@@ -42,7 +42,7 @@ fn xvfb() -> Xvfb {
         "Xvfb is needed for this test: run scripts/setup.sh (Debian package xvfb)"
     );
     for n in 91..160 {
-        if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+        if secours_applet::x_display_in_use(n) {
             continue;
         }
         let mut child = Command::new("Xvfb")

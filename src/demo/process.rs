@@ -184,7 +184,7 @@ impl Xvfb {
             return Ok(None);
         }
         for n in 90..120 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            if secours_applet::x_display_in_use(n) {
                 continue;
             }
             let display = format!(":{n}");

@@ -40,7 +40,7 @@ pub fn have(tool: &str) -> bool {
 /// Xvfb on a free display, and the display's name.
 pub fn xvfb(procs: &mut Procs) -> String {
     for n in 120..200 {
-        if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+        if secours_applet::x_display_in_use(n) {
             continue;
         }
         let mut child = Command::new("Xvfb")

@@ -116,7 +116,7 @@ impl Drop for Guard {
 /// Xvfb at 1080p on a free display.
 fn xvfb() -> Result<(Guard, String)> {
     let n = (70..100)
-        .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+        .find(|n| !secours_applet::x_display_in_use(*n))
         .context("no free display")?;
     let display = format!(":{n}");
     let x = Guard(
