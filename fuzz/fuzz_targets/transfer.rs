@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         let n = u64::from(body.first().copied().unwrap_or(0));
         match tag % 8 {
             0 => {
-                let _ = t.offer("a.bin", n * 777, 0, now);
+                let _ = t.offer("a.bin", n * 777, 0, "", now);
             }
             1 => {
                 let _ = t.accept(n, n % 3, now);
