@@ -14,9 +14,13 @@ set -euo pipefail
 # their bundled sources; its tests run a real X server (xvfb) and check
 # recordings with ffprobe/ffmpeg (ffmpeg) and in Chromium's <video> (chromium);
 # the programs' end-to-end tests drive real X clients on it (xterm, xdotool,
-# xclip, x11-utils). python3-venv holds schemathesis (below).
+# xclip, x11-utils). The windows (egui on OpenGL) load Mesa's software
+# renderer and winit's X11 libraries at run time (libgl1-mesa-dri, libegl1,
+# libxkbcommon-x11-0, libxcursor1, libxrandr2, libxi6). python3-venv holds
+# schemathesis (below).
 APT_PACKAGES=(pkg-config coturn iproute2 nftables procps postgresql
   cmake nasm meson ninja-build g++ xvfb ffmpeg chromium xterm xdotool xclip x11-utils
+  libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6
   python3-venv)
 
 missing=()

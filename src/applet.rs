@@ -7,8 +7,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use secours_applet::Scene;
 use secours_applet::input::priority::Priority;
 use secours_applet::session::{self, AppletConfig, Entry, ScreenSource};
+use secours_applet::window::{WindowLink, run_window};
 use secours_peer::connect::PathChoice;
 use secours_protocol::signaling::Secret;
+use std::time::{Duration, Instant};
 
 /// Options of `secours applet`.
 #[derive(Debug, clap::Args)]
@@ -69,6 +71,10 @@ pub struct AppletArgs {
     /// or `technician`.
     #[arg(long, default_value = "customer")]
     pub priority: String,
+    /// Talk at this terminal instead of opening a window (the default
+    /// when there is no $DISPLAY).
+    #[arg(long)]
+    pub terminal: bool,
 }
 
 fn words(command: &str) -> Vec<String> {
@@ -149,14 +155,49 @@ pub fn run(args: AppletArgs) -> Result<()> {
             "technician" => Priority::Technician,
             other => bail!("--priority is customer or technician, not {other}"),
         },
+        window: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(session::run(config))?;
-    tracing::info!(session = %outcome.session_id, injected = outcome.injected, "applet done");
-    // The terminal thread may still wait on standard input.
-    runtime.shutdown_background();
+    if args.terminal || std::env::var_os("DISPLAY").is_none() {
+        let outcome = runtime.block_on(session::run(config))?;
+        tracing::info!(session = %outcome.session_id, injected = outcome.injected, "applet done");
+        // The terminal thread may still wait on standard input.
+        runtime.shutdown_background();
+        return Ok(());
+    }
+    with_window(runtime, config)
+}
+
+/// The session on a thread of its own, the window on this one (toolkits
+/// want the main thread); closing the window ends the session.
+fn with_window(runtime: tokio::runtime::Runtime, mut config: AppletConfig) -> Result<()> {
+    let link = WindowLink::new();
+    config.window = Some(link.clone());
+    let session = std::thread::Builder::new()
+        .name("secours-session".into())
+        .spawn(move || {
+            let outcome = runtime.block_on(session::run(config));
+            runtime.shutdown_timeout(Duration::from_secs(2));
+            outcome
+        })?;
+    run_window(link, "Secours")?;
+    // The customer closed the window: the session was told to end; give
+    // it a moment to say so to the technician and clean up.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !session.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if session.is_finished() {
+        match session.join() {
+            Ok(Ok(outcome)) => {
+                tracing::info!(session = %outcome.session_id, injected = outcome.injected, "applet done");
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => bail!("the session's thread panicked"),
+        }
+    }
     Ok(())
 }

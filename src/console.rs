@@ -32,6 +32,10 @@ pub struct ConsoleArgs {
     /// standard output.
     #[arg(long)]
     pub headless: bool,
+    /// Short commands and sentences at this terminal instead of the window
+    /// (the default when there is no $DISPLAY).
+    #[arg(long, conflicts_with = "headless")]
+    pub terminal: bool,
     /// Where customers' files land (a folder per session).
     #[arg(long, default_value = "secours-files")]
     pub files_dir: PathBuf,
@@ -59,14 +63,31 @@ pub fn run(args: ConsoleArgs) -> Result<()> {
         "relay" => PathChoice::Relay,
         other => bail!("--path is auto or relay, not {other}"),
     };
+    let window = !args.headless && !args.terminal && std::env::var_os("DISPLAY").is_some();
+    let password = match std::env::var("SECOURS_PASSWORD") {
+        // The window asks for it.
+        Err(_) if window => Secret::new(String::new()),
+        _ => password().context("read the password")?,
+    };
     let config = ConsoleConfig {
         server: args.server.clone(),
         email: args.email.clone(),
-        password: password().context("read the password")?,
+        password,
         files_dir: args.files_dir.clone(),
         path,
         stun: args.stun,
+        screens: None,
     };
+    if window {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        secours_console::window::run_window(config, runtime.handle().clone())?;
+        // Closing the window asked every session to end; give them a moment.
+        runtime.shutdown_timeout(std::time::Duration::from_secs(3));
+        return Ok(());
+    }
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<ConsoleEvent>();
     // Weak: the events end (and the printer with them) when the console

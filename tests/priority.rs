@@ -33,6 +33,7 @@ fn the_customers_own_mouse_holds_the_technician_back() {
     let mut applet = Command::new(BIN)
         .args([
             "applet",
+            "--terminal",
             "--server",
             &base,
             "--pin",

@@ -60,7 +60,8 @@ fn session_runs(path: &str) {
     let received: PathBuf = dir.path().join("received");
     let share = shared_folder(dir.path());
     let mut applet = Command::new(BIN)
-        .args(["applet", "--server", &base, "--pin", &code, "--name", "Sam"])
+        .args(["applet", "--terminal", "--server", &base, "--pin", &code])
+        .args(["--name", "Sam"])
         .args(["--display", &display, "--path", path])
         // The clipboard is $DISPLAY's.
         .env("DISPLAY", &display)

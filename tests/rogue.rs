@@ -166,7 +166,8 @@ fn the_applet_refuses_what_a_rogue_console_sends_and_survives() {
         let pin = client.create_session().await.unwrap();
         let sid = pin.session.id.clone();
         let mut applet = Command::new(BIN)
-            .args(["applet", "--server", &base2, "--pin", pin.pin.expose()])
+            .args(["applet", "--terminal", "--server", &base2])
+            .args(["--pin", pin.pin.expose()])
             .args(["--display", &display2, "--encoder", "aom", "--path", "relay"])
             .arg("--reboot-command")
             .arg(format!("touch {}", dir2.join("rebooted").display()))

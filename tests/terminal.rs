@@ -18,7 +18,7 @@ fn a_technician_types_short_commands() {
     let dir = tmp.path();
     let mut procs = Procs(vec![]);
     let base = server(&mut procs, dir);
-    let (said, mut typed) = console(&mut procs, &base, dir, &[]);
+    let (said, mut typed) = console(&mut procs, &base, dir, &["--terminal"]);
     let mut type_line = |l: &str| {
         writeln!(typed, "{l}").unwrap();
         typed.flush().unwrap();

@@ -8,6 +8,7 @@ pub mod files_root;
 pub mod input;
 pub mod session;
 pub mod sysinfo;
+pub mod window;
 mod x11_screen;
 
 pub use capture::synthetic::{Scene, SyntheticScreen};

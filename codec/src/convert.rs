@@ -82,6 +82,30 @@ pub fn yuv420_planes_to_bgra(
         .map_err(|e| CodecError::Convert(e.to_string()))
 }
 
+/// Converts 4:2:0 planes of `size` into tight RGBA rows (what a window
+/// uploads as a texture); `dst` is resized to fit.
+pub fn yuv420_planes_to_rgba(
+    planes: [&[u8]; 3],
+    strides: [usize; 3],
+    size: (u32, u32),
+    dst: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let stride = |s: usize| u32::try_from(s).map_err(|_| CodecError::Convert("stride".into()));
+    let planar = YuvPlanarImage {
+        y_plane: planes[0],
+        y_stride: stride(strides[0])?,
+        u_plane: planes[1],
+        u_stride: stride(strides[1])?,
+        v_plane: planes[2],
+        v_stride: stride(strides[2])?,
+        width: size.0,
+        height: size.1,
+    };
+    dst.resize(size.0 as usize * size.1 as usize * 4, 0);
+    yuv::yuv420_to_rgba(&planar, dst, size.0 * 4, RANGE, MATRIX)
+        .map_err(|e| CodecError::Convert(e.to_string()))
+}
+
 /// Converts a fresh BGRA frame out of `src`.
 pub fn to_bgra(src: &I420Frame) -> Result<BgraFrame, CodecError> {
     let mut out = BgraFrame::new(src.width(), src.height())?;

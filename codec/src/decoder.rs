@@ -24,7 +24,7 @@ use std::ptr::NonNull;
 use bytes::Bytes;
 use libdav1d_sys as ffi;
 
-use crate::convert::yuv420_planes_to_bgra;
+use crate::convert::{yuv420_planes_to_bgra, yuv420_planes_to_rgba};
 use crate::error::CodecError;
 use crate::frame::{BgraFrame, I420Frame, MAX_SIDE, chroma_size};
 
@@ -156,6 +156,18 @@ impl Picture {
     pub fn to_bgra_into(&self, dst: &mut BgraFrame) -> Result<(), CodecError> {
         let (y, u, v) = (self.y(), self.u(), self.v());
         yuv420_planes_to_bgra(
+            [y.data, u.data, v.data],
+            [y.stride, u.stride, v.stride],
+            (self.width, self.height),
+            dst,
+        )
+    }
+
+    /// Converts into tight RGBA rows in `dst` (resized to fit): what a
+    /// window's texture takes.
+    pub fn to_rgba_into(&self, dst: &mut Vec<u8>) -> Result<(), CodecError> {
+        let (y, u, v) = (self.y(), self.u(), self.v());
+        yuv420_planes_to_rgba(
             [y.data, u.data, v.data],
             [y.stride, u.stride, v.stride],
             (self.width, self.height),

@@ -70,6 +70,29 @@ pub enum Command {
         #[serde(default)]
         button: Option<String>,
     },
+    /// Presses or releases a mouse button at a position (video pixels):
+    /// drags are a press, moves, and a release.
+    Button {
+        /// Session.
+        session_id: String,
+        /// Column.
+        x: i32,
+        /// Row.
+        y: i32,
+        /// `left`, `middle` or `right`.
+        button: String,
+        /// Down or up.
+        pressed: bool,
+    },
+    /// Turns the wheel, in 1/120 of a notch (positive: right, down).
+    Wheel {
+        /// Session.
+        session_id: String,
+        /// Horizontal.
+        dx: i32,
+        /// Vertical.
+        dy: i32,
+    },
     /// Presses or releases a key by X11 keysym.
     Key {
         /// Session.
@@ -477,6 +500,8 @@ impl Command {
             | Command::Request { session_id, .. }
             | Command::Move { session_id, .. }
             | Command::Click { session_id, .. }
+            | Command::Button { session_id, .. }
+            | Command::Wheel { session_id, .. }
             | Command::Key { session_id, .. }
             | Command::Type { session_id, .. }
             | Command::Chat { session_id, .. }
@@ -495,6 +520,35 @@ impl Command {
             | Command::Snapshot { session_id, .. }
             | Command::Stream { session_id, .. }
             | Command::End { session_id, .. } => Some(session_id),
+        }
+    }
+}
+
+impl ConsoleEvent {
+    /// The session an event is about, if any.
+    pub fn session_id(&self) -> Option<&str> {
+        use ConsoleEvent as E;
+        match self {
+            E::Ready { .. } | E::Queue { .. } | E::Error { .. } => None,
+            E::Refused { session_id, .. } => session_id.as_deref(),
+            E::Pin { session_id, .. }
+            | E::Connected { session_id, .. }
+            | E::Reconnecting { session_id }
+            | E::Established { session_id, .. }
+            | E::Consent { session_id, .. }
+            | E::FirstFrame { session_id, .. }
+            | E::Stream { session_id, .. }
+            | E::Snapshot { session_id, .. }
+            | E::Clipboard { session_id, .. }
+            | E::SystemInfo { session_id, .. }
+            | E::Recording { session_id, .. }
+            | E::Stats { session_id, .. }
+            | E::Chat { session_id, .. }
+            | E::Progress { session_id, .. }
+            | E::File { session_id, .. }
+            | E::FileList { session_id, .. }
+            | E::FileAction { session_id, .. }
+            | E::Closed { session_id, .. } => Some(session_id),
         }
     }
 }

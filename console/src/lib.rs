@@ -10,9 +10,11 @@
 pub mod commands;
 pub mod file_manager;
 pub mod run;
+pub mod screens;
 pub mod session;
 pub mod terminal;
 pub mod viewer;
+pub mod window;
 
 pub use commands::{Command, ConsoleEvent};
 pub use run::{ConsoleConfig, ConsoleError, run};

@@ -40,6 +40,8 @@ pub struct ConsoleConfig {
     pub path: PathChoice,
     /// The server's STUN responder.
     pub stun: Option<std::net::SocketAddr>,
+    /// A window's copy of every session's screen, when there is a window.
+    pub screens: Option<crate::screens::Screens>,
 }
 
 /// Why the console stopped.
@@ -298,7 +300,8 @@ impl SessionJob {
             &dir,
             picked_at,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_screens(self.config.screens.clone());
         let route = Route {
             path: self.config.path,
             host_ips: host_ip_toward(&self.config.server).into_iter().collect(),

@@ -50,10 +50,21 @@ pub struct ConsoleApp {
     progress_at: Instant,
     progress_said: std::collections::HashMap<(bool, u64), u64>,
     files: crate::file_manager::FileManager,
+    /// A window's copy of the screen, when there is a window.
+    screens: Option<crate::screens::Screens>,
 }
 
 /// How often file progress is reported.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// A mouse button by name (left unless said otherwise).
+fn button_named(name: Option<&str>) -> pb::Button {
+    match name {
+        Some("middle") => pb::Button::Middle,
+        Some("right") => pb::Button::Right,
+        _ => pb::Button::Left,
+    }
+}
 
 /// A permission by its signaling name (`remote_control`...).
 fn permission(name: &str) -> Option<Permission> {
@@ -100,7 +111,20 @@ impl ConsoleApp {
             progress_at: picked_at,
             progress_said: std::collections::HashMap::new(),
             files: Default::default(),
+            screens: None,
         })
+    }
+
+    /// Shares every decoded picture and the cursor with a window.
+    pub fn with_screens(mut self, screens: Option<crate::screens::Screens>) -> Self {
+        self.screens = screens;
+        self
+    }
+
+    fn share_picture(&self) {
+        if let (Some(screens), Some(p)) = (&self.screens, self.viewer.newest()) {
+            screens.picture(&self.session_id, p);
+        }
     }
 
     /// Reports the transfers that moved since the last report.
@@ -352,11 +376,7 @@ impl ConsoleApp {
         let input = match c {
             Command::Move { x, y, .. } => action(Message::PointerMove(pb::PointerMove { x, y })),
             Command::Click { x, y, button, .. } => {
-                let button = match button.as_deref() {
-                    Some("middle") => pb::Button::Middle,
-                    Some("right") => pb::Button::Right,
-                    _ => pb::Button::Left,
-                } as i32;
+                let button = button_named(button.as_deref()) as i32;
                 for pressed in [true, false] {
                     let m = Message::PointerButton(pb::PointerButton {
                         button,
@@ -370,6 +390,21 @@ impl ConsoleApp {
                     }
                 }
                 None
+            }
+            Command::Button {
+                x,
+                y,
+                button,
+                pressed,
+                ..
+            } => action(Message::PointerButton(pb::PointerButton {
+                button: button_named(Some(&button)) as i32,
+                pressed,
+                x,
+                y,
+            })),
+            Command::Wheel { dx, dy, .. } => {
+                action(Message::PointerWheel(pb::PointerWheel { dx, dy }))
             }
             Command::Key {
                 keysym, pressed, ..
@@ -579,7 +614,9 @@ impl ConsoleApp {
                 });
             }
             Event::Message(Message::VideoFrame(v)) => match self.viewer.on_frame(&v) {
+                Ok(Some(_)) if self.screens.is_some() && self.first_frame => self.share_picture(),
                 Ok(Some((width, height))) if !self.first_frame => {
+                    self.share_picture();
                     self.first_frame = true;
                     self.emit(ConsoleEvent::FirstFrame {
                         session_id: id,
@@ -603,6 +640,9 @@ impl ConsoleApp {
             },
             Event::Message(m @ (Message::CursorShape(_) | Message::CursorPosition(_))) => {
                 self.viewer.on_cursor(&m);
+                if let Some(screens) = &self.screens {
+                    screens.cursor(&self.session_id, &m);
+                }
             }
             Event::Clipboard(content) => self.on_clipboard(content, now),
             Event::Message(m @ (Message::FileList(_) | Message::FileActionResult(_))) => {

@@ -199,6 +199,11 @@ impl Viewer {
         self.newest.as_ref().map(|p| (p.width(), p.height()))
     }
 
+    /// The newest picture.
+    pub fn newest(&self) -> Option<&Picture> {
+        self.newest.as_ref()
+    }
+
     /// Writes the newest picture as an RGBA PNG.
     pub fn snapshot(&self, path: &Path) -> Result<(u32, u32), ViewerError> {
         let picture = self.newest.as_ref().ok_or(ViewerError::NoPicture)?;

@@ -164,6 +164,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     applet_cmd
         .args([
             "applet",
+            "--terminal",
             "--server",
             &server.base,
             "--pin",

@@ -17,12 +17,13 @@ pub const TECH: &str = "alex@helpdesk.example";
 pub const PASSWORD: &str = "Programs-Pass1%";
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// Children killed when the test ends, whatever happened.
+/// Children killed when the test ends, whatever happened: the newest
+/// first, so that programs go before the X servers they draw on.
 pub struct Procs(pub Vec<Child>);
 
 impl Drop for Procs {
     fn drop(&mut self) {
-        for c in &mut self.0 {
+        for c in self.0.iter_mut().rev() {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -257,7 +258,7 @@ pub fn applet(
 ) -> (Child, mpsc::Receiver<String>, ChildStdin) {
     let marker = dir.join("rebooted");
     let mut child = Command::new(BIN)
-        .arg("applet")
+        .args(["applet", "--terminal"])
         .args(entry)
         .args([
             "--server",

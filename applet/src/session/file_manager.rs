@@ -10,7 +10,7 @@ use secours_peer::FileDesk;
 use secours_protocol::pb::{self, FileActionKind};
 use secours_protocol::{Message, Session};
 
-use super::terminal::{Terminal, sanitize};
+use super::customer::{Customer, sanitize};
 use crate::files_root::{FilesRoot, RootError};
 
 /// The root, or why there is none (refused requests say so).
@@ -39,7 +39,7 @@ impl FileManager {
         &mut self,
         s: &mut Session,
         desk: &mut FileDesk,
-        terminal: &Terminal,
+        customer: &Customer,
         m: &Message,
         now: Instant,
     ) -> Result<bool, secours_protocol::CommandError> {
@@ -67,7 +67,7 @@ impl FileManager {
                 let shown = sanitize(&a.path);
                 let (ok, error, transfer_id) = match result {
                     Ok(id) => {
-                        terminal.say(&format!(
+                        customer.say(&format!(
                             "Your technician's file manager: {} {shown}.",
                             verb(a.kind)
                         ));
@@ -120,7 +120,7 @@ impl FileManager {
         &mut self,
         s: &mut Session,
         desk: &mut FileDesk,
-        terminal: &Terminal,
+        customer: &Customer,
         id: u64,
         name: &str,
         size: u64,
@@ -133,7 +133,7 @@ impl FileManager {
         });
         match created {
             Ok((file, path)) => {
-                terminal.say(&format!(
+                customer.say(&format!(
                     "Receiving {} ({size} bytes) into {}.",
                     sanitize(name),
                     path.display()

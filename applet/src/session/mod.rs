@@ -5,6 +5,7 @@
 //! the session ends every right goes and the temporary folder is deleted.
 
 mod clipboard;
+pub mod customer;
 mod encoder_cache;
 mod file_manager;
 pub mod resume;
@@ -30,9 +31,9 @@ use secours_transport::LocalIdentity;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use customer::{Customer, Status, Teller};
 pub use screen::{OpenScreen, ScreenStream};
 pub use serve::{AppletApp, ServeOptions};
-use terminal::Terminal;
 
 use crate::capture::ScreenCapture;
 use crate::input::InputInjector;
@@ -93,6 +94,8 @@ pub struct AppletConfig {
     pub reboot_command: Vec<String>,
     /// Who has the mouse and keyboard when both act (APPLET-3).
     pub priority: crate::input::priority::Priority,
+    /// The applet's window, if the customer has one (else the terminal).
+    pub window: Option<crate::window::WindowLink>,
 }
 
 /// Why the applet stopped.
@@ -139,8 +142,8 @@ struct Signaling {
 }
 
 /// Runs the socket: the server's messages to the session, the session's
-/// signals to the server; prints the wait and the warnings.
-fn run_socket(mut ws: SignalingSocket, terminal_say: fn(&str)) -> Signaling {
+/// signals to the server; tells the customer the wait and the warnings.
+fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
     let (granted_tx, granted) = oneshot::channel();
     let (sig_tx, signals) = mpsc::channel(16);
     let (out, mut out_rx) = mpsc::channel::<PeerMessage>(16);
@@ -153,7 +156,7 @@ fn run_socket(mut ws: SignalingSocket, terminal_say: fn(&str)) -> Signaling {
                 msg = ws.next() => match msg {
                     Ok(ServerMessage::Hello(h)) => {
                         if let Some(w) = h.estimated_wait_s {
-                            terminal_say(&format!("Estimated wait: about {} min.", (w + 59) / 60));
+                            teller.tell(Status::Wait(w));
                         }
                     }
                     Ok(ServerMessage::Granted { permissions, technician, .. }) => {
@@ -167,7 +170,7 @@ fn run_socket(mut ws: SignalingSocket, terminal_say: fn(&str)) -> Signaling {
                         }
                     }
                     Ok(ServerMessage::Warning { timeout, seconds_left, .. }) => {
-                        terminal_say(&format!("The session will time out ({timeout}) in {seconds_left} s."));
+                        teller.say(&format!("The session will time out ({timeout}) in {seconds_left} s."));
                     }
                     Ok(ServerMessage::SessionState { state: SessionState::Closed, reason, .. }) => {
                         if let Some(tx) = ended_tx.take() {
@@ -210,10 +213,6 @@ fn run_socket(mut ws: SignalingSocket, terminal_say: fn(&str)) -> Signaling {
     }
 }
 
-fn say(line: &str) {
-    println!("{line}");
-}
-
 /// Removes the applet's temporary files when the session is over (SEC-8).
 struct TempDir(PathBuf);
 
@@ -225,6 +224,27 @@ impl Drop for TempDir {
 
 /// Runs the applet until the session ends.
 pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
+    let driver = Driver::new();
+    let customer = match &config.window {
+        Some(w) => Customer::window(w.clone(), driver.waker()),
+        None => Customer::terminal(driver.waker()),
+    };
+    let teller = customer.teller();
+    let result = serve_session(config, driver, customer).await;
+    if let Err(e) = &result {
+        // A terminal's caller prints the error; a window shows it.
+        teller.failed(&e.to_string());
+    }
+    result
+}
+
+async fn serve_session(
+    config: AppletConfig,
+    driver: Driver,
+    customer: Customer,
+) -> Result<Outcome, AppletRunError> {
+    let teller = customer.teller();
+    let say = |line: &str| teller.say(line);
     let client = ServerClient::new(&config.server)?;
     let (pin, link) = match &config.entry {
         Entry::Pin(p) => (Some(p.clone()), None),
@@ -259,19 +279,14 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     };
     let session_id = joined.session_id.clone();
     match &joined.technician {
-        Some(t) => say(&format!(
-            "Connected to the help desk. Waiting for {}...",
-            terminal::sanitize(t)
-        )),
         None if matches!(config.entry, Entry::Reconnect(_)) => {}
-        None => say("Connected to the help desk. Waiting for a technician..."),
+        t => customer.tell(Status::Waiting(t.clone())),
     }
     let ws = SignalingSocket::applet(&client, &joined).await?;
-    let mut signaling = run_socket(ws, say);
+    let mut signaling = run_socket(ws, customer.teller());
     let temp = TempDir(std::env::temp_dir().join(format!("secours-applet-{}", std::process::id())));
     std::fs::create_dir_all(&temp.0).map_err(AppletError::Io)?;
 
-    let driver = Driver::new();
     // The screen thread opens the display and runs the encoder self-test
     // while the customer waits.
     let (open, injector, screen_size): (OpenScreen, Option<Box<dyn InputInjector>>, (u32, u32)) =
@@ -307,9 +322,8 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         g = &mut signaling.granted => g.map_err(|_| AppletRunError::EndedEarly("signaling closed".into()))?,
         r = &mut signaling.ended => return Err(AppletRunError::EndedEarly(r.unwrap_or_default())),
     };
-    say(&format!(
-        "{} joined the session.",
-        terminal::sanitize(technician.as_deref().unwrap_or("Your technician"))
+    customer.tell(Status::Technician(
+        technician.unwrap_or_else(|| "Your technician".into()),
     ));
     // From here a reboot or a crash can come back to this session.
     let resume = resume::ResumeState {
@@ -342,7 +356,6 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     let cfg = session_config(&meeting.pairing, permissions, capabilities(true, false))
         .map_err(|e| AppletRunError::Random(e.to_string()))?;
     let mut session = Session::new(cfg, tokio::time::Instant::now().into_std());
-    let terminal = Terminal::start(driver.waker());
     // A real desktop has a clipboard to share (once allowed); arboard
     // opens $DISPLAY's.
     let clipboard = match &config.screen {
@@ -358,7 +371,7 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         reboot_command: config.reboot_command.clone(),
         priority: config.priority,
     };
-    let mut app = AppletApp::new(screen, injector, screen_size, terminal, options)
+    let mut app = AppletApp::new(screen, injector, screen_size, customer, options)
         .with_files_root(config.files_root.as_deref());
     if let ScreenSource::X11(display) = &config.screen {
         match crate::input::x11::X11Activity::connect(display.as_deref()) {
@@ -406,7 +419,9 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         }
         Err(e) => return Err(e.into()),
     }
-    say("The session is over. Your technician no longer has access to this computer.");
+    teller.tell(Status::Ended(
+        "The session is over. Your technician no longer has access to this computer.".into(),
+    ));
     Ok(Outcome {
         session_id,
         injected,

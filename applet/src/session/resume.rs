@@ -125,7 +125,7 @@ fn autostart_entry() -> Option<PathBuf> {
 }
 
 /// Leaves a desktop autostart entry that runs `secours applet --reconnect`
-/// at the next login (XDG autostart).
+/// at the next login (XDG autostart), in its window.
 pub fn autostart_after_reboot() -> Result<PathBuf, ResumeError> {
     let entry = autostart_entry().ok_or(ResumeError::NoStateDir)?;
     let io = |e| ResumeError::Io(entry.clone(), e);
@@ -135,7 +135,7 @@ pub fn autostart_after_reboot() -> Result<PathBuf, ResumeError> {
     }
     let text = format!(
         "[Desktop Entry]\nType=Application\nName=Secours (reconnect to your technician)\n\
-         Exec=x-terminal-emulator -e \"{}\" applet --reconnect\nX-GNOME-Autostart-enabled=true\n",
+         Exec=\"{}\" applet --reconnect\nX-GNOME-Autostart-enabled=true\n",
         exe.display()
     );
     std::fs::write(&entry, text).map_err(io)?;

@@ -211,10 +211,24 @@ fn capture_loop(
         }
         if last_cursor != Some(cap.cursor) {
             last_cursor = Some(cap.cursor);
+            // In the video's pixels, like the technician's input.
+            let video = control.video_size.load(Ordering::Relaxed);
+            let (vw, vh) = ((video >> 32) as i64, (video & 0xffff_ffff) as i64);
+            let (sw, sh) = (
+                i64::from(cap.frame.width().max(1)),
+                i64::from(cap.frame.height().max(1)),
+            );
+            let scale = |v: i32, to: i64, from: i64| {
+                if to == 0 {
+                    v
+                } else {
+                    i32::try_from(i64::from(v) * to / from).unwrap_or(v)
+                }
+            };
             out.push(Message::CursorPosition(pb::CursorPosition {
                 shape_id: cap.cursor.shape_id,
-                x: cap.cursor.x,
-                y: cap.cursor.y,
+                x: scale(cap.cursor.x, vw, sw),
+                y: scale(cap.cursor.y, vh, sh),
                 visible: cap.cursor.visible,
             }));
         }

@@ -21,9 +21,9 @@ use secours_protocol::{CommandError, Message, Session};
 use secours_transport::LinkStats;
 
 use super::clipboard::{ClipboardNews, DesktopClipboard};
+use super::customer::{Customer, Reply, Status, sanitize};
 use super::file_manager::FileManager;
 use super::screen::ScreenStream;
-use super::terminal::{Reply, Terminal, sanitize};
 use crate::input::priority::{ActivityProbe, CustomerFirst, Priority};
 use crate::input::{InputInjector, MouseButton, video_to_screen};
 
@@ -32,7 +32,7 @@ pub struct AppletApp {
     screen: ScreenStream,
     injector: Option<Box<dyn InputInjector>>,
     screen_size: (u32, u32),
-    terminal: Terminal,
+    customer: Customer,
     desk: FileDesk,
     clipboard: Clipboard,
     /// System information being gathered (off the driver's thread).
@@ -97,7 +97,7 @@ impl AppletApp {
         screen: ScreenStream,
         injector: Option<Box<dyn InputInjector>>,
         screen_size: (u32, u32),
-        terminal: Terminal,
+        customer: Customer,
         options: ServeOptions,
     ) -> Self {
         let clipboard = if options.clipboard {
@@ -109,7 +109,7 @@ impl AppletApp {
             screen,
             injector,
             screen_size,
-            terminal,
+            customer,
             desk: FileDesk::new(&options.received),
             clipboard,
             info: None,
@@ -158,7 +158,7 @@ impl AppletApp {
             Clipboard::Closed(wake) if allowed => match DesktopClipboard::start(wake.clone()) {
                 Ok(board) => Clipboard::Open(board, wake),
                 Err(e) => {
-                    self.terminal
+                    self.customer
                         .say(&format!("The clipboard cannot be shared: {e}"));
                     Clipboard::None
                 }
@@ -173,11 +173,11 @@ impl AppletApp {
                     ClipboardNews::Changed(content) => match s.clipboard_changed(content, now) {
                         Ok(_) => {}
                         Err(e @ CommandError::Invalid(_)) => {
-                            self.terminal.say(&format!("Your copy was not shared: {e}"))
+                            self.customer.say(&format!("Your copy was not shared: {e}"))
                         }
                         Err(e) => return Err(e.into()),
                     },
-                    ClipboardNews::Problem(p) => self.terminal.say(&p),
+                    ClipboardNews::Problem(p) => self.customer.say(&p),
                 }
             }
         }
@@ -202,7 +202,7 @@ impl AppletApp {
         match spawned {
             Ok(_) => {
                 self.info = Some(rx);
-                self.terminal
+                self.customer
                     .say("Your technician reads this computer's system information.");
             }
             Err(e) => tracing::warn!(error = %e, "no system information thread"),
@@ -227,10 +227,10 @@ impl AppletApp {
             Ok(mut child) => {
                 // Reaped on a thread: the opener may keep running.
                 std::thread::spawn(move || child.wait());
-                self.terminal
+                self.customer
                     .say(&format!("Your technician opened {shown} in your browser."));
             }
-            Err(e) => self.terminal.say(&format!("Could not open {shown}: {e}")),
+            Err(e) => self.customer.say(&format!("Could not open {shown}: {e}")),
         }
     }
 
@@ -241,7 +241,7 @@ impl AppletApp {
         if let Err(e) = super::resume::autostart_after_reboot() {
             tracing::warn!(error = %e, "no autostart entry");
         }
-        self.terminal.say(
+        self.customer.say(
             "Your technician restarts this computer. Secours reconnects after it \
              (or run `secours applet --reconnect`).",
         );
@@ -254,11 +254,11 @@ impl AppletApp {
             .status()
         {
             Ok(status) if status.success() => self.rebooting = true,
-            Ok(status) => self.terminal.say(&format!(
+            Ok(status) => self.customer.say(&format!(
                 "The restart failed ({status}); the session goes on."
             )),
             Err(e) => self
-                .terminal
+                .customer
                 .say(&format!("The restart failed ({e}); the session goes on.")),
         }
     }
@@ -283,7 +283,7 @@ impl AppletApp {
                         .is_none_or(|t| now.duration_since(t) >= BLOCKED_NOTICE_EVERY * 6)
                 {
                     self.priority_said = Some(now);
-                    self.terminal.say(
+                    self.customer.say(
                         "You are using your mouse or keyboard: your technician's input waits \
                          until you stop for a moment.",
                     );
@@ -355,11 +355,7 @@ impl AppletApp {
     fn handle(&mut self, s: &mut Session, event: Event, now: Instant) -> Result<(), AppError> {
         match event {
             Event::Established(e) => {
-                self.terminal.say(&format!(
-                    "Secure connection established. Short authentication string: {} \
-                     (your technician sees the same digits)",
-                    e.sas
-                ));
+                self.customer.tell(Status::Secure(e.sas.to_string()));
                 self.update_screen(s);
             }
             Event::Consent(ConsentEvent::Prompt {
@@ -368,7 +364,7 @@ impl AppletApp {
                 detail,
             }) => {
                 let names: Vec<&str> = actions.iter().map(|a| describe(*a)).collect();
-                self.terminal.ask(
+                self.customer.ask(
                     id,
                     &format!(
                         "Your technician asks to {} ({}). Allow?",
@@ -383,14 +379,12 @@ impl AppletApp {
             Event::Message(Message::SystemInfoRequest(r)) => self.gather_info(r.id),
             Event::Message(Message::UrlPush(u)) => self.open_url(&u.url),
             Event::Message(Message::RebootRequest(_)) => self.reboot(),
-            Event::Message(Message::RecordingNotice(r)) => self.terminal.say(if r.recording {
-                "This session is being recorded."
-            } else {
-                "Recording stopped."
-            }),
+            Event::Message(Message::RecordingNotice(r)) => {
+                self.customer.tell(Status::Recording(r.recording));
+            }
             Event::Message(m @ (Message::FileListRequest(_) | Message::FileAction(_))) => {
                 self.files
-                    .on_message(s, &mut self.desk, &self.terminal, &m, now)?;
+                    .on_message(s, &mut self.desk, &self.customer, &m, now)?;
             }
             Event::Message(m) => {
                 if let Err(e) = self.inject(&m, now) {
@@ -405,11 +399,11 @@ impl AppletApp {
                 match &self.clipboard {
                     Clipboard::Open(board, _) => board.apply(content),
                     _ => self
-                        .terminal
+                        .customer
                         .say("The technician's copy was not applied: no clipboard is shared."),
                 }
             }
-            Event::Farewell { message } => self.terminal.say(&format!(
+            Event::Farewell { message } => self.customer.say(&format!(
                 "Your technician ended the session: {}",
                 sanitize(&message)
             )),
@@ -418,7 +412,7 @@ impl AppletApp {
                 // refused input is not a flood of lines.
                 let last = self.blocked_said.insert(action, now);
                 if last.is_none_or(|t| now.duration_since(t) >= BLOCKED_NOTICE_EVERY) {
-                    self.terminal.say(&format!(
+                    self.customer.say(&format!(
                         "Blocked: your technician tried to {} without your permission.",
                         describe(action)
                     ));
@@ -427,7 +421,7 @@ impl AppletApp {
                 }
             }
             Event::Chat { text, .. } => self
-                .terminal
+                .customer
                 .say(&format!("Technician: {}", sanitize(&text))),
             Event::Transfer(TransferEvent::Offered {
                 id,
@@ -439,7 +433,7 @@ impl AppletApp {
                 self.files.on_offer(
                     s,
                     &mut self.desk,
-                    &self.terminal,
+                    &self.customer,
                     id,
                     &name,
                     size,
@@ -449,7 +443,7 @@ impl AppletApp {
             }
             Event::Transfer(t) => {
                 if let TransferEvent::Offered { name, size, .. } = &t {
-                    self.terminal.say(&format!(
+                    self.customer.say(&format!(
                         "Receiving {} ({size} bytes) from your technician.",
                         sanitize(name)
                     ));
@@ -457,7 +451,7 @@ impl AppletApp {
                 let received = self.desk.received.len();
                 self.desk.on_event(s, &t, now)?;
                 for (d, path) in &self.desk.received[received..] {
-                    self.terminal.say(&format!(
+                    self.customer.say(&format!(
                         "Received {} into {} (MD5 {}, {}).",
                         sanitize(&d.name),
                         path.display(),
@@ -509,7 +503,7 @@ impl App for AppletApp {
             // Leave without ending the session: it resumes after the restart.
             return Err("the computer restarts".into());
         }
-        while let Some(reply) = self.terminal.try_reply() {
+        while let Some(reply) = self.customer.try_reply() {
             match reply {
                 Reply::Consent { id, allow } => s.answer_consent(id, allow, now)?,
                 Reply::Chat(text) => {
@@ -517,9 +511,9 @@ impl App for AppletApp {
                 }
                 Reply::SendFile(path) => match self.desk.offer(s, &path, now) {
                     Ok(_) => self
-                        .terminal
+                        .customer
                         .say(&format!("Sending {} to your technician.", path.display())),
-                    Err(e) => self.terminal.say(&format!("Not sent: {e}")),
+                    Err(e) => self.customer.say(&format!("Not sent: {e}")),
                 },
                 Reply::Quit if !self.quit => {
                     self.quit = true;

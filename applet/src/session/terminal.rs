@@ -1,11 +1,6 @@
-//! The customer at a terminal: what the applet tells them (the
-//! technician's name, the short authentication string, the wait, consent
-//! questions, chat, files), and what they type back (`/send FILE`,
-//! `/quit`, or a chat line). Nothing answers for
-//! them: a consent question waits for their "y" or "n".
-//!
-//! Everything from the other side is hostile text: control, bidirectional
-//! override and zero-width characters are dropped before it is printed.
+//! The customer at a terminal: lines on standard output; on standard input
+//! the answer to the first open consent question ("y" or "n"), `/send
+//! FILE`, `/quit`, or a chat line.
 
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -13,81 +8,38 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, mpsc};
 
-/// What the customer typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// The answer to consent question `id`.
-    Consent {
-        /// The question.
-        id: u64,
-        /// Allow?
-        allow: bool,
-    },
-    /// A chat line for the technician.
-    Chat(String),
-    /// `/send FILE`: the customer sends a file to the technician.
-    SendFile(std::path::PathBuf),
-    /// `/quit`: the customer ends the session.
-    Quit,
+use super::customer::Reply;
+
+type Questions = Arc<Mutex<VecDeque<(u64, String)>>>;
+
+fn lock(q: &Questions) -> std::sync::MutexGuard<'_, VecDeque<(u64, String)>> {
+    q.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub use secours_peer::text::sanitize;
-
-/// The terminal: prints notices, reads replies on a thread of its own.
-#[derive(Debug)]
-pub struct Terminal {
-    questions: Arc<Mutex<VecDeque<(u64, String)>>>,
-    replies: mpsc::UnboundedReceiver<Reply>,
+/// The terminal: prints, and reads replies on a thread of its own.
+#[derive(Debug, Clone)]
+pub struct TerminalFront {
+    questions: Questions,
 }
 
-impl Terminal {
-    /// Starts reading standard input; `wake` wakes the session's driver.
-    pub fn start(wake: Arc<Notify>) -> Self {
-        let questions: Arc<Mutex<VecDeque<(u64, String)>>> = Arc::default();
-        let (tx, replies) = mpsc::unbounded_channel();
+impl TerminalFront {
+    /// Starts reading standard input: replies go to `tx`, and `wake` wakes
+    /// the session's driver.
+    pub fn start(tx: mpsc::UnboundedSender<Reply>, wake: Arc<Notify>) -> Self {
+        let questions: Questions = Arc::default();
         let q = questions.clone();
         let spawned = std::thread::Builder::new()
             .name("secours-terminal".into())
             .spawn(move || {
                 for line in std::io::stdin().lock().lines() {
                     let Ok(line) = line else { break };
-                    let line = line.trim().to_owned();
-                    let reply = {
-                        let mut q = q.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        match q.front().map(|(id, _)| *id) {
-                            Some(id) => match line.to_ascii_lowercase().as_str() {
-                                "y" | "yes" => {
-                                    q.pop_front();
-                                    Some(Reply::Consent { id, allow: true })
-                                }
-                                "n" | "no" => {
-                                    q.pop_front();
-                                    Some(Reply::Consent { id, allow: false })
-                                }
-                                _ => {
-                                    println!("Please answer y or n.");
-                                    None
-                                }
-                            },
-                            None if line == "/quit" => Some(Reply::Quit),
-                            None if line.starts_with("/send ") => {
-                                Some(Reply::SendFile(line["/send ".len()..].trim().into()))
-                            }
-                            None if line.is_empty() => None,
-                            None => Some(Reply::Chat(line)),
-                        }
-                    };
-                    if let Some(r) = reply {
+                    if let Some(r) = reply(&q, line.trim()) {
                         if tx.send(r).is_err() {
                             break;
                         }
                         wake.notify_one();
                     }
-                    let next = q
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .front()
-                        .map(|(_, text)| text.clone());
+                    let next = lock(&q).front().map(|(_, text)| text.clone());
                     if let Some(text) = next {
                         println!("{text} [y/n]");
                     }
@@ -96,7 +48,7 @@ impl Terminal {
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no terminal input");
         }
-        Self { questions, replies }
+        Self { questions }
     }
 
     /// Prints a line for the customer.
@@ -104,20 +56,40 @@ impl Terminal {
         println!("{line}");
     }
 
-    /// Asks consent question `id`; the answer comes back as a [`Reply`].
+    /// Asks consent question `id` (printed when the ones before it are
+    /// answered).
     pub fn ask(&self, id: u64, question: &str) {
-        let mut q = self
-            .questions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut q = lock(&self.questions);
         if q.is_empty() {
             println!("{question} [y/n]");
         }
         q.push_back((id, question.to_owned()));
     }
+}
 
-    /// A reply typed since the last call.
-    pub fn try_reply(&mut self) -> Option<Reply> {
-        self.replies.try_recv().ok()
+/// What a typed line means, given the open questions.
+fn reply(q: &Questions, line: &str) -> Option<Reply> {
+    let mut q = lock(q);
+    match q.front().map(|(id, _)| *id) {
+        Some(id) => match line.to_ascii_lowercase().as_str() {
+            "y" | "yes" => {
+                q.pop_front();
+                Some(Reply::Consent { id, allow: true })
+            }
+            "n" | "no" => {
+                q.pop_front();
+                Some(Reply::Consent { id, allow: false })
+            }
+            _ => {
+                println!("Please answer y or n.");
+                None
+            }
+        },
+        None if line == "/quit" => Some(Reply::Quit),
+        None if line.starts_with("/send ") => {
+            Some(Reply::SendFile(line["/send ".len()..].trim().into()))
+        }
+        None if line.is_empty() => None,
+        None => Some(Reply::Chat(line.to_owned())),
     }
 }

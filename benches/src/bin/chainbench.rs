@@ -235,7 +235,7 @@ fn session(
     let entered = Instant::now();
     let mut applet = Proc::start(
         Command::new(bin)
-            .args(["applet", "--server", base, "--name", "Bench"])
+            .args(["applet", "--terminal", "--server", base, "--name", "Bench"])
             .args(["--pin", pin["pin"].as_str().context("pin")?])
             .env("DISPLAY", display),
     )?;

@@ -1,0 +1,310 @@
+//! The windows as people use them, under Xvfb with Mesa's software
+//! OpenGL: the customer's applet window (consent dialog, end session) and
+//! the technician's console window (queue, pick-up, the remote screen,
+//! remote control of a real xterm). The tests find buttons the way a
+//! person does, by looking: a screenshot of the display, the button's
+//! colour; then they click with xdotool and type real key events.
+//! Screenshots are kept in the test artefact directory.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use secours_applet::X11Capture;
+use secours_applet::capture::ScreenCapture;
+use secours_codec::BgraFrame;
+use secours_peer::client::ServerClient;
+use secours_protocol::signaling::Secret;
+use serde_json::json;
+
+const ALLOW: [u8; 3] = [0x1b, 0x8a, 0x2f];
+const DENY: [u8; 3] = [0xc0, 0x1c, 0x28];
+const END: [u8; 3] = [0xe0, 0x6c, 0x00];
+const PRIMARY: [u8; 3] = [0x1f, 0x5f, 0xd6];
+/// The customer's xterm background (tests/common's desktop).
+const XTERM_GREEN: [u8; 3] = [0x00, 0xc0, 0x00];
+
+fn artefacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("windows");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn shot(display: &str) -> BgraFrame {
+    let mut capture = X11Capture::connect(Some(display)).unwrap();
+    capture.capture().unwrap().frame
+}
+
+fn save(frame: &BgraFrame, name: &str) {
+    let path = artefacts().join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    let mut enc = png::Encoder::new(file, frame.width(), frame.height());
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut rgba = Vec::with_capacity(frame.width() as usize * frame.height() as usize * 4);
+    for y in 0..frame.height() as usize {
+        let row = &frame.data()[y * frame.stride()..][..frame.width() as usize * 4];
+        for px in row.chunks_exact(4) {
+            rgba.extend_from_slice(&[px[2], px[1], px[0], 255]);
+        }
+    }
+    enc.write_header().unwrap().write_image_data(&rgba).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// The centre of the pixels near `rgb` (6 on every channel; 24 for
+/// colours that went through the video codec), if there are at least `min`
+/// of them.
+fn find(frame: &BgraFrame, rgb: [u8; 3], min: usize) -> Option<(i32, i32)> {
+    let tolerance = if rgb == XTERM_GREEN { 24 } else { 6 };
+    let (mut n, mut sx, mut sy) = (0usize, 0usize, 0usize);
+    for y in 0..frame.height() as usize {
+        let row = &frame.data()[y * frame.stride()..][..frame.width() as usize * 4];
+        for (x, px) in row.chunks_exact(4).enumerate() {
+            if (0..3).all(|i| px[2 - i].abs_diff(rgb[i]) <= tolerance) {
+                n += 1;
+                sx += x;
+                sy += y;
+            }
+        }
+    }
+    (n >= min).then(|| ((sx / n) as i32, (sy / n) as i32))
+}
+
+/// Waits until `rgb` shows on `display`; its centre.
+fn wait_colour(display: &str, rgb: [u8; 3], min: usize, what: &str) -> (i32, i32) {
+    wait_colour_where(display, rgb, min, what, |_| true)
+}
+
+/// Waits until `rgb` shows on `display` with its centre where `place`
+/// says; that centre.
+fn wait_colour_where(
+    display: &str,
+    rgb: [u8; 3],
+    min: usize,
+    what: &str,
+    place: impl Fn((i32, i32)) -> bool,
+) -> (i32, i32) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let frame = shot(display);
+        if let Some(at) = find(&frame, rgb, min).filter(|&at| place(at)) {
+            return at;
+        }
+        if Instant::now() > deadline {
+            save(&frame, &format!("missing-{}.png", what.replace(' ', "-")));
+            panic!("{what} never showed on {display}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn xdotool(display: &str, args: &[&str]) {
+    let ok = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "xdotool {args:?}");
+}
+
+fn click(display: &str, (x, y): (i32, i32)) {
+    xdotool(
+        display,
+        &["mousemove", "--sync", &x.to_string(), &y.to_string()],
+    );
+    // egui takes a press and a release a frame apart as a click.
+    xdotool(display, &["mousedown", "1"]);
+    std::thread::sleep(Duration::from_millis(120));
+    xdotool(display, &["mouseup", "1"]);
+}
+
+/// The customer's applet window: the consent dialog's Allow and Deny
+/// decide, and "End session" ends the session on both sides.
+#[test]
+fn the_applet_window_asks_and_ends() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs(vec![]);
+    let Some(display) = desktop(&mut procs, dir.path(), &["xdotool"]) else {
+        return;
+    };
+    let base = server(&mut procs, dir.path());
+    let (events, mut commands) = console(&mut procs, &base, dir.path(), &["--headless"]);
+    send(&mut commands, json!({"cmd": "create_pin"}));
+    let pin = event(&events, "pin", |_| true);
+    let sid = pin["session_id"].as_str().unwrap().to_owned();
+    let applet = Command::new(BIN)
+        .args(["applet", "--server", &base, "--name", "Sam"])
+        .args(["--pin", pin["pin"].as_str().unwrap()])
+        .args(["--display", &display, "--encoder", "aom"])
+        .arg("--received-dir")
+        .arg(dir.path().join("received"))
+        .env("DISPLAY", &display)
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    procs.0.push(applet);
+    expect_line(&events, "the customer waiting", |l| {
+        (l.contains(&sid) && l.contains("waiting")).then_some(())
+    });
+    send(&mut commands, json!({"cmd": "pickup", "session_id": sid}));
+    event(&events, "established", |_| true);
+
+    send(
+        &mut commands,
+        json!({"cmd": "request", "session_id": sid, "permission": "remote_control"}),
+    );
+    let allow = wait_colour(&display, ALLOW, 400, "the Allow button");
+    save(&shot(&display), "applet-consent.png");
+    click(&display, allow);
+    let consent = event(&events, "consent", |_| true);
+    assert_eq!(consent["allowed"], true, "{consent}");
+    assert_eq!(consent["actions"][0], "remote_control");
+
+    send(
+        &mut commands,
+        json!({"cmd": "request", "session_id": sid, "permission": "clipboard"}),
+    );
+    let deny = wait_colour(&display, DENY, 400, "the Deny button");
+    click(&display, deny);
+    let consent = event(&events, "consent", |_| true);
+    assert_eq!(consent["allowed"], false, "{consent}");
+
+    let end = wait_colour(&display, END, 400, "the End session button");
+    save(&shot(&display), "applet-session.png");
+    click(&display, end);
+    let closed = event(&events, "closed", |_| true);
+    assert_eq!(closed["session_id"], sid.as_str(), "{closed}");
+    // The window says so and offers to close; the button is gone.
+    wait_for("the End session button to go", || {
+        find(&shot(&display), END, 400).is_none()
+    });
+    save(&shot(&display), "applet-ended.png");
+}
+
+/// The technician's console window: the queue shows the customer, a click
+/// picks the session up, the customer's screen (a real xterm) appears, and
+/// a click and typed text in the window run a command in that xterm.
+#[test]
+fn the_console_window_controls_a_real_xterm() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs(vec![]);
+    let Some(customer) = desktop(&mut procs, dir.path(), &["xdotool"]) else {
+        return;
+    };
+    let technician = xvfb(&mut procs);
+    let base = server(&mut procs, dir.path());
+    let console = Command::new(BIN)
+        .args(["console", "--server", &base, "--email", TECH])
+        .arg("--files-dir")
+        .arg(dir.path().join("console-files"))
+        .env("SECOURS_PASSWORD", PASSWORD)
+        .env("DISPLAY", &technician)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    procs.0.push(console);
+
+    // The technician's PIN, made through the API on the same account: the
+    // window's queue follows the server.
+    let pin = secours_pin(&base);
+    let mut applet = Command::new(BIN)
+        .args(["applet", "--terminal", "--server", &base, "--name", "Sam"])
+        .args(["--pin", &pin, "--display", &customer, "--encoder", "aom"])
+        .arg("--received-dir")
+        .arg(dir.path().join("received"))
+        .env("DISPLAY", &customer)
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = lines(&mut applet);
+    let mut typed = applet.stdin.take().unwrap();
+    procs.0.push(applet);
+
+    let pick_up = wait_colour(&technician, PRIMARY, 200, "the Pick up button");
+    save(&shot(&technician), "console-queue.png");
+    click(&technician, pick_up);
+    expect_line(&said, "the technician", |l| {
+        l.contains("joined the session").then_some(())
+    });
+    // In the session's side panel, on the right (the queue's button was
+    // on the left).
+    let ask = wait_colour_where(
+        &technician,
+        PRIMARY,
+        200,
+        "the Remote control button",
+        |(x, _)| x > 640,
+    );
+    click(&technician, ask);
+    answer(&said, &mut typed, "control your screen");
+
+    // The customer's green xterm, drawn in the console's window.
+    let xterm = wait_colour(&technician, XTERM_GREEN, 2_000, "the customer's xterm");
+    save(&shot(&technician), "console-session.png");
+    // Without a window manager nothing gives a window the keyboard: do
+    // what a window manager does on a click.
+    xdotool(
+        &technician,
+        &[
+            "search",
+            "--name",
+            "Secours console",
+            "windowfocus",
+            "--sync",
+        ],
+    );
+    click(&technician, xterm);
+    std::thread::sleep(Duration::from_millis(500));
+    xdotool(
+        &technician,
+        &["type", "--delay", "60", "echo secours > from-window.txt"],
+    );
+    xdotool(&technician, &["key", "Return"]);
+    let file = dir.path().join("from-window.txt");
+    std::thread::sleep(Duration::from_secs(3));
+    save(&shot(&technician), "console-after-typing.png");
+    save(&shot(&customer), "customer-after-typing.png");
+    wait_for("the command typed in the console window", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t == "secours\n")
+    });
+    save(&shot(&technician), "console-typed.png");
+}
+
+/// A PIN session for the technician, through the REST API.
+fn secours_pin(base: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let anon = ServerClient::new(base).unwrap();
+        let login = anon.login(TECH, Secret::new(PASSWORD)).await.unwrap();
+        let client = anon.with_token(login.token);
+        client
+            .create_session()
+            .await
+            .unwrap()
+            .pin
+            .expose()
+            .to_owned()
+    })
+}
