@@ -26,6 +26,7 @@ const ALLOW: [u8; 3] = [0x1b, 0x8a, 0x2f];
 const DENY: [u8; 3] = [0xc0, 0x1c, 0x28];
 const END: [u8; 3] = [0xe0, 0x6c, 0x00];
 const PRIMARY: [u8; 3] = [0x1f, 0x5f, 0xd6];
+const PEN: [u8; 3] = [0xd0, 0x20, 0xd0];
 /// The customer's xterm background (tests/common's desktop).
 const XTERM_GREEN: [u8; 3] = [0x00, 0xc0, 0x00];
 
@@ -287,6 +288,35 @@ fn the_console_window_controls_a_real_xterm() {
         std::fs::read_to_string(&file).is_ok_and(|t| t == "secours\n")
     });
     save(&shot(&technician), "console-typed.png");
+
+    // The whiteboard: the pen, a line across the customer's xterm in the
+    // console's window, and the same line over the customer's screen.
+    let pen = wait_colour(&technician, PEN, 200, "the Draw button");
+    click(&technician, pen);
+    std::thread::sleep(Duration::from_millis(300));
+    let (x, y) = xterm;
+    xdotool(
+        &technician,
+        &["mousemove", "--sync", &(x - 60).to_string(), &y.to_string()],
+    );
+    xdotool(&technician, &["mousedown", "1"]);
+    for step in 1..=12 {
+        std::thread::sleep(Duration::from_millis(30));
+        let to = (x - 60 + step * 10, y + step * 3);
+        xdotool(
+            &technician,
+            &["mousemove", "--sync", &to.0.to_string(), &to.1.to_string()],
+        );
+    }
+    xdotool(&technician, &["mouseup", "1"]);
+    wait_colour(
+        &customer,
+        PEN,
+        100,
+        "the whiteboard line on the customer's screen",
+    );
+    save(&shot(&technician), "console-drawing.png");
+    save(&shot(&customer), "customer-whiteboard.png");
 }
 
 /// A PIN session for the technician, through the REST API.

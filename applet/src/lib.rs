@@ -6,6 +6,7 @@ pub mod capture;
 pub mod error;
 pub mod files_root;
 pub mod input;
+pub mod overlay;
 pub mod session;
 pub mod sysinfo;
 pub mod window;

@@ -93,6 +93,25 @@ pub enum Command {
         /// Vertical.
         dy: i32,
     },
+    /// Draws a line over the customer's screen (CONSOLE-4; needs viewing
+    /// or control): points in video pixels, `[x0, y0, x1, y1...]`.
+    Draw {
+        /// Session.
+        session_id: String,
+        /// The points (at most 512 pairs).
+        points: Vec<i32>,
+        /// 0xRRGGBB (default red).
+        #[serde(default)]
+        rgb: Option<u32>,
+        /// Line width in pixels (default 4).
+        #[serde(default)]
+        width: Option<u32>,
+    },
+    /// Removes every line drawn over the customer's screen.
+    ClearDrawing {
+        /// Session.
+        session_id: String,
+    },
     /// Presses or releases a key by X11 keysym.
     Key {
         /// Session.
@@ -502,6 +521,8 @@ impl Command {
             | Command::Click { session_id, .. }
             | Command::Button { session_id, .. }
             | Command::Wheel { session_id, .. }
+            | Command::Draw { session_id, .. }
+            | Command::ClearDrawing { session_id }
             | Command::Key { session_id, .. }
             | Command::Type { session_id, .. }
             | Command::Chat { session_id, .. }

@@ -52,6 +52,8 @@ pub struct ConsoleApp {
     files: crate::file_manager::FileManager,
     /// A window's copy of the screen, when there is a window.
     screens: Option<crate::screens::Screens>,
+    /// Whiteboard strokes sent (their ids).
+    strokes: u64,
 }
 
 /// How often file progress is reported.
@@ -112,6 +114,7 @@ impl ConsoleApp {
             progress_said: std::collections::HashMap::new(),
             files: Default::default(),
             screens: None,
+            strokes: 0,
         })
     }
 
@@ -403,6 +406,28 @@ impl ConsoleApp {
                 x,
                 y,
             })),
+            Command::Draw {
+                points, rgb, width, ..
+            } => {
+                self.strokes += 1;
+                let stroke = Message::WhiteboardStroke(pb::WhiteboardStroke {
+                    id: self.strokes,
+                    points,
+                    rgb: rgb.unwrap_or(0xe0_1b_24),
+                    width: width.unwrap_or(4),
+                });
+                if let Err(e) = s.send_whiteboard(stroke, now) {
+                    self.refused(format!("draw: {e}"));
+                }
+                None
+            }
+            Command::ClearDrawing { .. } => {
+                let clear = Message::WhiteboardClear(pb::WhiteboardClear {});
+                if let Err(e) = s.send_whiteboard(clear, now) {
+                    self.refused(format!("clear the drawing: {e}"));
+                }
+                None
+            }
             Command::Wheel { dx, dy, .. } => {
                 action(Message::PointerWheel(pb::PointerWheel { dx, dy }))
             }

@@ -177,6 +177,19 @@ fn families() -> Vec<(&'static str, Vec<(&'static str, Message)>)> {
                         text: "héllo".into(),
                     }),
                 ),
+                (
+                    "whiteboard_stroke",
+                    M::WhiteboardStroke(pb::WhiteboardStroke {
+                        id: 1,
+                        points: vec![10, 20, 30, -4],
+                        rgb: 0xe0_1b_24,
+                        width: 4,
+                    }),
+                ),
+                (
+                    "whiteboard_clear",
+                    M::WhiteboardClear(pb::WhiteboardClear {}),
+                ),
             ],
         ),
         (

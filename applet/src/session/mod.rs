@@ -374,6 +374,7 @@ async fn serve_session(
     let mut app = AppletApp::new(screen, injector, screen_size, customer, options)
         .with_files_root(config.files_root.as_deref());
     if let ScreenSource::X11(display) = &config.screen {
+        app = app.with_whiteboard(display.clone());
         match crate::input::x11::X11Activity::connect(display.as_deref()) {
             Ok(probe) => app = app.with_activity(Box::new(probe)),
             Err(e) => tracing::warn!(error = %e, "the customer's own input is not watched"),

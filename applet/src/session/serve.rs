@@ -46,6 +46,7 @@ pub struct AppletApp {
     /// When each refused action was last reported to the customer.
     blocked_said: std::collections::HashMap<Permission, Instant>,
     files: FileManager,
+    whiteboard: Whiteboard,
     /// How the session ended, once it has.
     pub end: Option<EndReason>,
     /// Input events injected.
@@ -71,6 +72,17 @@ pub struct ServeOptions {
     pub reboot_command: Vec<String>,
     /// Who has the mouse and keyboard when both act (APPLET-3).
     pub priority: Priority,
+}
+
+/// The technician's drawings over the screen (CONSOLE-4), opened at the
+/// first stroke.
+#[derive(Debug)]
+enum Whiteboard {
+    /// No desktop to draw on (a synthetic screen).
+    None,
+    /// Not opened yet: the display.
+    Closed(Option<String>),
+    Open(crate::overlay::Overlay),
 }
 
 /// The desktop clipboard, opened once the customer allows sharing it.
@@ -119,6 +131,7 @@ impl AppletApp {
             priority_said: None,
             blocked_said: std::collections::HashMap::new(),
             files: FileManager::new(None),
+            whiteboard: Whiteboard::None,
             end: None,
             injected: 0,
             dropped: 0,
@@ -136,6 +149,53 @@ impl AppletApp {
         self.screen.allow(
             s.is_authorized(Permission::DesktopView) || s.is_authorized(Permission::RemoteControl),
         );
+    }
+
+    /// Shows the technician's whiteboard strokes on `display`'s screen.
+    #[must_use]
+    pub fn with_whiteboard(mut self, display: Option<String>) -> Self {
+        self.whiteboard = Whiteboard::Closed(display);
+        self
+    }
+
+    /// A stroke or a clear from the technician (the session checked that
+    /// the customer allows viewing).
+    fn draw(&mut self, m: &Message) {
+        if let Whiteboard::Closed(display) = &self.whiteboard {
+            match crate::overlay::Overlay::open(display.as_deref()) {
+                Ok(o) => self.whiteboard = Whiteboard::Open(o),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no whiteboard");
+                    self.customer
+                        .say("Your technician's drawings cannot be shown on this screen.");
+                    self.whiteboard = Whiteboard::None;
+                }
+            }
+        }
+        let Whiteboard::Open(overlay) = &self.whiteboard else {
+            return;
+        };
+        let video = match self.screen.video_size() {
+            (0, _) | (_, 0) => self.screen_size,
+            v => v,
+        };
+        match m {
+            Message::WhiteboardStroke(s) => {
+                let points = s
+                    .points
+                    .chunks_exact(2)
+                    .filter_map(|p| video_to_screen(p[0], p[1], video, self.screen_size))
+                    .filter_map(|(x, y)| Some((i16::try_from(x).ok()?, i16::try_from(y).ok()?)))
+                    .collect();
+                overlay.stroke(crate::overlay::Stroke {
+                    points,
+                    rgb: s.rgb,
+                    width: u16::try_from(s.width).unwrap_or(4),
+                });
+            }
+            Message::WhiteboardClear(_) => overlay.clear(),
+            _ => {}
+        }
     }
 
     /// Watches the customer's own mouse and keyboard through `probe`.
@@ -375,6 +435,9 @@ impl AppletApp {
             }
             Event::Consent(_) => self.update_screen(s),
             Event::Message(Message::KeyframeRequest(_)) => self.screen.keyframe(),
+            Event::Message(m @ (Message::WhiteboardStroke(_) | Message::WhiteboardClear(_))) => {
+                self.draw(&m);
+            }
             // The session checked the permission and the customer's consent.
             Event::Message(Message::SystemInfoRequest(r)) => self.gather_info(r.id),
             Event::Message(Message::UrlPush(u)) => self.open_url(&u.url),

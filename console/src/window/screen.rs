@@ -21,7 +21,17 @@ pub struct ScreenView {
     /// The keyboard goes to the customer.
     pub keyboard: bool,
     last_pointer: Option<(i32, i32)>,
+    /// The pen is on: dragging draws on the customer's screen.
+    pen: bool,
+    /// The line being drawn, and the lines drawn (video pixels).
+    drawing: Vec<i32>,
+    drawn: Vec<Vec<i32>>,
 }
+
+/// The pen's colour, on the button and on the customer's screen.
+pub const PEN: Color32 = Color32::from_rgb(0xd0, 0x20, 0xd0);
+/// Lines kept on the technician's side (the applet keeps its own).
+const MAX_DRAWN: usize = 1_000;
 
 impl std::fmt::Debug for ScreenView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,6 +55,21 @@ impl ScreenView {
         let size = self.upload(ui.ctx(), session_id, screens);
         ui.horizontal(|ui| {
             ui.checkbox(&mut self.actual_size, "Actual size");
+            let pen = if self.pen {
+                egui::Button::new("Drawing (click to stop)").selected(true)
+            } else {
+                egui::Button::new(egui::RichText::new("Draw").color(Color32::WHITE)).fill(PEN)
+            };
+            if size.is_some() && ui.add(pen).clicked() {
+                self.pen = !self.pen;
+                self.drawing.clear();
+            }
+            if !self.drawn.is_empty() && ui.button("Clear drawing").clicked() {
+                self.drawn.clear();
+                out.push(Command::ClearDrawing {
+                    session_id: session_id.to_owned(),
+                });
+            }
             if !control {
                 ui.label("Remote control is off: ask the customer for it.");
             }
@@ -58,7 +83,9 @@ impl ScreenView {
             egui::ScrollArea::both().show(ui, |ui| {
                 let (rect, response) = ui.allocate_exact_size(video_v, Sense::click_and_drag());
                 self.paint(ui, rect, &texture, video, session_id, screens);
-                if control {
+                if self.pen {
+                    self.draw(ui, rect, video, session_id, out);
+                } else if control {
                     self.input(ui, &response, rect, video, session_id, out);
                 }
             });
@@ -67,7 +94,9 @@ impl ScreenView {
             let scale = (room.x / video_v.x).min(room.y / video_v.y).max(0.01);
             let (rect, response) = ui.allocate_exact_size(video_v * scale, Sense::click_and_drag());
             self.paint(ui, rect, &texture, video, session_id, screens);
-            if control {
+            if self.pen {
+                self.draw(ui, rect, video, session_id, out);
+            } else if control {
                 self.input(ui, &response, rect, video, session_id, out);
             }
         }
@@ -127,6 +156,16 @@ impl ScreenView {
         let uv = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
         ui.painter().image(texture.id(), rect, uv, Color32::WHITE);
         let scale = rect.width() / video[0] as f32;
+        // The lines drawn, as the customer sees them (the video shows them
+        // too, once it catches up).
+        let at = |p: &[i32]| rect.min + Vec2::new(p[0] as f32, p[1] as f32) * scale;
+        for line in self.drawn.iter().chain(std::iter::once(&self.drawing)) {
+            let points: Vec<Pos2> = line.chunks_exact(2).map(at).collect();
+            if points.len() >= 2 {
+                ui.painter()
+                    .add(egui::Shape::line(points, egui::Stroke::new(2.0, PEN)));
+            }
+        }
         let at = screens
             .with(session_id, |s| {
                 s.cursor().map(|(c, at)| (c.size, c.hotspot, at))
@@ -137,6 +176,66 @@ impl ScreenView {
             let min = hot - Vec2::new(hotspot.0 as f32, hotspot.1 as f32);
             let r = Rect::from_min_size(min, Vec2::new(size[0] as f32, size[1] as f32));
             ui.painter().image(cursor.id(), r, uv, Color32::WHITE);
+        }
+    }
+
+    /// The pen: a drag over the screen is a line, sent when the button is
+    /// released (in pieces of at most 512 points).
+    fn draw(
+        &mut self,
+        ui: &egui::Ui,
+        rect: Rect,
+        video: [usize; 2],
+        session_id: &str,
+        out: &mut Vec<Command>,
+    ) {
+        let events = ui.input(|i| i.events.clone());
+        for e in events {
+            match e {
+                egui::Event::PointerButton {
+                    pos,
+                    button: egui::PointerButton::Primary,
+                    pressed: true,
+                    ..
+                } if rect.contains(pos) => {
+                    let (x, y) = Self::to_video(pos, rect, video);
+                    self.drawing = vec![x, y];
+                }
+                egui::Event::PointerMoved(pos) if !self.drawing.is_empty() => {
+                    let (x, y) = Self::to_video(pos, rect, video);
+                    if self.drawing[self.drawing.len() - 2..] != [x, y] {
+                        self.drawing.extend([x, y]);
+                    }
+                }
+                egui::Event::PointerButton {
+                    button: egui::PointerButton::Primary,
+                    pressed: false,
+                    ..
+                } if !self.drawing.is_empty() => {
+                    let mut line = std::mem::take(&mut self.drawing);
+                    if line.len() == 2 {
+                        // A dot.
+                        line.extend([line[0], line[1]]);
+                    }
+                    // Pieces share their ends, so the line stays whole.
+                    let mut start = 0;
+                    while start + 2 < line.len() {
+                        let end = (start + 1024).min(line.len());
+                        out.push(Command::Draw {
+                            session_id: session_id.to_owned(),
+                            points: line[start..end].to_vec(),
+                            rgb: Some(u32::from_be_bytes([0, PEN.r(), PEN.g(), PEN.b()])),
+                            width: Some(4),
+                        });
+                        start = end - 2;
+                    }
+                    if self.drawn.len() == MAX_DRAWN {
+                        self.drawn.remove(0);
+                    }
+                    self.drawn.push(line);
+                }
+                _ => {}
+            }
         }
     }
 

@@ -117,6 +117,27 @@ impl Session {
         Ok(())
     }
 
+    /// Console: draws on (or clears) the customer's screen, if the customer
+    /// allows viewing or control (CONSOLE-4).
+    pub fn send_whiteboard(&mut self, message: Message, now: Instant) -> Result<(), CommandError> {
+        self.only(Role::Console)?;
+        if !matches!(
+            message,
+            Message::WhiteboardStroke(_) | Message::WhiteboardClear(_)
+        ) {
+            return Err(CommandError::Invalid("not a whiteboard message".into()));
+        }
+        Self::checked(&message)?;
+        let c = &self.live()?.consent;
+        if !(c.is_authorized(Permission::DesktopView) || c.is_authorized(Permission::RemoteControl))
+        {
+            return Err(CommandError::NoConsent(Permission::DesktopView));
+        }
+        self.queue(message);
+        self.finish(now);
+        Ok(())
+    }
+
     /// Sends a reply or notice that needs no permission of its own: system
     /// information, a file listing, a reconnect token, a keyframe request,
     /// link statistics, hold/resume/transfer.

@@ -359,7 +359,12 @@ impl Session {
                 }
             }
             m if Transfers::handles(&m) => live.transfers.handle_message(m, now)?,
-            Message::VideoFrame(_) | Message::CursorShape(_) | Message::CursorPosition(_) => {
+            Message::VideoFrame(_)
+            | Message::CursorShape(_)
+            | Message::CursorPosition(_)
+            | Message::WhiteboardStroke(_)
+            | Message::WhiteboardClear(_) => {
+                // The screen, and what is drawn over it, go with viewing.
                 let c = &live.consent;
                 if c.is_authorized(Permission::DesktopView)
                     || c.is_authorized(Permission::RemoteControl)
@@ -630,6 +635,8 @@ fn direction_ok(message: &Message, receiver: Role) -> bool {
             | Message::PointerWheel(_)
             | Message::Key(_)
             | Message::Text(_)
+            | Message::WhiteboardStroke(_)
+            | Message::WhiteboardClear(_)
             | Message::UrlPush(_)
             | Message::SystemInfoRequest(_)
             | Message::RebootRequest(_)

@@ -431,3 +431,79 @@ fn file_manager_requests_without_the_permission_are_refused_on_receipt() {
     assert_eq!(refused, 3);
     assert!(!p.side(Role::Applet).is_closed());
 }
+
+#[test]
+fn whiteboard_strokes_go_with_viewing_consent() {
+    let perms = PermissionSet::new(
+        [Permission::Chat, Permission::DesktopView],
+        [Permission::DesktopView],
+    );
+    let mut p = Pair::with(
+        handshake_config(Role::Console, perms.clone()),
+        handshake_config(Role::Applet, perms),
+    );
+    p.drive();
+    let stroke = Message::WhiteboardStroke(pb::WhiteboardStroke {
+        id: 1,
+        points: vec![0, 0, 40, 40],
+        rgb: 0xff0000,
+        width: 4,
+    });
+    let now = p.now;
+    assert_eq!(
+        p.console.send_whiteboard(stroke.clone(), now),
+        Err(CommandError::NoConsent(Permission::DesktopView))
+    );
+    // A console that skips its own check: the applet drops the stroke.
+    p.inject(
+        Role::Applet,
+        Channel::Input,
+        &wire::encode_to_bytes(stroke.clone()).expect("encodes"),
+    );
+    assert!(
+        !p.events(Role::Applet)
+            .iter()
+            .any(|e| matches!(e, Event::Message(Message::WhiteboardStroke(_))))
+    );
+    // Once the customer allows viewing, strokes and clears arrive.
+    p.console
+        .request(Permission::DesktopView, "", now)
+        .expect("asked");
+    p.drive();
+    let id = p
+        .events(Role::Applet)
+        .iter()
+        .find_map(|e| match e {
+            Event::Consent(ConsentEvent::Prompt { id, .. }) => Some(*id),
+            _ => None,
+        })
+        .expect("a prompt");
+    let now = p.now;
+    p.applet.answer_consent(id, true, now).expect("answered");
+    p.drive();
+    let now = p.now;
+    p.console.send_whiteboard(stroke, now).expect("allowed");
+    p.console
+        .send_whiteboard(Message::WhiteboardClear(pb::WhiteboardClear {}), now)
+        .expect("allowed");
+    // Bounds: an odd number of coordinates is refused before sending.
+    let odd = Message::WhiteboardStroke(pb::WhiteboardStroke {
+        id: 2,
+        points: vec![1, 2, 3],
+        rgb: 0,
+        width: 4,
+    });
+    assert!(p.console.send_whiteboard(odd, now).is_err());
+    p.drive();
+    let events = p.events(Role::Applet);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Message(Message::WhiteboardStroke(_))))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Message(Message::WhiteboardClear(_))))
+    );
+}

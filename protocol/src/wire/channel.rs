@@ -103,7 +103,9 @@ impl Channel {
             | M::PointerButton(_)
             | M::PointerWheel(_)
             | M::Key(_)
-            | M::Text(_) => Channel::Input,
+            | M::Text(_)
+            | M::WhiteboardStroke(_)
+            | M::WhiteboardClear(_) => Channel::Input,
             M::ClipboardUpdate(_) => Channel::Clipboard,
             M::FileOffer(_)
             | M::FileAnswer(_)
@@ -170,6 +172,8 @@ pub fn message_name(message: &Message) -> &'static str {
         M::PointerWheel(_) => "PointerWheel",
         M::Key(_) => "Key",
         M::Text(_) => "Text",
+        M::WhiteboardStroke(_) => "WhiteboardStroke",
+        M::WhiteboardClear(_) => "WhiteboardClear",
         M::ClipboardUpdate(_) => "ClipboardUpdate",
         M::FileOffer(_) => "FileOffer",
         M::FileAnswer(_) => "FileAnswer",

@@ -38,6 +38,10 @@ pub const MAX_CLIPBOARD_IMAGE: usize = 8 * 1024 * 1024;
 pub const MAX_FILE_CHUNK: usize = 512 * 1024;
 /// Largest cursor side, pixels.
 pub const MAX_CURSOR_SIDE: u32 = 256;
+/// Points in one whiteboard stroke (a longer line is several strokes).
+pub const MAX_WHITEBOARD_POINTS: usize = 512;
+/// A whiteboard line's widest width, in pixels.
+pub const MAX_WHITEBOARD_WIDTH: u32 = 32;
 /// Largest video side, pixels.
 pub const MAX_VIDEO_SIDE: u32 = 16384;
 /// Most entries in one `FileList`.
@@ -178,6 +182,20 @@ pub fn validate(message: &Message) -> Result<(), Violation> {
         | M::PointerWheel(_)
         | M::Key(_) => Ok(()),
         M::Text(m) => max_len("text", m.text.len(), MAX_INPUT_TEXT),
+        M::WhiteboardStroke(m) => {
+            if m.points.len() < 2 || m.points.len() % 2 != 0 {
+                return fail("points", "not pairs of coordinates");
+            }
+            max_len("points", m.points.len(), MAX_WHITEBOARD_POINTS * 2)?;
+            if m.rgb > 0xff_ffff {
+                return fail("rgb", "not a 24-bit colour");
+            }
+            if !(1..=MAX_WHITEBOARD_WIDTH).contains(&m.width) {
+                return fail("width", "not between 1 and 32 pixels");
+            }
+            Ok(())
+        }
+        M::WhiteboardClear(_) => Ok(()),
         M::ClipboardUpdate(m) => match &m.content {
             Some(pb::clipboard_update::Content::Text(t)) => {
                 max_len("text", t.len(), MAX_CLIPBOARD_TEXT)
