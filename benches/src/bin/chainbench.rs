@@ -15,15 +15,14 @@
 //!
 //! `cargo build --release --workspace && target/release/chainbench`
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
-use serde_json::{Value, json};
+use secours_benches::programs::{Guard, PASSWORD, Proc, TECH, server, xvfb};
+use serde_json::json;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -36,189 +35,6 @@ struct Args {
     /// Seconds of scrolling for the frame-rate figure.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-}
-
-const TECH: &str = "bench@helpdesk.example";
-const PASSWORD: &str = "Bench-Pass1%";
-const WAIT: Duration = Duration::from_secs(60);
-
-/// A child whose output lines arrive on a channel; killed when dropped.
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn start(cmd: &mut Command) -> Result<Self> {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let out = child.stdout.take().context("stdout")?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Ok(Self {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-        })
-    }
-
-    fn line(&self, what: &str, pick: impl Fn(&str) -> bool) -> Result<String> {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) if pick(&l) => return Ok(l),
-                Ok(l) => seen.push(l),
-                Err(_) => break,
-            }
-        }
-        bail!("no {what}; seen:\n{}", seen.join("\n"))
-    }
-
-    fn event(&self, name: &str) -> Result<Value> {
-        let l = self.line(name, |l| l.contains(&format!("\"event\":\"{name}\"")))?;
-        Ok(serde_json::from_str(&l)?)
-    }
-
-    fn write(&mut self, line: &str) -> Result<()> {
-        let stdin = self.stdin.as_mut().context("stdin")?;
-        writeln!(stdin, "{line}")?;
-        stdin.flush()?;
-        Ok(())
-    }
-}
-
-/// A child killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Xvfb at 1080p on a free display.
-fn xvfb() -> Result<(Guard, String)> {
-    let n = (70..100)
-        .find(|n| !secours_applet::x_display_in_use(*n))
-        .context("no free display")?;
-    let display = format!(":{n}");
-    let x = Guard(
-        Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1920x1080x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("Xvfb (scripts/setup.sh installs it)")?,
-    );
-    for _ in 0..200 {
-        let up = Command::new("xwininfo")
-            .args(["-root", "-display", &display])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if up {
-            return Ok((x, display));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!("Xvfb did not start")
-}
-
-fn server(bin: &Path, dir: &Path) -> Result<(Proc, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let db = format!("sqlite://{}?mode=rwc", dir.join("s.db").display());
-    let init = Command::new(bin)
-        .args(["server", "--database-url", &db, "init", "--org", "Bench"])
-        .args(["--name", "Root", "--email", "root@helpdesk.example"])
-        .env("SECOURS_INIT_PASSWORD", PASSWORD)
-        .output()?;
-    if !init.status.success() {
-        bail!("init: {}", String::from_utf8_lossy(&init.stderr));
-    }
-    let p = Proc::start(
-        Command::new(bin)
-            .args(["server", "--database-url", &db])
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--public-url",
-                &base,
-            ])
-            .args(["--stun-listen", "off"]),
-    )?;
-    p.line("the server", |l| l.contains("listening"))?;
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let http = reqwest::Client::new();
-        let post = |path: &str, token: Option<String>, body: Value| {
-            let mut r = http.post(format!("{base}{path}")).json(&body);
-            if let Some(t) = token {
-                r = r.bearer_auth(t);
-            }
-            let path = path.to_owned();
-            async move {
-                let r = r.send().await?;
-                if !r.status().is_success() {
-                    bail!("{path}: {}", r.status());
-                }
-                Ok::<Value, anyhow::Error>(r.json().await?)
-            }
-        };
-        let login = |e: &str, p: &str| json!({"email": e, "password": p});
-        let root = post(
-            "/api/v1/auth/login",
-            None,
-            login("root@helpdesk.example", PASSWORD),
-        )
-        .await?["token"]
-            .as_str()
-            .context("token")?
-            .to_owned();
-        let group = post(
-            "/api/v1/tech-groups",
-            Some(root.clone()),
-            json!({"name": "Bench", "settings": {"permissions":
-                ["remote_control", "desktop_view", "private_sessions"]}}),
-        )
-        .await?;
-        post(
-            "/api/v1/users",
-            Some(root),
-            json!({"role": "technician", "name": "Bench", "email": TECH,
-                "password": "Initial-Pass1%", "tech_group_id": group["id"]}),
-        )
-        .await?;
-        let first = post("/api/v1/auth/login", None, login(TECH, "Initial-Pass1%")).await?;
-        post(
-            "/api/v1/me/password",
-            first["token"].as_str().map(str::to_owned),
-            json!({"current_password": "Initial-Pass1%", "new_password": PASSWORD}),
-        )
-        .await?;
-        anyhow::Ok(())
-    })?;
-    Ok((p, base))
 }
 
 /// One session: PIN, pick-up, consent; returns the applet, the session id,
@@ -327,7 +143,7 @@ fn main() -> Result<()> {
             .join("secours"),
     };
     let dir = tempfile::tempdir()?;
-    let (_x, display) = xvfb()?;
+    let (_x, display) = xvfb("1920x1080")?;
     let display = display.as_str();
     // The scrolling xterm: a full-height terminal printing without pause.
     let _xterm = Guard(

@@ -30,8 +30,10 @@ struct FileLine {
 struct Figures {
     rtt_ms: f64,
     kbit_s: f64,
+    /// Pictures decoded, and drawn in this window, per second.
     fps: f64,
-    last: Option<(Instant, u64, u64)>,
+    drawn_fps: f64,
+    last: Option<(Instant, u64, u64, u64)>,
 }
 
 /// Permissions a technician asks for from the panel, with their labels.
@@ -274,14 +276,24 @@ impl SessionTab {
 
     fn figures(&mut self, rtt_ms: f64, bytes: u64, decoded: u64) {
         let now = Instant::now();
+        let drawn = self.screen.uploaded;
         let f = &mut self.figures;
         f.rtt_ms = rtt_ms;
-        if let Some((at, b, d)) = f.last {
+        if let Some((at, b, d, w)) = f.last {
             let dt = now.duration_since(at).as_secs_f64().max(1e-3);
             f.kbit_s = bytes.saturating_sub(b) as f64 * 8.0 / dt / 1e3;
             f.fps = decoded.saturating_sub(d) as f64 / dt;
+            f.drawn_fps = drawn.saturating_sub(w) as f64 / dt;
+            // For whoever reads the log (windowbench does).
+            tracing::debug!(
+                session = %self.id,
+                decoded_per_s = f.fps,
+                drawn_per_s = f.drawn_fps,
+                picture = ?self.screen.picture_size(),
+                "window figures"
+            );
         }
-        f.last = Some((now, bytes, decoded));
+        f.last = Some((now, bytes, decoded, drawn));
     }
 
     /// Draws the tab; what the technician asked for goes to `out`.
@@ -289,7 +301,7 @@ impl SessionTab {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let f = &self.figures;
-                ui.label(format!("{:.0} frames/s", f.fps));
+                ui.label(format!("{:.0} frames/s ({:.0} drawn)", f.fps, f.drawn_fps));
                 ui.separator();
                 ui.label(format!("path: {}", self.path.as_deref().unwrap_or("-")));
                 ui.separator();

@@ -20,6 +20,8 @@ pub struct ScreenView {
     pub actual_size: bool,
     /// The keyboard goes to the customer.
     pub keyboard: bool,
+    /// Pictures uploaded to the window (drawn at the next paint).
+    pub uploaded: u64,
     last_pointer: Option<(i32, i32)>,
     /// The pen is on: dragging draws on the customer's screen.
     pen: bool,
@@ -43,6 +45,11 @@ impl std::fmt::Debug for ScreenView {
 }
 
 impl ScreenView {
+    /// The size of the picture shown, once there is one.
+    pub fn picture_size(&self) -> Option<[usize; 2]> {
+        self.texture.as_ref().map(egui::TextureHandle::size)
+    }
+
     /// Draws the screen; with `control`, input becomes commands in `out`.
     pub fn show(
         &mut self,
@@ -128,6 +135,7 @@ impl ScreenView {
                         }
                     }
                     self.generation = s.generation;
+                    self.uploaded += 1;
                 }
                 if let Some((c, _)) = s.cursor() {
                     let key = c.rgba.len() as u64 ^ ((c.size[0] as u64) << 32) ^ c.hotspot.0 as u64;
