@@ -250,3 +250,14 @@ pub fn pin(base: &str) -> Result<String> {
         Ok(created["pin"].as_str().context("no pin")?.to_owned())
     })
 }
+
+/// The `secours` binary: `given`, or the one beside this program.
+pub fn secours_binary(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    match given {
+        Some(b) => Ok(b),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .context("no directory")?
+            .join("secours")),
+    }
+}

@@ -57,6 +57,25 @@ pub fn i420_to_bgra(src: &I420Frame, dst: &mut BgraFrame) -> Result<(), CodecErr
     )
 }
 
+/// The `yuv` crate's view of three planes.
+fn planar<'a>(
+    planes: [&'a [u8]; 3],
+    strides: [usize; 3],
+    size: (u32, u32),
+) -> Result<YuvPlanarImage<'a, u8>, CodecError> {
+    let stride = |s: usize| u32::try_from(s).map_err(|_| CodecError::Convert("stride".into()));
+    Ok(YuvPlanarImage {
+        y_plane: planes[0],
+        y_stride: stride(strides[0])?,
+        u_plane: planes[1],
+        u_stride: stride(strides[1])?,
+        v_plane: planes[2],
+        v_stride: stride(strides[2])?,
+        width: size.0,
+        height: size.1,
+    })
+}
+
 /// Converts 4:2:0 planes (Y, U, V with their strides) of `size` into `dst`,
 /// which must have that size: a decoded picture where the decoder left it.
 pub fn yuv420_planes_to_bgra(
@@ -66,17 +85,7 @@ pub fn yuv420_planes_to_bgra(
     dst: &mut BgraFrame,
 ) -> Result<(), CodecError> {
     same_size(size.0, size.1, dst.width(), dst.height())?;
-    let stride = |s: usize| u32::try_from(s).map_err(|_| CodecError::Convert("stride".into()));
-    let planar = YuvPlanarImage {
-        y_plane: planes[0],
-        y_stride: stride(strides[0])?,
-        u_plane: planes[1],
-        u_stride: stride(strides[1])?,
-        v_plane: planes[2],
-        v_stride: stride(strides[2])?,
-        width: size.0,
-        height: size.1,
-    };
+    let planar = planar(planes, strides, size)?;
     let stride = dst.stride() as u32;
     yuv::yuv420_to_bgra(&planar, dst.data_mut(), stride, RANGE, MATRIX)
         .map_err(|e| CodecError::Convert(e.to_string()))
@@ -90,17 +99,7 @@ pub fn yuv420_planes_to_rgba(
     size: (u32, u32),
     dst: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
-    let stride = |s: usize| u32::try_from(s).map_err(|_| CodecError::Convert("stride".into()));
-    let planar = YuvPlanarImage {
-        y_plane: planes[0],
-        y_stride: stride(strides[0])?,
-        u_plane: planes[1],
-        u_stride: stride(strides[1])?,
-        v_plane: planes[2],
-        v_stride: stride(strides[2])?,
-        width: size.0,
-        height: size.1,
-    };
+    let planar = planar(planes, strides, size)?;
     dst.resize(size.0 as usize * size.1 as usize * 4, 0);
     yuv::yuv420_to_rgba(&planar, dst, size.0 * 4, RANGE, MATRIX)
         .map_err(|e| CodecError::Convert(e.to_string()))

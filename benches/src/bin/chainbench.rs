@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use secours_benches::programs::{Guard, PASSWORD, Proc, TECH, server, xvfb};
+use secours_benches::programs::{Guard, PASSWORD, Proc, TECH, secours_binary, server, xvfb};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -135,13 +135,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = match args.secours {
-        Some(b) => b,
-        None => std::env::current_exe()?
-            .parent()
-            .context("no directory")?
-            .join("secours"),
-    };
+    let bin = secours_binary(args.secours)?;
     let dir = tempfile::tempdir()?;
     let (_x, display) = xvfb("1920x1080")?;
     let display = display.as_str();

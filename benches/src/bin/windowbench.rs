@@ -24,7 +24,9 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use secours_applet::X11Capture;
 use secours_applet::capture::ScreenCapture;
-use secours_benches::programs::{Guard, PASSWORD, Proc, TECH, WAIT, pin, server, xvfb};
+use secours_benches::programs::{
+    Guard, PASSWORD, Proc, TECH, WAIT, pin, secours_binary, server, xvfb,
+};
 use secours_codec::BgraFrame;
 
 #[derive(Debug, Parser)]
@@ -58,14 +60,17 @@ impl Screen {
     }
 }
 
-/// The bounding box of the pixels near `rgb`, if at least `min` of them.
+/// The bounding box of the pixels near `rgb` (6 on every channel; 24 for
+/// the xterm's green, which went through the video codec), if at least
+/// `min` of them.
 fn bbox(frame: &BgraFrame, rgb: [u8; 3], min: usize) -> Option<[usize; 4]> {
+    let tolerance = if rgb == GREEN { 24 } else { 6 };
     let mut b = [usize::MAX, usize::MAX, 0, 0];
     let mut n = 0;
     for y in 0..frame.height() as usize {
         let row = &frame.data()[y * frame.stride()..][..frame.width() as usize * 4];
         for (x, px) in row.chunks_exact(4).enumerate() {
-            if (0..3).all(|i| px[2 - i].abs_diff(rgb[i]) <= 24) {
+            if (0..3).all(|i| px[2 - i].abs_diff(rgb[i]) <= tolerance) {
                 n += 1;
                 b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
             }
@@ -78,22 +83,27 @@ fn centre(b: [usize; 4]) -> (i32, i32) {
     (((b[0] + b[2]) / 2) as i32, ((b[1] + b[3]) / 2) as i32)
 }
 
+/// Waits for `what`, shown in `rgb` (centred right of `right_of` when
+/// given).
 fn wait_for(
     screen: &mut Screen,
+    what: &str,
     rgb: [u8; 3],
     min: usize,
-    left_of: Option<usize>,
+    right_of: Option<usize>,
 ) -> Result<[usize; 4]> {
     let deadline = Instant::now() + WAIT;
+    let mut seen = None;
     while Instant::now() < deadline {
         if let Some(b) = bbox(&screen.shot()?, rgb, min) {
-            if left_of.is_none_or(|x| b[0] >= x) {
+            seen = Some(b);
+            if right_of.is_none_or(|x| centre(b).0 >= x as i32) {
                 return Ok(b);
             }
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    bail!("the colour {rgb:?} never showed")
+    bail!("{what} never showed (its colour {rgb:?} last seen at {seen:?})")
 }
 
 fn region(frame: &BgraFrame, b: [usize; 4]) -> Vec<u8> {
@@ -138,7 +148,7 @@ fn key_to_pixels(typed: &str, watch: &mut Screen, b: [usize; 4]) -> Result<f64> 
             return Ok(t0.elapsed().as_secs_f64() * 1e3);
         }
     }
-    bail!("the key never showed")
+    bail!("the key pressed on {typed} never showed")
 }
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
@@ -172,13 +182,7 @@ fn field(line: &str, name: &str) -> Option<f64> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = match args.secours {
-        Some(b) => b,
-        None => std::env::current_exe()?
-            .parent()
-            .context("no directory")?
-            .join("secours"),
-    };
+    let bin = secours_binary(args.secours)?;
     let dir = tempfile::tempdir()?;
     let (_cx, customer) = xvfb("1920x1080")?;
     let (_tx, technician) = xvfb("1920x1080")?;
@@ -213,14 +217,20 @@ fn main() -> Result<()> {
     let mut tech = Screen::open(&technician)?;
     let mut cust = Screen::open(&customer)?;
 
-    let pick_up = wait_for(&mut tech, PRIMARY, 200, None)?;
+    let pick_up = wait_for(&mut tech, "the Pick up button", PRIMARY, 200, None)?;
     click(&technician, centre(pick_up))?;
     applet.line("the technician", |l| l.contains("joined the session"))?;
-    let ask = wait_for(&mut tech, PRIMARY, 200, Some(640))?;
+    let ask = wait_for(
+        &mut tech,
+        "the Remote control button",
+        PRIMARY,
+        200,
+        Some(640),
+    )?;
     click(&technician, centre(ask))?;
     applet.line("the consent question", |l| l.contains("[y/n]"))?;
     applet.write("y")?;
-    let shown = wait_for(&mut tech, GREEN, 2_000, None)?;
+    let shown = wait_for(&mut tech, "the customer's screen", GREEN, 2_000, None)?;
     let local = bbox(&cust.shot()?, GREEN, 2_000).context("the customer's xterm")?;
     xdotool(
         &technician,

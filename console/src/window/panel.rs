@@ -46,6 +46,15 @@ const REQUESTS: [(&str, &str); 6] = [
     ("clipboard", "Clipboard"),
 ];
 
+/// Predefined chat replies (CONSOLE-2), one click each.
+const REPLIES: [&str; 5] = [
+    "Hello, I am looking at your screen now.",
+    "One moment please, I am checking.",
+    "Could you describe what you see?",
+    "Please do not touch your mouse or keyboard for a moment.",
+    "The problem is solved. Is there anything else I can do for you?",
+];
+
 /// One session as the window shows it.
 #[derive(Debug)]
 pub struct SessionTab {
@@ -69,6 +78,7 @@ pub struct SessionTab {
     info: Vec<InfoItem>,
     recording: bool,
     reason: String,
+    transfer_to: String,
     figures: Figures,
     screen: ScreenView,
     /// The technician closed the ended tab.
@@ -97,6 +107,7 @@ impl SessionTab {
             info: Vec::new(),
             recording: false,
             reason: String::new(),
+            transfer_to: String::new(),
             figures: Figures::default(),
             screen: ScreenView::default(),
             dismissed: false,
@@ -382,6 +393,15 @@ impl SessionTab {
                     ui.add(egui::Label::new(l.as_str()).wrap());
                 }
             });
+        egui::ComboBox::from_id_salt("replies")
+            .selected_text("Predefined replies")
+            .show_ui(ui, |ui| {
+                for reply in REPLIES {
+                    if ui.selectable_label(false, reply).clicked() {
+                        self.chat = reply.to_owned();
+                    }
+                }
+            });
         ui.horizontal(|ui| {
             let r = ui.add(egui::TextEdit::singleline(&mut self.chat).hint_text("Message"));
             let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
@@ -505,6 +525,43 @@ impl SessionTab {
             });
         }
         ui.separator();
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.transfer_to)
+                    .hint_text("Technician or group id")
+                    .desired_width(150.0),
+            );
+            let id = self.transfer_to.trim().parse::<i64>().ok();
+            let to = |tech_id, group_id| Command::Transfer {
+                session_id: sid.clone(),
+                tech_id,
+                group_id,
+            };
+            if ui
+                .add_enabled(id.is_some(), egui::Button::new("To technician"))
+                .clicked()
+            {
+                out.push(to(id, None));
+            }
+            if ui
+                .add_enabled(id.is_some(), egui::Button::new("To group"))
+                .clicked()
+            {
+                out.push(to(None, id));
+            }
+        });
+        ui.horizontal(|ui| {
+            if ui.button("Hold").clicked() {
+                out.push(Command::Hold {
+                    session_id: sid.clone(),
+                });
+            }
+            if ui.button("Resume").clicked() {
+                out.push(Command::Resume {
+                    session_id: sid.clone(),
+                });
+            }
+        });
         ui.horizontal(|ui| {
             ui.add(
                 egui::TextEdit::singleline(&mut self.reason).hint_text("Words for the customer"),

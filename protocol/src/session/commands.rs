@@ -106,6 +106,12 @@ impl Session {
         ) {
             return Err(CommandError::Invalid("not a video message".into()));
         }
+        self.send_on_screen(message, now)
+    }
+
+    /// Sends what goes with the screen (the video, the whiteboard) once the
+    /// customer allows viewing or control.
+    fn send_on_screen(&mut self, message: Message, now: Instant) -> Result<(), CommandError> {
         Self::checked(&message)?;
         let c = &self.live()?.consent;
         if !(c.is_authorized(Permission::DesktopView) || c.is_authorized(Permission::RemoteControl))
@@ -127,15 +133,7 @@ impl Session {
         ) {
             return Err(CommandError::Invalid("not a whiteboard message".into()));
         }
-        Self::checked(&message)?;
-        let c = &self.live()?.consent;
-        if !(c.is_authorized(Permission::DesktopView) || c.is_authorized(Permission::RemoteControl))
-        {
-            return Err(CommandError::NoConsent(Permission::DesktopView));
-        }
-        self.queue(message);
-        self.finish(now);
-        Ok(())
+        self.send_on_screen(message, now)
     }
 
     /// Sends a reply or notice that needs no permission of its own: system
