@@ -1,0 +1,177 @@
+# Secours administration centre and customer pages: English (the fallback).
+# Another language: copy this file to CODE.ftl, translate the right-hand
+# sides, add one line to CATALOGUES in signaling/src/web/i18n.rs.
+
+nav-org = Organisation
+nav-sessions = Live sessions
+nav-audit = Audit log
+nav-logout = Log out
+password-expiry-notice = Your password expires in { $days } days.
+password-change-now = Change it now
+action-save = Save
+action-create = Create
+action-transfer = Transfer
+saved = Saved.
+created = Created.
+saved-groups = Saved for { $count } group(s).
+page-prev = Previous
+page-next = Next
+
+login-title = Sign in
+login-submit = Sign in
+field-email = E-mail
+field-password = Password
+field-current-password = Current password
+field-new-password = New password
+field-confirm-password = New password again
+field-initial-password = Initial password (to be changed at first login)
+field-name = Name
+field-nickname = Nickname (shown to customers)
+field-description = Description
+field-sso = Single sign-on ID
+field-min-level = Minimum password strength
+field-enabled = Enabled
+status-disabled = Disabled
+field-parent = Parent group
+field-tech-group = Technician group
+field-admin-group = Administrator group
+field-assigned = Technician groups managed
+field-pin = Your six-digit code
+field-your-name = Your name
+field-problem = What do you need help with?
+
+password-title = Change your password
+password-forced = Your password must be changed before you go on.
+password-rules = At least 8 characters, mixing lower case, upper case, digits and symbols.
+password-mismatch = The two new passwords differ.
+password-reset-hint = A new password set here must be changed by its owner at the next login.
+
+level-0 = Weak
+level-1 = Good
+level-2 = Complex
+level-3 = Excellent
+
+role-master = Master administrator
+role-admin = Administrator
+role-technician = Technician
+
+org-title = Organisation chart
+org-intro = Select a node in the tree to open its form; drag technicians and groups onto a group to move them.
+tree-search = Search the chart
+tree-filtered = Showing matches for “{ $q }”.
+tree-dnd-hint = Drag a technician or a group onto a group to move it; drag an administrator onto a group to assign it. Right-click a group for its menu.
+tree-masters = Master administrators
+tree-admins = Administrators
+tree-technicians = Technicians
+tree-channels = Channels
+menu-open = Open
+menu-permissions = Permissions
+menu-new-subgroup = New sub-group
+menu-new-technician = New technician
+new-top-group = New technician group
+new-admin-group = New administrator group
+new-admin = New administrator
+
+user-title = Account
+admin-group-title = Administrator group
+group-title = Technician group
+tab-general = General
+tab-permissions = Permissions
+chat-mode = Chat
+chat-on = Chat only
+chat-on-toggle = Chat on, the technician may switch it off
+chat-off-toggle = Chat off at start, the technician may switch it on
+ip-restriction = Console access by address
+ip-off = No restriction
+ip-allow-all-except = Allow all except the ranges below
+ip-deny-all-except = Deny all except the ranges below
+ip-ranges = Ranges (one per line, e.g. 192.0.2.0/24)
+save-node = Save
+save-subgroups = Save for sub-groups
+save-all = Save for all groups
+
+perm-chat = Chat with the customer
+perm-remote-control = Launch remote control
+perm-desktop-view = Launch desktop viewing
+perm-send-files = Send files
+perm-receive-files = Receive files
+perm-file-manager = File manager
+perm-send-url = Send URLs
+perm-system-info = View system information
+perm-reboot = Reboot the customer's device
+perm-record = Record sessions
+perm-private-sessions = Start private sessions (PIN code, link)
+perm-single-prompt = Ask the customer once for all permissions
+perm-transfer = Transfer sessions
+perm-request-credentials = Request Windows credentials
+perm-clipboard = Clipboard synchronisation
+perm-calling-card = Deploy the Calling Card
+perm-share-own-screen = Share own screen with the customer
+perm-invite = Invite other technicians
+perm-mobile-settings = Mobile device settings
+perm-edit-custom-fields = Edit custom fields during a session
+perm-scripts = Deploy scripts
+perm-unattended = Unattended access
+
+channel-title = Channel
+channel-groups = Technician groups that answer it
+channel-excluded = Technicians removed from this channel
+channel-test = Test channel
+channel-tested = Test session { $id } is in the queue.
+channel-link = Link for customers
+channel-snippet = Form to paste on your site
+channel-snippet-button = Get help now
+
+sessions-title = Live sessions
+sessions-live = Updated every two seconds.
+sessions-none = No live session.
+session-test = test
+session-transferred = Session transferred.
+col-customer = Customer
+col-kind = Kind
+col-state = State
+col-group = Group
+col-technician = Technician
+col-since = Since
+col-fields = Details
+col-transfer = Transfer to
+ago-seconds = { $n } s ago
+ago-minutes = { $n } min ago
+
+audit-title = Audit log
+audit-chain-ok = The chain of { $count } entries is intact.
+audit-chain-broken = The chain is broken at entry
+audit-anchor = Head (keep it elsewhere to check later):
+col-when = When
+col-actor = Who
+col-action = Action
+col-target = On
+col-detail = Details
+
+pin-title = Remote support
+pin-intro = Enter the code your technician gave you.
+pin-submit = Connect
+channel-form-title = Remote support
+channel-form-intro = Fill in this form; a technician will be with you shortly.
+channel-form-submit = Request help
+joined-title = You are connected to the help desk
+joined-technician = Your technician: { $name }.
+joined-wait = Estimated wait: about { $minutes } min.
+joined-wait-unknown = A technician will be with you shortly.
+joined-start = Start the support program
+joined-start-linux = Run this command on your computer (it is already bound to your session):
+joined-keep = Keep this page open until the program starts.
+
+error-invalid-credentials = Wrong e-mail or password.
+error-account-disabled = This account is disabled.
+error-group-disabled = This technician group is disabled.
+error-ip-restricted = Console access from this address is not allowed for your group.
+error-throttled = Too many failed attempts; wait a minute and try again.
+error-invalid-code = This code is wrong, used or expired.
+error-no-channel = This link is not valid.
+error-password-too-short = The password is too short (8 characters at least).
+error-password-too-weak = The password is too weak for the required level.
+error-current-password-required = Give your current password to change your own password or e-mail.
+error-not-found = Not found, or outside your scope.
+error-forbidden = You are not allowed to do this.
+error-conflict = This conflicts with the current state.
