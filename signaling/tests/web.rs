@@ -413,6 +413,37 @@ async fn administration_centre_in_a_browser() {
     b.find("#chain-ok").await;
     b.wait_text("#audit-table", "tech_group.settings").await;
     b.screenshot("audit").await;
+
+    // Global settings: a password age and its notice (POL-2, POL-3); the
+    // notice shows on every page from then on.
+    b.click("#nav-settings").await;
+    b.fill("#org-max-age", "x").await;
+    b.click("#settings-save").await;
+    b.wait_text("#settings-status", "whole number").await;
+    b.fill("#org-max-age", "30").await;
+    b.fill("#org-notice", "45").await;
+    b.click("#settings-save").await;
+    b.wait_text("#settings-status", "Saved").await;
+    b.click("#nav-org").await;
+    b.wait_text("#expiry-notice", "expires in").await;
+    b.click("#nav-settings").await;
+    b.find("#outbox").await;
+    b.screenshot("settings").await;
+
+    // A group's context menu, by right-click.
+    b.click("#nav-org").await;
+    let shown = b
+        .js(
+            "const s = [...document.querySelectorAll('#tree summary')]\
+               .find(e => e.textContent.trim().startsWith('Level 1'));\
+             s.dispatchEvent(new MouseEvent('contextmenu', {bubbles: true, cancelable: true}));\
+             const m = s.querySelector('menu.ctx');\
+             return !m.hidden && m.textContent.includes('New technician');",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!(true), "no context menu");
+    b.screenshot("context-menu").await;
     h.server.shutdown().await.unwrap();
 }
 

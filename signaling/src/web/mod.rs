@@ -21,6 +21,7 @@ pub mod i18n;
 mod login;
 mod nodes;
 mod sessions;
+mod settings;
 mod tree;
 
 use axum::Router;
@@ -149,6 +150,8 @@ pub fn routes() -> Vec<PageRoute> {
             post(sessions::transfer),
         ),
         r(M::GET, "/admin/audit", Staff, get(audit::page)),
+        r(M::GET, "/admin/settings", Staff, get(settings::page)),
+        r(M::POST, "/admin/settings", Staff, post(settings::save)),
         r(M::GET, "/", Public, get(customer::pin_page)),
         r(M::POST, "/", Public, post(customer::pin_submit)),
         r(M::GET, "/join/{code}", Public, get(customer::channel_page)),

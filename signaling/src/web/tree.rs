@@ -75,18 +75,6 @@ impl Matcher {
 pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<Item> {
     let m = Matcher(q.trim().to_lowercase());
     let mut out = Vec::new();
-    let user_item = |u: &api::users::User, drag: bool| Item {
-        label: u.name.clone(),
-        detail: u.email.clone(),
-        href: format!("/admin/users/{}", u.id),
-        drag: if drag {
-            format!("user:{}", u.id)
-        } else {
-            String::new()
-        },
-        class: format!("{}{}", u.role, if u.enabled { "" } else { " disabled" }),
-        ..Item::default()
-    };
     // Master administrators.
     let masters: Vec<_> = tree
         .users
@@ -102,23 +90,30 @@ pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<
     if is_master {
         let admins: Vec<_> = tree.users.iter().filter(|u| u.role == "admin").collect();
         let ids: HashSet<i64> = tree.admin_groups.iter().map(|g| g.id).collect();
-        let kids = children(
-            tree.admin_groups
-                .iter()
-                .map(|g| (g.id, g.parent_id.filter(|p| ids.contains(p)))),
-        );
+        let mut members: HashMap<i64, Vec<&api::users::User>> = HashMap::new();
+        for a in admins.iter().copied() {
+            if let Some(g) = a.admin_group_id {
+                members.entry(g).or_default().push(a);
+            }
+        }
+        let forest = Forest {
+            kids: children(
+                tree.admin_groups
+                    .iter()
+                    .map(|g| (g.id, g.parent_id.filter(|p| ids.contains(p)))),
+            ),
+            members,
+        };
         let mut section = vec![Item::heading(tr.t("tree-admins"), "")];
         let mut seen = HashSet::new();
         let mut any = false;
         fn admin_branch(
             id: i64,
             tree: &OrgTree,
-            kids: &HashMap<Option<i64>, Vec<i64>>,
-            admins: &[&api::users::User],
+            forest: &Forest<'_>,
             m: &Matcher,
             seen: &mut HashSet<i64>,
             out: &mut Vec<Item>,
-            user_item: &dyn Fn(&api::users::User, bool) -> Item,
         ) -> bool {
             if !seen.insert(id) {
                 return false;
@@ -128,10 +123,10 @@ pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<
             };
             let mut inner = Vec::new();
             let mut any = false;
-            for k in kids.get(&Some(id)).into_iter().flatten() {
-                any |= admin_branch(*k, tree, kids, admins, m, seen, &mut inner, user_item);
+            for k in forest.kids.get(&Some(id)).into_iter().flatten() {
+                any |= admin_branch(*k, tree, forest, m, seen, &mut inner);
             }
-            for a in admins.iter().filter(|a| a.admin_group_id == Some(id)) {
+            for a in forest.members.get(&id).into_iter().flatten() {
                 if m.hit(&[&a.name, &a.email]) {
                     inner.push(user_item(a, true));
                     any = true;
@@ -151,17 +146,8 @@ pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<
             }
             false
         }
-        for root in kids.get(&None).into_iter().flatten() {
-            any |= admin_branch(
-                *root,
-                tree,
-                &kids,
-                &admins,
-                &m,
-                &mut seen,
-                &mut section,
-                &user_item,
-            );
+        for root in forest.kids.get(&None).into_iter().flatten() {
+            any |= admin_branch(*root, tree, &forest, &m, &mut seen, &mut section);
         }
         for a in admins
             .iter()
@@ -179,17 +165,20 @@ pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<
     }
     // Technician groups and their technicians.
     let ids: HashSet<i64> = tree.tech_groups.iter().map(|g| g.id).collect();
-    let kids = children(
-        tree.tech_groups
-            .iter()
-            .map(|g| (g.id, g.parent_id.filter(|p| ids.contains(p)))),
-    );
     let mut techs: HashMap<i64, Vec<&api::users::User>> = HashMap::new();
     for u in tree.users.iter().filter(|u| u.role == "technician") {
         if let Some(g) = u.tech_group_id {
             techs.entry(g).or_default().push(u);
         }
     }
+    let forest = Forest {
+        kids: children(
+            tree.tech_groups
+                .iter()
+                .map(|g| (g.id, g.parent_id.filter(|p| ids.contains(p)))),
+        ),
+        members: techs,
+    };
     let mut section = vec![Item::heading(
         tr.t("tree-technicians"),
         if is_master { "top" } else { "" },
@@ -199,12 +188,10 @@ pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<
     fn tech_branch(
         id: i64,
         tree: &OrgTree,
-        kids: &HashMap<Option<i64>, Vec<i64>>,
-        techs: &HashMap<i64, Vec<&api::users::User>>,
+        forest: &Forest<'_>,
         m: &Matcher,
         seen: &mut HashSet<i64>,
         out: &mut Vec<Item>,
-        user_item: &dyn Fn(&api::users::User, bool) -> Item,
         tr: &Tr,
     ) -> bool {
         if !seen.insert(id) {
@@ -215,10 +202,10 @@ pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<
         };
         let mut inner = Vec::new();
         let mut any = false;
-        for k in kids.get(&Some(id)).into_iter().flatten() {
-            any |= tech_branch(*k, tree, kids, techs, m, seen, &mut inner, user_item, tr);
+        for k in forest.kids.get(&Some(id)).into_iter().flatten() {
+            any |= tech_branch(*k, tree, forest, m, seen, &mut inner, tr);
         }
-        for t in techs.get(&id).into_iter().flatten() {
+        for t in forest.members.get(&id).into_iter().flatten() {
             if m.hit(&[&t.name, &t.email, &t.nickname]) {
                 inner.push(user_item(t, true));
                 any = true;
@@ -250,18 +237,8 @@ pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<
         }
         false
     }
-    for root in kids.get(&None).into_iter().flatten() {
-        any |= tech_branch(
-            *root,
-            tree,
-            &kids,
-            &techs,
-            &m,
-            &mut seen,
-            &mut section,
-            &user_item,
-            tr,
-        );
+    for root in forest.kids.get(&None).into_iter().flatten() {
+        any |= tech_branch(*root, tree, &forest, &m, &mut seen, &mut section, tr);
     }
     section.push(Item::close());
     if any || m.0.is_empty() {
@@ -285,6 +262,27 @@ pub(super) fn flatten(tree: &OrgTree, q: &str, tr: &Tr, is_master: bool) -> Vec<
         out.push(Item::close());
     }
     out
+}
+
+fn user_item(u: &api::users::User, drag: bool) -> Item {
+    Item {
+        label: u.name.clone(),
+        detail: u.email.clone(),
+        href: format!("/admin/users/{}", u.id),
+        drag: if drag {
+            format!("user:{}", u.id)
+        } else {
+            String::new()
+        },
+        class: format!("{}{}", u.role, if u.enabled { "" } else { " disabled" }),
+        ..Item::default()
+    }
+}
+
+/// Groups by parent, and the accounts inside each group.
+struct Forest<'a> {
+    kids: HashMap<Option<i64>, Vec<i64>>,
+    members: HashMap<i64, Vec<&'a api::users::User>>,
 }
 
 fn children(links: impl Iterator<Item = (i64, Option<i64>)>) -> HashMap<Option<i64>, Vec<i64>> {
