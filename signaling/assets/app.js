@@ -39,6 +39,25 @@
       values: { what: what, to: to },
     });
   };
+  // An error about one field (data-field) is shown beside that field too;
+  // the text goes in as text, never as HTML.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var form = e.target.closest && e.target.closest("form");
+    if (!form) return;
+    form.querySelectorAll(".field-error").forEach(function (n) { n.remove(); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (n) { n.removeAttribute("aria-invalid"); });
+    var flash = e.target.querySelector(".flash.error[data-field]");
+    if (!flash) return;
+    var name = flash.getAttribute("data-field");
+    var input = form.querySelector('[name="' + name + '"]') || form.querySelector('[name="new_' + name + '"]');
+    if (!input) return;
+    input.setAttribute("aria-invalid", "true");
+    var note = document.createElement("span");
+    note.className = "field-error";
+    note.setAttribute("role", "alert");
+    note.textContent = flash.textContent;
+    input.insertAdjacentElement("afterend", note);
+  });
   // Context menus (ORG-1): right-click on a node that has one.
   document.addEventListener("contextmenu", function (e) {
     var summary = e.target.closest && e.target.closest("summary");

@@ -191,3 +191,22 @@ col-subject = Subject
 outbox-sent = Sent
 outbox-pending = Waiting ({ $attempts } attempts)
 error-not-a-number = { $field }: a whole number is expected.
+
+applet-title = Applet
+applet-run-mode = How the customer side runs
+applet-standard = Standard applet
+applet-chat-only = Chat only, in the browser
+applet-service = Start as a system service when the customer has administrator rights
+applet-priority = Mouse and keyboard during remote control
+applet-priority-customer = The customer first
+applet-priority-technician = The technician first
+applet-show-wait = Show the customer the estimated waiting time
+applet-look-title = Title shown to the customer
+applet-look-colour = Accent colour (#rrggbb)
+applet-look-welcome = Welcome text
+applet-terms = Terms and conditions the customer must accept (empty: none)
+terms-accept = I accept these terms and conditions
+error-terms = Accept the terms and conditions to go on.
+
+technician-title = Technician account
+technician-console = Technicians take sessions in the console, started with this command:

@@ -189,3 +189,22 @@ col-subject = Objet
 outbox-sent = Envoyé
 outbox-pending = En attente ({ $attempts } tentatives)
 error-not-a-number = { $field } : un nombre entier est attendu.
+
+applet-title = Applet
+applet-run-mode = Mode d'exécution côté client
+applet-standard = Applet standard
+applet-chat-only = Chat uniquement, dans le navigateur
+applet-service = Démarrer en service système si le client a les droits d'administrateur
+applet-priority = Souris et clavier pendant le contrôle à distance
+applet-priority-customer = Le client d'abord
+applet-priority-technician = Le technicien d'abord
+applet-show-wait = Afficher au client le temps d'attente estimé
+applet-look-title = Titre affiché au client
+applet-look-colour = Couleur d'accent (#rrggbb)
+applet-look-welcome = Texte d'accueil
+applet-terms = Conditions générales que le client doit accepter (vide : aucune)
+terms-accept = J'accepte ces conditions générales
+error-terms = Acceptez les conditions générales pour continuer.
+
+technician-title = Compte technicien
+technician-console = Les techniciens prennent les sessions dans la console, lancée par cette commande :

@@ -213,6 +213,18 @@ async fn administration_centre_in_a_browser() {
         .unwrap()
         .to_owned();
     assert!(tree_labels(&b).await.contains(&"Helpdesk".to_owned()));
+    // Its applet settings: the technician first (APPLET-3), terms (APPLET-6).
+    b.click("#priority-technician").await;
+    b.fill("#applet-terms", "Be kind to your technician.").await;
+    b.fill("#applet-welcome", "Welcome to <b>Acme</b> support")
+        .await;
+    b.click("#applet-save").await;
+    b.wait_text("#applet-status", "Saved").await;
+    let (_, applet) = h
+        .get("/api/v1/channels/{id}/applet", &["1"], &h.master)
+        .await;
+    assert_eq!(applet["priority"], "technician", "{applet}");
+    b.screenshot("channel").await;
 
     // An administrator in the admin group, assigned Level 1.
     b.click("#nav-org").await;
@@ -248,6 +260,8 @@ async fn administration_centre_in_a_browser() {
     b.fill("#confirm", "Weak").await;
     b.click("#password-submit").await;
     b.wait_text("#password-status", "short").await;
+    // Beside the field it concerns, too.
+    b.wait_text("#new_password + .field-error", "short").await;
     b.fill("#new_password", PASSWORD).await;
     b.fill("#confirm", PASSWORD).await;
     b.click("#password-submit").await;
@@ -332,7 +346,11 @@ async fn administration_centre_in_a_browser() {
     b.wait_text("h1", "Helpdesk").await;
     b.fill("#customer-name", XSS).await;
     b.fill("#field-problem", "<script>alert(2)</script>").await;
+    b.wait_text("#terms", "Be kind").await;
+    b.click("#terms-accept").await;
+    b.screenshot("channel-form").await;
     b.click("#channel-submit").await;
+    b.wait_text("#joined-welcome", "<b>Acme</b>").await;
     let command = b.wait_text("#joined-command", "secours applet").await;
     let _applet2 = applet_ws(&h, &bound(&command)).await;
 

@@ -23,8 +23,8 @@ use secours_peer::{Driver, DriverError};
 use secours_protocol::Session;
 use secours_protocol::pb::Role;
 use secours_protocol::signaling::{
-    ChannelJoin, GrantedSet, JoinRequest, PeerMessage, Secret, ServerMessage, SessionState,
-    SignalPayload,
+    ChannelJoin, GrantedSet, InputPriority, JoinRequest, PeerMessage, Secret, ServerMessage,
+    SessionState, SignalPayload,
 };
 use secours_transport::LocalIdentity;
 use tokio::sync::{mpsc, oneshot};
@@ -132,7 +132,9 @@ pub struct Outcome {
 
 /// What the signaling socket task hands the session.
 struct Signaling {
-    granted: oneshot::Receiver<(GrantedSet, Option<String>)>,
+    /// The granted set, the technician's nickname, and the input priority
+    /// the organisation set (APPLET-3, from `hello`).
+    granted: oneshot::Receiver<(GrantedSet, Option<String>, Option<InputPriority>)>,
     signals: mpsc::Receiver<SignalPayload>,
     out: mpsc::Sender<PeerMessage>,
     ended: oneshot::Receiver<String>,
@@ -148,17 +150,19 @@ fn run_socket(mut ws: SignalingSocket, terminal_say: fn(&str)) -> Signaling {
     tokio::spawn(async move {
         let mut granted_tx = Some(granted_tx);
         let mut ended_tx = Some(ended_tx);
+        let mut priority = None;
         loop {
             tokio::select! {
                 msg = ws.next() => match msg {
                     Ok(ServerMessage::Hello(h)) => {
+                        priority = h.applet.as_ref().map(|a| a.priority);
                         if let Some(w) = h.estimated_wait_s {
                             terminal_say(&format!("Estimated wait: about {} min.", (w + 59) / 60));
                         }
                     }
                     Ok(ServerMessage::Granted { permissions, technician, .. }) => {
                         if let Some(tx) = granted_tx.take() {
-                            let _ = tx.send((permissions, technician));
+                            let _ = tx.send((permissions, technician, priority));
                         }
                     }
                     Ok(ServerMessage::Signal { payload, .. }) => {
@@ -303,7 +307,7 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         };
     let screen = ScreenStream::start(open, config.encoder, driver.waker());
 
-    let (granted, technician) = tokio::select! {
+    let (granted, technician, set_priority) = tokio::select! {
         g = &mut signaling.granted => g.map_err(|_| AppletRunError::EndedEarly("signaling closed".into()))?,
         r = &mut signaling.ended => return Err(AppletRunError::EndedEarly(r.unwrap_or_default())),
     };
@@ -356,7 +360,12 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
         wake: driver.waker(),
         url_opener: config.url_opener.clone(),
         reboot_command: config.reboot_command.clone(),
-        priority: config.priority,
+        // The organisation's setting (APPLET-3) wins over the command line's.
+        priority: match set_priority {
+            Some(InputPriority::Customer) => crate::input::priority::Priority::Customer,
+            Some(InputPriority::Technician) => crate::input::priority::Priority::Technician,
+            None => config.priority,
+        },
     };
     let mut app = AppletApp::new(screen, injector, screen_size, terminal, options)
         .with_files_root(config.files_root.as_deref());

@@ -80,7 +80,11 @@ async fn all_groups(state: &AppState) -> ApiResult<Vec<TechGroup>> {
     Ok(rows.into_iter().map(to_group).collect())
 }
 
-async fn visible_group(state: &AppState, scope: &Scope, id: i64) -> ApiResult<TechGroup> {
+pub(crate) async fn visible_group(
+    state: &AppState,
+    scope: &Scope,
+    id: i64,
+) -> ApiResult<TechGroup> {
     scope.require(id)?;
     all_groups(state)
         .await?

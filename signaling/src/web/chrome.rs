@@ -109,22 +109,56 @@ pub fn is_htmx(headers: &HeaderMap) -> bool {
 /// A short message fragment (success or error) for a form's status area.
 #[derive(Template, Debug)]
 #[template(
-    source = r#"<p class="{{ class }}" role="{% if ok %}status{% else %}alert{% endif %}">{{ text }}</p>"#,
+    source = r#"<p class="{{ class }}" role="{% if ok %}status{% else %}alert{% endif %}"{% if let Some(f) = field %} data-field="{{ f }}"{% endif %}>{{ text }}</p>"#,
     ext = "html"
 )]
 pub struct Flash {
     ok: bool,
     class: &'static str,
     text: String,
+    /// The form field the error concerns (`app.js` shows it beside it).
+    field: Option<&'static str>,
+}
+
+/// Fields an API error can name (the first word of its message).
+const FIELDS: &[&str] = &[
+    "name",
+    "nickname",
+    "email",
+    "sso_id",
+    "description",
+    "title",
+    "welcome",
+    "terms",
+    "colour",
+    "current_password",
+];
+
+/// The form field an API error concerns, when it says.
+pub fn field_of(e: &crate::error::ApiError) -> Option<&'static str> {
+    match e.code {
+        "password_too_short" | "password_too_weak" => return Some("password"),
+        "current_password_required" => return Some("current_password"),
+        _ => {}
+    }
+    if e.message.contains("e-mail") {
+        return Some("email");
+    }
+    let first = e.message.split([' ', ':']).next().unwrap_or_default();
+    FIELDS.iter().copied().find(|f| *f == first)
 }
 
 impl Flash {
     /// The fragment's HTML.
     pub fn html(ok: bool, text: String) -> String {
+        Self::html_for(ok, text, None)
+    }
+    fn html_for(ok: bool, text: String, field: Option<&'static str>) -> String {
         Flash {
             ok,
             class: if ok { "flash ok" } else { "flash error" },
             text,
+            field,
         }
         .render()
         .unwrap_or_default()
@@ -136,7 +170,7 @@ impl Flash {
     /// Failure: the API's message (translated when the catalogue has it),
     /// answered 200 so htmx swaps it in beside the form.
     pub fn err(tr: &Tr, e: &crate::error::ApiError) -> Response {
-        axum::response::Html(Self::html(false, tr.error(e))).into_response()
+        axum::response::Html(Self::html_for(false, tr.error(e), field_of(e))).into_response()
     }
 }
 

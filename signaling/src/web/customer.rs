@@ -38,6 +38,8 @@ struct ChannelForm {
     p: Chrome,
     code: String,
     channel: String,
+    /// Terms the customer must accept first (APPLET-6), empty for none.
+    terms: String,
     error: Option<String>,
     name: String,
     /// Field name, label, value.
@@ -49,6 +51,10 @@ struct ChannelForm {
 struct JoinedPage {
     p: Chrome,
     technician: Option<String>,
+    /// APPLET-4: whether the estimate is shown.
+    show_wait: bool,
+    /// APPLET-5's welcome text.
+    welcome: String,
     wait_minutes: Option<i64>,
     /// The command that starts the applet bound to this session.
     command: String,
@@ -67,13 +73,18 @@ pub(super) async fn pin_page(headers: HeaderMap) -> Response {
     )
 }
 
-fn joined(state: &AppState, lang: Lang, j: &Joined) -> Response {
+async fn joined(state: &AppState, lang: Lang, j: &Joined) -> Response {
     let server = state.config.public_url.trim_end_matches('/');
+    let applet = crate::api::applet::for_session(state, &j.session_id)
+        .await
+        .unwrap_or_default();
     render(
         StatusCode::OK,
         &JoinedPage {
             p: Chrome::anonymous(lang, "joined-title"),
             technician: j.technician.clone(),
+            show_wait: applet.show_wait,
+            welcome: applet.look.welcome,
             wait_minutes: j.estimated_wait_s.map(|s| (s + 59) / 60),
             command: format!(
                 "secours applet --server {server} --session {} --token {}",
@@ -98,7 +109,7 @@ pub(super) async fn pin_submit(
         name: f.text("name"),
     };
     match api::join::join(State(state.clone()), ip, Json(req)).await {
-        Ok(Json(j)) => joined(&state, lang, &j),
+        Ok(Json(j)) => joined(&state, lang, &j).await,
         Err(e) => render(
             e.status,
             &PinPage {
@@ -110,23 +121,30 @@ pub(super) async fn pin_submit(
     }
 }
 
-async fn channel_name(state: &AppState, code: &str) -> Option<String> {
+/// A channel by its link code: id, name, and its terms (APPLET-6).
+async fn channel_of(state: &AppState, code: &str) -> Option<(i64, String, String)> {
     if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    sqlx::query_scalar("SELECT name FROM channels WHERE link_code = $1")
-        .bind(code)
-        .fetch_optional(&state.store.pool)
+    let (id, name): (i64, String) =
+        sqlx::query_as("SELECT id, name FROM channels WHERE link_code = $1")
+            .bind(code)
+            .fetch_optional(&state.store.pool)
+            .await
+            .ok()
+            .flatten()?;
+    let terms = crate::api::applet::of_channel(state, id)
         .await
-        .ok()
-        .flatten()
+        .map(|a| a.terms)
+        .unwrap_or_default();
+    Some((id, name, terms))
 }
 
 fn channel_form(
     lang: Lang,
     status: StatusCode,
     code: String,
-    channel: String,
+    (channel, terms): (String, String),
     error: Option<String>,
     f: &Fields,
 ) -> Response {
@@ -141,6 +159,7 @@ fn channel_form(
             p,
             code,
             channel,
+            terms,
             error,
             name: f.text("name"),
             fields,
@@ -155,8 +174,15 @@ pub(super) async fn channel_page(
     Path(code): Path<String>,
 ) -> Response {
     let lang = anonymous_lang(&headers);
-    match channel_name(&state, &code).await {
-        Some(name) => channel_form(lang, StatusCode::OK, code, name, None, &Fields::default()),
+    match channel_of(&state, &code).await {
+        Some((_, name, terms)) => channel_form(
+            lang,
+            StatusCode::OK,
+            code,
+            (name, terms),
+            None,
+            &Fields::default(),
+        ),
         None => not_found(lang),
     }
 }
@@ -181,9 +207,20 @@ pub(super) async fn channel_submit(
     Form(f): Form<Fields>,
 ) -> Response {
     let lang = anonymous_lang(&headers);
-    let Some(channel) = channel_name(&state, &code).await else {
+    let Some((_, channel, terms)) = channel_of(&state, &code).await else {
         return not_found(lang);
     };
+    if !terms.is_empty() && !f.checked("accept") {
+        let msg = crate::web::i18n::Tr::new(lang).t("error-terms");
+        return channel_form(
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            (channel, terms),
+            Some(msg),
+            &f,
+        );
+    }
     let fields: BTreeMap<String, String> = CHANNEL_FIELDS
         .iter()
         .map(|(name, _)| ((*name).to_owned(), f.text(name)))
@@ -194,10 +231,10 @@ pub(super) async fn channel_submit(
         fields,
     };
     match api::join::join_channel(State(state.clone()), ip, Path(code.clone()), Json(req)).await {
-        Ok(Json(j)) => joined(&state, lang, &j),
+        Ok(Json(j)) => joined(&state, lang, &j).await,
         Err(e) => {
             let msg = crate::web::i18n::Tr::new(lang).error(&e);
-            channel_form(lang, e.status, code, channel, Some(msg), &f)
+            channel_form(lang, e.status, code, (channel, terms), Some(msg), &f)
         }
     }
 }

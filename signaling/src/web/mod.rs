@@ -152,6 +152,18 @@ pub fn routes() -> Vec<PageRoute> {
         r(M::GET, "/admin/audit", Staff, get(audit::page)),
         r(M::GET, "/admin/settings", Staff, get(settings::page)),
         r(M::POST, "/admin/settings", Staff, post(settings::save)),
+        r(
+            M::POST,
+            "/admin/tech-groups/{id}/applet",
+            Staff,
+            post(nodes::group_applet),
+        ),
+        r(
+            M::POST,
+            "/admin/channels/{id}/applet",
+            Staff,
+            post(nodes::channel_applet),
+        ),
         r(M::GET, "/", Public, get(customer::pin_page)),
         r(M::POST, "/", Public, post(customer::pin_submit)),
         r(M::GET, "/join/{code}", Public, get(customer::channel_page)),

@@ -348,8 +348,22 @@ pub(super) struct TreeQuery {
     q: Option<String>,
 }
 
-/// `GET /admin`: the tree, and the creation forms of the top level.
+#[derive(Template, Debug)]
+#[template(path = "technician.html")]
+struct TechnicianHome {
+    p: Chrome,
+    server: String,
+}
+
+/// `GET /admin`: the tree, and the creation forms of the top level; a
+/// technician, who has no chart, is pointed to the console.
 pub(super) async fn page_(state: AppState, s: Staff) -> Response {
+    if s.caller.role == crate::model::Role::Technician {
+        return html_page(&TechnicianHome {
+            p: Chrome::staff(&s, "technician-title"),
+            server: state.config.public_url.clone(),
+        });
+    }
     let admin_groups = if s.caller.require_master().is_ok() {
         api::groups::list_admin_groups(State(state.clone()), s.caller.clone())
             .await

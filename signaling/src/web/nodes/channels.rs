@@ -27,6 +27,8 @@ struct ChannelPane {
     technicians: Vec<(i64, String, bool)>,
     /// The HTML a company pastes on its site (shown as text).
     snippet: String,
+    /// The applet settings form, rendered by its own template.
+    applet: String,
 }
 
 async fn channel_pane(state: &AppState, s: &Staff, id: i64) -> ApiResult<String> {
@@ -53,7 +55,13 @@ async fn channel_pane(state: &AppState, s: &Staff, id: i64) -> ApiResult<String>
         c.link_url,
         s.tr().t("channel-snippet-button")
     );
+    let applet = super::applet::form(
+        s,
+        format!("/admin/channels/{id}/applet"),
+        crate::api::applet::of_channel(state, id).await?,
+    );
     Ok(ChannelPane {
+        applet,
         p: Chrome::staff(s, "channel-title"),
         c,
         groups,

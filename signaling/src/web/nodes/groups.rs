@@ -34,6 +34,8 @@ struct GroupPane {
     ip_modes: Vec<(&'static str, String, bool)>,
     ip_ranges: String,
     technicians: Vec<crate::api::users::User>,
+    /// The applet settings form, rendered by its own template.
+    applet: String,
 }
 
 async fn group_pane(state: &AppState, s: &Staff, id: i64) -> ApiResult<String> {
@@ -84,7 +86,13 @@ async fn group_pane(state: &AppState, s: &Staff, id: i64) -> ApiResult<String> {
         .into_iter()
         .filter(|u| u.role == "technician" && u.tech_group_id == Some(id))
         .collect();
+    let applet = super::applet::form(
+        s,
+        format!("/admin/tech-groups/{id}/applet"),
+        crate::api::applet::of_group(state, id).await?,
+    );
     Ok(GroupPane {
+        applet,
         p: Chrome::staff(s, "group-title"),
         ip_ranges: g.ip_ranges.join("\n"),
         g,

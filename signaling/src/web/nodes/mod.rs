@@ -4,6 +4,7 @@
 //! handler called with the page's caller, so scope, audit and
 //! transactions are the API's; errors come back beside the form.
 
+mod applet;
 mod channels;
 mod groups;
 
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 
+pub(super) use applet::{channel_applet, group_applet};
 pub(super) use channels::{channel_page, channel_save, channel_test};
 pub(super) use groups::{group_create, group_page, group_save, group_settings};
 
