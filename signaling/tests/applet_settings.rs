@@ -11,8 +11,13 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applet_settings_reach_the_applet() {
-    let db = sqlite();
-    let h = Harness::start(&db).await;
+    for db in backends().await {
+        scenario(&db).await;
+    }
+}
+
+async fn scenario(db: &Db) {
+    let h = Harness::start(db).await;
     let m = h.master.clone();
     let g = h
         .tech_group(&m, None, "Desk", &["chat", "private_sessions"])
