@@ -225,6 +225,9 @@ async fn administration_centre_in_a_browser() {
         .await;
     assert_eq!(applet["priority"], "technician", "{applet}");
     b.screenshot("channel").await;
+    // CHAN-5: a test session lands in the queue.
+    b.click("#channel-test").await;
+    b.wait_text("#channel-status", "is in the queue").await;
 
     // An administrator in the admin group, assigned Level 1.
     b.click("#nav-org").await;
@@ -242,6 +245,13 @@ async fn administration_centre_in_a_browser() {
     .await;
     b.click("#user-save").await;
     b.wait_text("#user-status", "Saved").await;
+    // The administrator group's form (ORG-4).
+    b.click("#nav-org").await;
+    open_node(&b, "Support France").await;
+    b.fill("#admin-group-name", "Support FR").await;
+    b.click("#admin-group-save").await;
+    b.wait_text("#admin-group-status", "Saved").await;
+    b.wait_text("#tree", "Support FR").await;
     b.click("#nav-org").await;
     b.find("#tree").await;
     b.screenshot("tree-master").await;
@@ -368,7 +378,8 @@ async fn administration_centre_in_a_browser() {
         .await;
     assert_eq!(injected, json!(0));
     b.screenshot("live-sessions").await;
-    // A third session appears while the page stays open.
+    // Another session appears while the page stays open (the channel's
+    // test session is the fourth).
     let (_, again) = h
         .call_from(
             "192.0.2.7",
@@ -387,7 +398,7 @@ async fn administration_centre_in_a_browser() {
             json!([]),
         )
         .await
-        != json!(3)
+        != json!(4)
     {
         assert!(
             std::time::Instant::now() < deadline,

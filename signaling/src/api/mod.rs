@@ -101,6 +101,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
             groups::create_admin_group,
             groups::list_admin_groups
         ))
+        .routes(routes!(groups::patch_admin_group))
         .routes(routes!(org::get_settings, org::patch_settings))
         .routes(routes!(org::tree))
         .routes(routes!(org::audit_list))

@@ -164,6 +164,12 @@ pub fn routes() -> Vec<PageRoute> {
             Staff,
             post(nodes::channel_applet),
         ),
+        r(
+            M::POST,
+            "/admin/admin-groups/{id}",
+            Staff,
+            post(nodes::admin_group_save),
+        ),
         r(M::GET, "/", Public, get(customer::pin_page)),
         r(M::POST, "/", Public, post(customer::pin_submit)),
         r(M::GET, "/join/{code}", Public, get(customer::channel_page)),

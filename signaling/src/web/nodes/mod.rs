@@ -276,7 +276,8 @@ pub(super) async fn user_create(
 struct AdminGroupPane {
     p: Chrome,
     g: api::groups::AdminGroup,
-    parent: Option<String>,
+    /// Groups it may move under: id, name, selected.
+    parents: Vec<(i64, String, bool)>,
     members: Vec<User>,
 }
 
@@ -295,9 +296,11 @@ pub(super) async fn admin_group_page(
             .find(|g| g.id == id)
             .cloned()
             .ok_or_else(|| ApiError::not_found("administrator group"))?;
-        let parent = g
-            .parent_id
-            .and_then(|p| all.iter().find(|x| x.id == p).map(|x| x.name.clone()));
+        let parents = all
+            .iter()
+            .filter(|x| x.id != id)
+            .map(|x| (x.id, x.name.clone(), g.parent_id == Some(x.id)))
+            .collect();
         let Json(users) = api::users::list_users(State(state.clone()), s.caller.clone()).await?;
         let members = users
             .into_iter()
@@ -307,7 +310,7 @@ pub(super) async fn admin_group_page(
             AdminGroupPane {
                 p: Chrome::staff(&s, "admin-group-title"),
                 g,
-                parent,
+                parents,
                 members,
             }
             .render()
@@ -338,5 +341,34 @@ pub(super) async fn admin_group_create(
     match result {
         Ok(_) => saved(&state, &s, "created").await,
         Err(e) => Flash::err(&tr, &e),
+    }
+}
+
+/// `POST /admin/admin-groups/{id}` (masters, ORG-4).
+pub(super) async fn admin_group_save(
+    State(state): State<AppState>,
+    s: Staff,
+    Path(id): Path<i64>,
+    Form(f): Form<Fields>,
+) -> Response {
+    let result = async {
+        let patch = api::groups::AdminGroupPatch {
+            name: Some(f.text("name")),
+            description: Some(f.text("description")),
+            enabled: Some(f.checked("enabled")),
+            parent_id: Some(f.id("parent_id")?),
+        };
+        api::groups::patch_admin_group(
+            State(state.clone()),
+            s.caller.clone(),
+            Path(id),
+            Json(patch),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => saved(&state, &s, "saved").await,
+        Err(e) => Flash::err(&s.tr(), &e),
     }
 }
