@@ -58,6 +58,14 @@
     note.textContent = flash.textContent;
     input.insertAdjacentElement("afterend", note);
   });
+  // The live list redraws itself every two seconds, but not under the
+  // hands of someone choosing a transfer target in it.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail && e.detail.elt;
+    if (!elt || elt.id !== "session-rows") return;
+    var focus = document.activeElement;
+    if (focus && focus.tagName === "SELECT" && elt.contains(focus)) e.preventDefault();
+  });
   // Context menus (ORG-1): right-click on a node that has one.
   document.addEventListener("contextmenu", function (e) {
     var summary = e.target.closest && e.target.closest("summary");

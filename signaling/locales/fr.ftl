@@ -208,3 +208,4 @@ error-terms = Acceptez les conditions générales pour continuer.
 
 technician-title = Compte technicien
 technician-console = Les techniciens prennent les sessions dans la console, lancée par cette commande :
+sessions-total = { $count } sessions

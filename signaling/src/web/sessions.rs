@@ -37,6 +37,18 @@ struct Rows {
     p: Chrome,
     rows: Vec<Row>,
     groups: Vec<(i64, String)>,
+    /// This page (1..), the last one, and the sessions in all.
+    page: usize,
+    pages: usize,
+    total: usize,
+}
+
+/// Sessions on one page of the live list.
+const PAGE: usize = 50;
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct Paging {
+    page: Option<usize>,
 }
 
 /// `GET /admin/sessions`.
@@ -56,7 +68,11 @@ fn ago(ms: i64, tr: &crate::web::i18n::Tr) -> String {
 }
 
 /// `GET /admin/sessions/rows`: the table alone.
-pub(super) async fn rows(State(state): State<AppState>, s: Staff) -> Response {
+pub(super) async fn rows(
+    State(state): State<AppState>,
+    s: Staff,
+    axum::extract::Query(q): axum::extract::Query<Paging>,
+) -> Response {
     let tr = s.tr();
     let st = || State(state.clone());
     let list = match api::sessions::list(st(), s.caller.clone()).await {
@@ -71,8 +87,13 @@ pub(super) async fn rows(State(state): State<AppState>, s: Staff) -> Response {
         .await
         .map(|Json(u)| u)
         .unwrap_or_default();
+    let total = list.len();
+    let pages = total.div_ceil(PAGE).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, pages);
     let rows = list
         .into_iter()
+        .skip((page - 1) * PAGE)
+        .take(PAGE)
         .map(|v| {
             let group = v
                 .group_id
@@ -100,6 +121,9 @@ pub(super) async fn rows(State(state): State<AppState>, s: Staff) -> Response {
         p: Chrome::staff(&s, "sessions-title"),
         rows,
         groups,
+        page,
+        pages,
+        total,
     })
 }
 
