@@ -38,7 +38,7 @@ fn asset(name: &'static str, mime: &'static str, bytes: &'static [u8]) -> Asset 
 
 /// Every asset. htmx is the release's own minified file (2.0.11, BSD
 /// 0-clause), vendored unchanged.
-pub static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
+pub static ASSETS: LazyLock<[Asset; 4]> = LazyLock::new(|| {
     [
         asset(
             "htmx.js",
@@ -54,6 +54,11 @@ pub static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
             "app.css",
             "text/css; charset=utf-8",
             include_bytes!("../../assets/app.css"),
+        ),
+        asset(
+            "favicon.svg",
+            "image/svg+xml",
+            include_bytes!("../../assets/favicon.svg"),
         ),
     ]
 });

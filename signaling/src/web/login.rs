@@ -181,11 +181,12 @@ pub(super) async fn language(
     let Some(lang) = Lang::parse(&f.lang) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    if let Ok(Some((any, token))) = session_of(&state, &headers, ip).await {
-        let given = headers.get(CSRF_HEADER).map(HeaderValue::as_bytes);
-        if given != Some(csrf_of(&token).as_bytes()) {
-            return StatusCode::FORBIDDEN.into_response();
-        }
+    // The account's language changes only with the session's CSRF token;
+    // the browser's cookie alone is harmless to set (a page seen signed
+    // out, with a session cookie left, has no token to send).
+    if let Ok(Some((any, token))) = session_of(&state, &headers, ip).await
+        && headers.get(CSRF_HEADER).map(HeaderValue::as_bytes) == Some(csrf_of(&token).as_bytes())
+    {
         if let Err(e) = sqlx::query("UPDATE users SET language = $1 WHERE id = $2")
             .bind(lang.code())
             .bind(any.caller.id)
