@@ -211,3 +211,4 @@ error-terms = Accept the terms and conditions to go on.
 technician-title = Technician account
 technician-console = Technicians take sessions in the console, started with this command:
 sessions-total = { $count } sessions
+save-all-channels = Save for all channels

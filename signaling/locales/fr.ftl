@@ -209,3 +209,4 @@ error-terms = Acceptez les conditions générales pour continuer.
 technician-title = Compte technicien
 technician-console = Les techniciens prennent les sessions dans la console, lancée par cette commande :
 sessions-total = { $count } sessions
+save-all-channels = Enregistrer pour tous les canaux

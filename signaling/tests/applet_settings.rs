@@ -74,6 +74,33 @@ async fn scenario(db: &Db) {
     let (_, v) = h.get("/api/v1/tech-groups/{id}/applet", &[&gid], &m).await;
     assert_eq!(v, settings);
 
+    // ORG-7: saved for the sub-groups too.
+    let sub = h.tech_group(&m, Some(g), "Desk 2", &["chat"]).await;
+    let mut calm = settings.clone();
+    calm["priority"] = json!("customer");
+    let r = h
+        .http
+        .put(format!(
+            "{}/api/v1/tech-groups/{g}/applet?apply=subgroups",
+            h.base
+        ))
+        .bearer_auth(&m)
+        .json(&calm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, v) = h
+        .get("/api/v1/tech-groups/{id}/applet", &[&sub.to_string()], &m)
+        .await;
+    assert_eq!(v, calm);
+    let (_, v) = h
+        .get("/api/v1/tech-groups/{id}/applet", &[&other.to_string()], &m)
+        .await;
+    assert_eq!(v["priority"], "customer", "another tree keeps its own");
+    assert_eq!(v["terms"], "", "another tree keeps its own");
+    put(m.clone(), settings.clone()).await;
+
     // A private session of that group: its applet receives the settings.
     let (s, created) = h
         .post("/api/v1/sessions", &[], Some(&tech), json!({}))

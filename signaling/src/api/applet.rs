@@ -3,11 +3,11 @@
 //! settings of its session in its `hello` ([`for_session`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use serde_json::json;
 
-use crate::api::channels::visible_channel;
-use crate::api::groups::visible_group;
+use crate::api::channels::{visible_channel, visible_channels};
+use crate::api::groups::{ApplyQuery, ApplyTo, visible_group};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::scope;
@@ -84,20 +84,34 @@ pub async fn get_group(
     Ok(Json(of_group(&state, id).await?))
 }
 
-/// Sets the applet settings of a technician group.
+/// Sets the applet settings of a technician group, its sub-groups too, or
+/// every group in the caller's scope (ORG-7).
 #[utoipa::path(put, path = "/api/v1/tech-groups/{id}/applet", tag = "org", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Group id")), request_body = AppletSettings,
+    params(("id" = i64, Path, description = "Group id"), ApplyQuery), request_body = AppletSettings,
     responses((status = 200, body = AppletSettings), (status = 400, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn put_group(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
+    Query(q): Query<ApplyQuery>,
     Json(s): Json<AppletSettings>,
 ) -> ApiResult<Json<AppletSettings>> {
     let scope = scope::of(&state.store.pool, &caller).await?;
     visible_group(&state, &scope, id).await?;
-    save(&state, &caller, "tech_groups", "tech_group", id, &s).await?;
+    let tree = scope::GroupTree::load(&state.store.pool).await?;
+    let mut ids: Vec<i64> = match q.apply.unwrap_or_default() {
+        ApplyTo::Node => vec![id],
+        ApplyTo::Subgroups => tree.subtree(id).into_iter().collect(),
+        ApplyTo::All => {
+            sqlx::query_scalar("SELECT id FROM tech_groups")
+                .fetch_all(&state.store.pool)
+                .await?
+        }
+    };
+    ids.retain(|g| scope.has(*g));
+    ids.sort_unstable();
+    save(&state, &caller, Table::Groups, &ids, &s).await?;
     Ok(Json(s))
 }
 
@@ -114,48 +128,69 @@ pub async fn get_channel(
     Ok(Json(of_channel(&state, id).await?))
 }
 
-/// Sets the applet settings of a channel.
+/// Sets the applet settings of a channel, or of every channel the caller
+/// configures (ORG-7; `subgroups` is the channel alone).
 #[utoipa::path(put, path = "/api/v1/channels/{id}/applet", tag = "channels", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Channel 1..10")), request_body = AppletSettings,
+    params(("id" = i64, Path, description = "Channel 1..10"), ApplyQuery), request_body = AppletSettings,
     responses((status = 200, body = AppletSettings), (status = 400, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn put_channel(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
+    Query(q): Query<ApplyQuery>,
     Json(s): Json<AppletSettings>,
 ) -> ApiResult<Json<AppletSettings>> {
     visible_channel(&state, &caller, id).await?;
-    save(&state, &caller, "channels", "channel", id, &s).await?;
+    let ids = match q.apply.unwrap_or_default() {
+        ApplyTo::All => visible_channels(&state, &caller)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect(),
+        _ => vec![id],
+    };
+    save(&state, &caller, Table::Channels, &ids, &s).await?;
     Ok(Json(s))
+}
+
+/// Where settings are stored.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Groups,
+    Channels,
 }
 
 async fn save(
     state: &AppState,
     caller: &Caller,
-    table: &'static str,
-    kind: &str,
-    id: i64,
+    table: Table,
+    ids: &[i64],
     s: &AppletSettings,
 ) -> ApiResult<()> {
     check(s)?;
     let text = serde_json::to_string(s).map_err(|e| ApiError::internal("applet settings", e))?;
-    let sql = match table {
-        "channels" => "UPDATE channels SET applet = $1 WHERE id = $2",
-        _ => "UPDATE tech_groups SET applet = $1 WHERE id = $2",
+    let (sql, kind) = match table {
+        Table::Channels => ("UPDATE channels SET applet = $1 WHERE id = $2", "channel"),
+        Table::Groups => (
+            "UPDATE tech_groups SET applet = $1 WHERE id = $2",
+            "tech_group",
+        ),
     };
     let mut tx = state.store.write().await?;
-    sqlx::query(sql)
-        .bind(&text)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    for id in ids {
+        sqlx::query(sql)
+            .bind(&text)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
     audit::append(
         &mut tx,
         &caller.actor(),
         &format!("{kind}.applet"),
-        &format!("{kind}:{id}"),
-        json!(s),
+        &format!("{kind}s:{ids:?}"),
+        json!({"ids": ids, "settings": s}),
         now_ms(),
     )
     .await?;

@@ -2,12 +2,13 @@
 //! channel, saved through the API's own handlers.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::{Form, Json};
 
 use crate::api;
 use crate::api::applet::{AppletLook, AppletSettings, InputPriority, RunMode};
+use crate::api::groups::{ApplyQuery, ApplyTo};
 use crate::state::AppState;
 use crate::web::auth::Staff;
 use crate::web::chrome::{Chrome, Fields, Flash};
@@ -16,6 +17,8 @@ use crate::web::chrome::{Chrome, Fields, Flash};
 #[template(path = "applet_form.html")]
 struct AppletForm {
     p: Chrome,
+    /// A group's form (three saves) or a channel's (this one, all).
+    group: bool,
     /// `/admin/tech-groups/3/applet` or `/admin/channels/2/applet`.
     action: String,
     a: AppletSettings,
@@ -33,12 +36,24 @@ impl AppletForm {
 /// The form, rendered for a node's pane.
 pub(super) fn form(s: &Staff, action: String, a: AppletSettings) -> String {
     AppletForm {
+        group: action.starts_with("/admin/tech-groups/"),
         p: Chrome::staff(s, "applet-title"),
         action,
         a,
     }
     .render()
     .unwrap_or_default()
+}
+
+/// ORG-7: the button pressed.
+fn apply_of(f: &Fields) -> ApplyQuery {
+    ApplyQuery {
+        apply: Some(match f.get("apply") {
+            Some("subgroups") => ApplyTo::Subgroups,
+            Some("all") => ApplyTo::All,
+            _ => ApplyTo::Node,
+        }),
+    }
 }
 
 fn read(f: &Fields) -> AppletSettings {
@@ -71,7 +86,16 @@ pub(in crate::web) async fn group_applet(
     Path(id): Path<i64>,
     Form(f): Form<Fields>,
 ) -> Response {
-    match api::applet::put_group(State(state), s.caller.clone(), Path(id), Json(read(&f))).await {
+    let apply = Query(apply_of(&f));
+    match api::applet::put_group(
+        State(state),
+        s.caller.clone(),
+        Path(id),
+        apply,
+        Json(read(&f)),
+    )
+    .await
+    {
         Ok(_) => Flash::ok(s.tr().t("saved")),
         Err(e) => Flash::err(&s.tr(), &e),
     }
@@ -84,7 +108,16 @@ pub(in crate::web) async fn channel_applet(
     Path(id): Path<i64>,
     Form(f): Form<Fields>,
 ) -> Response {
-    match api::applet::put_channel(State(state), s.caller.clone(), Path(id), Json(read(&f))).await {
+    let apply = Query(apply_of(&f));
+    match api::applet::put_channel(
+        State(state),
+        s.caller.clone(),
+        Path(id),
+        apply,
+        Json(read(&f)),
+    )
+    .await
+    {
         Ok(_) => Flash::ok(s.tr().t("saved")),
         Err(e) => Flash::err(&s.tr(), &e),
     }
