@@ -378,6 +378,21 @@ async fn administration_centre_in_a_browser() {
         .await;
     assert_eq!(injected, json!(0));
     b.screenshot("live-sessions").await;
+    // SESS-8: the administrator transfers the channel session to Level 2.
+    let sent = b
+        .js(
+            "const row = [...document.querySelectorAll('#sessions-table tbody tr')]\
+               .find(r => r.querySelector('td.customer').textContent === arguments[0]);\
+             if (!row) return false;\
+             const sel = row.querySelector('select');\
+             sel.value = [...sel.options].find(o => o.text === 'Level 2').value;\
+             row.querySelector('form').requestSubmit(); return true;",
+            json!([XSS]),
+        )
+        .await;
+    assert_eq!(sent, json!(true));
+    b.wait_text("#session-status", "Session transferred").await;
+    b.wait_text("#sessions-table", "Level 2").await;
     // Another session appears while the page stays open (the channel's
     // test session is the fourth).
     let (_, again) = h
