@@ -466,8 +466,33 @@ async fn administration_centre_in_a_browser() {
     b.wait_text("#settings-status", "whole number").await;
     b.fill("#org-max-age", "30").await;
     b.fill("#org-notice", "45").await;
+    // SEC-9: no more mail on every successful login.
+    b.click("#notice-login_succeeded").await;
     b.click("#settings-save").await;
     b.wait_text("#settings-status", "Saved").await;
+    let (_, org) = h.get("/api/v1/org/settings", &[], &h.master).await;
+    assert!(
+        !org["notifications"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("login_succeeded")),
+        "{org}"
+    );
+    let logins = || async {
+        let (_, out) = h.get("/api/v1/outbox", &[], &h.master).await;
+        out.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["subject"] == "Secours: successful login")
+            .count()
+    };
+    let before = logins().await;
+    h.login_ok(MASTER_EMAIL, PASSWORD).await;
+    assert_eq!(
+        logins().await,
+        before,
+        "a switched-off notification was queued"
+    );
     b.click("#nav-org").await;
     b.wait_text("#expiry-notice", "expires in").await;
     b.click("#nav-settings").await;

@@ -11,7 +11,7 @@ use axum::{Form, Json};
 use crate::api;
 use crate::api::org::{OrgPatch, OrgSettings};
 use crate::error::ApiError;
-use crate::notify::OutboxEntry;
+use crate::notify::{Notice, OutboxEntry};
 use crate::password::Strength;
 use crate::state::AppState;
 use crate::web::auth::Staff;
@@ -23,6 +23,8 @@ struct SettingsPage {
     p: Chrome,
     s: OrgSettings,
     levels: Vec<(i64, String, bool)>,
+    /// SEC-9 kinds: name, label, on.
+    notices: Vec<(&'static str, String, bool)>,
     outbox: Vec<OutboxEntry>,
 }
 
@@ -45,10 +47,18 @@ pub(super) async fn page(State(state): State<AppState>, s: Staff) -> Response {
     let levels = (0..4)
         .map(|l| (l, tr.t(&format!("level-{l}")), l == current))
         .collect();
+    let notices = Notice::ALL
+        .into_iter()
+        .map(|n| {
+            let label = tr.t(&format!("notice-{}", n.name().replace('_', "-")));
+            (n.name(), label, settings.notifications.contains(&n))
+        })
+        .collect();
     render(&SettingsPage {
         p: Chrome::staff(&s, "settings-title"),
         s: settings,
         levels,
+        notices,
         outbox,
     })
 }
@@ -78,6 +88,12 @@ pub(super) async fn save(
                 .map(Strength::from_i64),
             max_password_age_days: Some(number("max_password_age_days")?),
             expiry_notice_days: Some(number("expiry_notice_days")?),
+            notifications: f.checked("notices_shown").then(|| {
+                Notice::ALL
+                    .into_iter()
+                    .filter(|n| f.all("notice").any(|v| v == n.name()))
+                    .collect()
+            }),
         })
     })();
     let result = match patch {
