@@ -43,6 +43,19 @@ struct Rows {
     total: usize,
 }
 
+impl Rows {
+    /// A stored word (kind, state) in the page's language, as stored when
+    /// the catalogue lacks it.
+    fn word(&self, prefix: &str, v: &str) -> String {
+        let id = format!("{prefix}-{}", v.replace('_', "-"));
+        if self.p.tr.has(&id) {
+            self.p.t(&id)
+        } else {
+            v.to_owned()
+        }
+    }
+}
+
 /// Sessions on one page of the live list.
 const PAGE: usize = 50;
 
