@@ -13,14 +13,15 @@ set -euo pipefail
 # (cmake, nasm), dav1d (meson, ninja-build, nasm) and libwebm (g++) from
 # their bundled sources; its tests run a real X server (xvfb) and check
 # recordings with ffprobe/ffmpeg (ffmpeg) and in Chromium's <video> (chromium);
+# the server's web pages are driven in chromium through WebDriver (chromium-driver);
 # the programs' end-to-end tests drive real X clients on it (xterm, xdotool,
 # xclip, x11-utils). The windows (egui on OpenGL) load Mesa's software
 # renderer and winit's X11 libraries at run time (libgl1-mesa-dri, libegl1,
 # libxkbcommon-x11-0, libxcursor1, libxrandr2, libxi6). python3-venv holds
 # schemathesis (below).
 APT_PACKAGES=(pkg-config coturn iproute2 nftables procps postgresql
-  cmake nasm meson ninja-build g++ xvfb ffmpeg chromium xterm xdotool xclip x11-utils
-  libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6
+  cmake nasm meson ninja-build g++ xvfb ffmpeg chromium chromium-driver xterm xdotool
+  xclip x11-utils libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6
   python3-venv)
 
 missing=()

@@ -25,6 +25,13 @@ pub struct AppletArgs {
     /// crash), without a new code.
     #[arg(long, conflicts_with_all = ["pin", "link"])]
     pub reconnect: bool,
+    /// The session the help desk's web page opened for you (with --token):
+    /// the page shows the whole command.
+    #[arg(long, requires = "token", conflicts_with_all = ["pin", "link", "reconnect"])]
+    pub session: Option<String>,
+    /// The session's applet token, from the same page.
+    #[arg(long, env = "SECOURS_APPLET_TOKEN", requires = "session")]
+    pub token: Option<String>,
     /// The private link your technician sent you, or your help desk's
     /// channel link.
     #[arg(long)]
@@ -86,6 +93,21 @@ pub fn run(args: AppletArgs) -> Result<()> {
         _ if args.reconnect => {
             let state = session::resume::ResumeState::load()?;
             (state.server.clone(), Entry::Reconnect(state))
+        }
+        // A session already joined on the web page: the applet connects to
+        // it as it would come back to one.
+        _ if args.session.is_some() => {
+            let server = args
+                .server
+                .clone()
+                .context("--server is needed with --session")?;
+            let state = session::resume::ResumeState {
+                server: server.clone(),
+                session_id: args.session.clone().unwrap_or_default(),
+                customer_token: Secret::from(args.token.clone().unwrap_or_default().as_str()),
+                name: args.name.clone(),
+            };
+            (server, Entry::Reconnect(state))
         }
         (Some(pin), None) => {
             let server = args

@@ -22,6 +22,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// The customer's program: joins with a PIN or a link and shares this
     /// screen after the customer's consent.

@@ -2,7 +2,8 @@
 //! every session. Organisation chart and scope (ORG-*), permissions (PERM-*),
 //! password and IP policies (POL-*), PIN and channel sessions with a live
 //! queue (SESS-*, CHAN-*), signaling over WebSocket, the relay hub, a STUN
-//! responder, a REST API described by OpenAPI, on SQLite or PostgreSQL.
+//! responder, a REST API described by OpenAPI, the web administration
+//! centre and the customer's pages (`web/`), on SQLite or PostgreSQL.
 //!
 //! Layout follows atuin's server: `api/` holds the handlers per resource,
 //! `store/` the database (one portable SQL dialect, migrations per backend),
@@ -30,6 +31,7 @@ pub mod setup;
 pub mod state;
 pub mod store;
 pub mod sweeper;
+pub mod web;
 pub mod ws;
 
 pub use config::Config;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyPool, Transaction};
 use utoipa::ToSchema;
 
@@ -15,7 +15,8 @@ use crate::error::ApiResult;
 use crate::store::now_ms;
 
 /// The SEC-9 notification kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Notice {
     /// Successful login.
     LoginSucceeded,
@@ -36,6 +37,51 @@ pub enum Notice {
 }
 
 impl Notice {
+    /// Every kind, in the guide's order.
+    pub const ALL: [Notice; 8] = [
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::ContactChanged,
+        Self::PasswordChanged,
+        Self::AdminAdded,
+        Self::AdminChanged,
+        Self::TechnicianAdded,
+        Self::TechnicianChanged,
+    ];
+
+    /// The stored and serialised name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::ContactChanged => "contact_changed",
+            Self::PasswordChanged => "password_changed",
+            Self::AdminAdded => "admin_added",
+            Self::AdminChanged => "admin_changed",
+            Self::TechnicianAdded => "technician_added",
+            Self::TechnicianChanged => "technician_changed",
+        }
+    }
+
+    /// The kinds a stored list of names switched off leaves on.
+    pub fn enabled(off: &str) -> Vec<Notice> {
+        let off: Vec<&str> = off.split(',').map(str::trim).collect();
+        Self::ALL
+            .into_iter()
+            .filter(|n| !off.contains(&n.name()))
+            .collect()
+    }
+
+    /// The stored list of names switched off, from the kinds left on.
+    pub fn off_list(on: &[Notice]) -> String {
+        Self::ALL
+            .into_iter()
+            .filter(|n| !on.contains(n))
+            .map(Notice::name)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     fn subject(self) -> &'static str {
         match self {
             Self::LoginSucceeded => "Secours: successful login",
@@ -57,6 +103,12 @@ pub async fn queue(
     about: &str,
     now: i64,
 ) -> ApiResult<()> {
+    let off: Option<String> = sqlx::query_scalar("SELECT notifications_off FROM org WHERE id = 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    if !Notice::enabled(off.as_deref().unwrap_or_default()).contains(&notice) {
+        return Ok(());
+    }
     let masters: Vec<String> =
         sqlx::query_scalar("SELECT email FROM users WHERE role = 'master' AND enabled = TRUE")
             .fetch_all(&mut **tx)
@@ -193,4 +245,20 @@ async fn send_batch(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::Notice;
+
+    #[test]
+    fn names_round_trip_through_the_stored_list() {
+        for n in Notice::ALL {
+            let v = serde_json::to_value(n).unwrap_or_default();
+            assert_eq!(v, n.name());
+        }
+        let on = [Notice::LoginFailed, Notice::AdminAdded];
+        assert_eq!(Notice::enabled(&Notice::off_list(&on)), on);
+        assert_eq!(Notice::enabled("").len(), 8);
+    }
 }

@@ -153,11 +153,14 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener
 /// Builds the whole router for `state` (also used by tests that walk routes).
 pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (api, doc) = api::api(state);
+    // The pages answer in HTML: merged after the API's JSON error layer.
+    let pages = crate::web::router(state).with_state(state.clone());
     let app = api
         .fallback(|| async { crate::error::ApiError::not_found("route") })
         .with_state(state.clone())
         .merge(state.hub.router())
-        .layer(axum::middleware::map_response(json_errors));
+        .layer(axum::middleware::map_response(json_errors))
+        .merge(pages);
     (app, doc)
 }
 

@@ -218,6 +218,7 @@ async fn console_loop(
         session_id: None,
         state: None,
         estimated_wait_s: None,
+        applet: None,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await
         || !push_queue(&state, &caller, &mut out, &mut known).await
@@ -367,11 +368,16 @@ async fn applet_session(state: &AppState, socket: WebSocket, id: &str) -> bool {
             .flatten(),
         _ => None,
     };
+    // The settings the applet obeys (APPLET-1..6); APPLET-4 may hide the wait.
+    let applet = crate::api::applet::for_session(&state, &id)
+        .await
+        .unwrap_or_default();
     let hello = Hello {
         user_id: None,
         session_id: Some(id.clone()),
         state: Some(SessionState::parse(&view.state)),
-        estimated_wait_s: wait,
+        estimated_wait_s: wait.filter(|_| applet.show_wait),
+        applet: Some(applet),
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await {
         return false;

@@ -214,3 +214,156 @@ async fn stun_responder_answers_a_binding_request() {
     }
     h.server.shutdown().await.unwrap();
 }
+
+/// Every page route (the list the pages' router is built from): a staff
+/// page sends a request without a session to the login page, a write from
+/// another origin or without an Origin is refused, every answer carries the
+/// Content-Security-Policy; a session without the CSRF token cannot write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_route_needs_a_session_unless_public() {
+    use secours_signaling::web::{Access, CSP, routes};
+    let db = sqlite();
+    let h = Harness::start(&db).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let origin = h.base.clone();
+    let mut walked = 0;
+    for r in routes() {
+        let url = format!(
+            "{}{}",
+            h.base,
+            r.path
+                .replace("{id}", "1")
+                .replace("{code}", &"0".repeat(32))
+                .replace("{file}", "nothing.js")
+        );
+        let is_get = r.method == reqwest::Method::GET;
+        let send = |origin: Option<&str>, htmx: bool| {
+            let mut req = http.request(r.method.clone(), &url);
+            if let Some(o) = origin {
+                req = req.header("origin", o);
+            }
+            if htmx {
+                req = req.header("hx-request", "true");
+            }
+            if !is_get {
+                req = req.form(&[("name", "x")]);
+            }
+            req.send()
+        };
+        let resp = send(Some(&origin), false).await.unwrap();
+        let status = resp.status();
+        assert_eq!(
+            resp.headers()["content-security-policy"],
+            CSP,
+            "{} {}",
+            r.method,
+            r.path
+        );
+        match r.access {
+            Access::Staff => {
+                assert_eq!(
+                    status,
+                    StatusCode::SEE_OTHER,
+                    "{} {} answered without a session",
+                    r.method,
+                    r.path
+                );
+                assert_eq!(resp.headers()["location"], "/login");
+                let htmx = send(Some(&origin), true).await.unwrap();
+                assert_eq!(htmx.status(), StatusCode::UNAUTHORIZED);
+                assert_eq!(htmx.headers()["hx-redirect"], "/login");
+            }
+            Access::Public => assert!(status.as_u16() < 500, "{} {} -> {status}", r.method, r.path),
+        }
+        if !is_get {
+            for bad in [None, Some("http://evil.example"), Some("null")] {
+                let s = send(bad, false).await.unwrap().status();
+                assert_eq!(
+                    s,
+                    StatusCode::FORBIDDEN,
+                    "{} {} from {bad:?}",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+        walked += 1;
+    }
+    assert!(walked >= 25, "only {walked} page routes walked");
+
+    // Signed in: the CSRF token is required on writes, and comes with the page.
+    let login = http
+        .post(format!("{}/login", h.base))
+        .header("origin", &origin)
+        .form(&[("email", MASTER_EMAIL), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert_eq!(login.headers()["location"], "/admin");
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = http
+        .get(format!("{}/admin", h.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("\"X-Csrf-Token\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in the page: {html}"))
+        .to_owned();
+    let create = |token: Option<&str>, from: &str| {
+        let mut req = http
+            .post(format!("{}/admin/tech-groups", h.base))
+            .header("cookie", &cookie)
+            .header("origin", from)
+            .header("hx-request", "true")
+            .form(&[("name", "From a form")]);
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        req.send()
+    };
+    assert_eq!(
+        create(None, &origin).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        create(Some(&"0".repeat(64)), &origin)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        create(Some(&csrf), "http://evil.example")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let ok = create(Some(&csrf), &origin).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(ok.text().await.unwrap().contains("From a form"));
+    // The API still refuses the cookie alone: it wants its bearer token.
+    let api = http
+        .get(format!("{}/api/v1/users", h.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    h.server.shutdown().await.unwrap();
+}

@@ -24,8 +24,8 @@ use secours_peer::{Driver, DriverError};
 use secours_protocol::Session;
 use secours_protocol::pb::Role;
 use secours_protocol::signaling::{
-    ChannelJoin, GrantedSet, JoinRequest, PeerMessage, Secret, ServerMessage, SessionState,
-    SignalPayload,
+    ChannelJoin, GrantedSet, InputPriority, JoinRequest, PeerMessage, Secret, ServerMessage,
+    SessionState, SignalPayload,
 };
 use secours_transport::LocalIdentity;
 use tokio::sync::{mpsc, oneshot};
@@ -135,7 +135,9 @@ pub struct Outcome {
 
 /// What the signaling socket task hands the session.
 struct Signaling {
-    granted: oneshot::Receiver<(GrantedSet, Option<String>)>,
+    /// The granted set, the technician's nickname, and the input priority
+    /// the organisation set (APPLET-3, from `hello`).
+    granted: oneshot::Receiver<(GrantedSet, Option<String>, Option<InputPriority>)>,
     signals: mpsc::Receiver<SignalPayload>,
     out: mpsc::Sender<PeerMessage>,
     ended: oneshot::Receiver<String>,
@@ -151,17 +153,19 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
     tokio::spawn(async move {
         let mut granted_tx = Some(granted_tx);
         let mut ended_tx = Some(ended_tx);
+        let mut priority = None;
         loop {
             tokio::select! {
                 msg = ws.next() => match msg {
                     Ok(ServerMessage::Hello(h)) => {
+                        priority = h.applet.as_ref().map(|a| a.priority);
                         if let Some(w) = h.estimated_wait_s {
                             teller.tell(Status::Wait(w));
                         }
                     }
                     Ok(ServerMessage::Granted { permissions, technician, .. }) => {
                         if let Some(tx) = granted_tx.take() {
-                            let _ = tx.send((permissions, technician));
+                            let _ = tx.send((permissions, technician, priority));
                         }
                     }
                     Ok(ServerMessage::Signal { payload, .. }) => {
@@ -318,7 +322,7 @@ async fn serve_session(
         };
     let screen = ScreenStream::start(open, config.encoder, driver.waker());
 
-    let (granted, technician) = tokio::select! {
+    let (granted, technician, set_priority) = tokio::select! {
         g = &mut signaling.granted => g.map_err(|_| AppletRunError::EndedEarly("signaling closed".into()))?,
         r = &mut signaling.ended => return Err(AppletRunError::EndedEarly(r.unwrap_or_default())),
     };
@@ -369,7 +373,12 @@ async fn serve_session(
         wake: driver.waker(),
         url_opener: config.url_opener.clone(),
         reboot_command: config.reboot_command.clone(),
-        priority: config.priority,
+        // The organisation's setting (APPLET-3) wins over the command line's.
+        priority: match set_priority {
+            Some(InputPriority::Customer) => crate::input::priority::Priority::Customer,
+            Some(InputPriority::Technician) => crate::input::priority::Priority::Technician,
+            None => config.priority,
+        },
     };
     let mut app = AppletApp::new(screen, injector, screen_size, customer, options)
         .with_files_root(config.files_root.as_deref());

@@ -46,9 +46,14 @@ pub struct Hello {
     /// Applet: the session's state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<SessionState>,
-    /// Applet: estimated seconds before pick-up (APPLET-4), absent when unknown.
+    /// Applet: estimated seconds before pick-up (APPLET-4), absent when
+    /// unknown or when the settings hide it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_wait_s: Option<i64>,
+    /// Applet: the settings it obeys (APPLET-1..6), of the session's channel
+    /// or, for a private session, of its technician's group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applet: Option<super::AppletSettings>,
 }
 
 fn first_page() -> u32 {

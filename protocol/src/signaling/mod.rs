@@ -5,11 +5,13 @@
 //!
 //! Plain data and checks only: the clients and the server live elsewhere.
 
+mod applet;
 mod messages;
 mod rest;
 mod secret;
 mod vocabulary;
 
+pub use applet::{AppletLook, AppletSettings, InputPriority, MAX_LOOK_TEXT, MAX_TERMS, RunMode};
 pub use messages::{
     Hello, MAX_CANDIDATE_LEN, MAX_CANDIDATES, MAX_SIGNAL_PAYLOAD, MAX_WS_MESSAGE, Peer,
     PeerMessage, ServerMessage, SignalPayload,

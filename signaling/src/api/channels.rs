@@ -80,7 +80,7 @@ pub async fn visible_channels(state: &AppState, caller: &Caller) -> ApiResult<Ve
         .collect())
 }
 
-async fn visible_channel(
+pub(crate) async fn visible_channel(
     state: &AppState,
     caller: &Caller,
     id: i64,

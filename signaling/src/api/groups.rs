@@ -80,7 +80,11 @@ async fn all_groups(state: &AppState) -> ApiResult<Vec<TechGroup>> {
     Ok(rows.into_iter().map(to_group).collect())
 }
 
-async fn visible_group(state: &AppState, scope: &Scope, id: i64) -> ApiResult<TechGroup> {
+pub(crate) async fn visible_group(
+    state: &AppState,
+    scope: &Scope,
+    id: i64,
+) -> ApiResult<TechGroup> {
     scope.require(id)?;
     all_groups(state)
         .await?
@@ -515,4 +519,96 @@ pub async fn list_admin_groups(
         .fetch_all(&state.store.pool)
         .await?,
     ))
+}
+
+/// Changes to an administrator group; absent fields stay.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminGroupPatch {
+    /// Name.
+    #[schema(max_length = 200, pattern = "{name}")]
+    pub name: Option<String>,
+    /// Description.
+    #[schema(max_length = 2000, pattern = "{text}")]
+    pub description: Option<String>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// Move under another administrator group (`null`: to the top).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub parent_id: Option<Option<i64>>,
+}
+
+/// Renames, enables/disables or moves an administrator group (masters, ORG-4).
+#[utoipa::path(patch, path = "/api/v1/admin-groups/{id}", tag = "org", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Administrator group id")), request_body = AdminGroupPatch,
+    responses((status = 200, body = AdminGroup), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn patch_admin_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(p): Json<AdminGroupPatch>,
+) -> ApiResult<Json<AdminGroup>> {
+    caller.require_master()?;
+    let all: Vec<AdminGroup> =
+        sqlx::query_as("SELECT id, parent_id, name, description, enabled FROM admin_groups")
+            .fetch_all(&state.store.pool)
+            .await?;
+    let mut g = all
+        .iter()
+        .find(|g| g.id == id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("administrator group"))?;
+    if let Some(v) = p.name {
+        g.name = v;
+    }
+    if let Some(v) = p.description {
+        g.description = v;
+    }
+    if let Some(v) = p.enabled {
+        g.enabled = v;
+    }
+    check_group_text(&g.name, &g.description)?;
+    if let Some(parent) = p.parent_id {
+        // Up from the new parent: neither missing nor this group (a cycle).
+        let mut cur = parent;
+        for _ in 0..=all.len() {
+            let Some(c) = cur else { break };
+            if c == id {
+                return Err(ApiError::unprocessable(
+                    "a group cannot move under itself or its sub-groups",
+                ));
+            }
+            cur = all
+                .iter()
+                .find(|x| x.id == c)
+                .ok_or_else(|| ApiError::not_found("administrator group"))?
+                .parent_id;
+        }
+        g.parent_id = parent;
+    }
+    let mut tx = state.store.write().await?;
+    sqlx::query(
+        "UPDATE admin_groups SET name = $1, description = $2, enabled = $3, parent_id = $4 \
+         WHERE id = $5",
+    )
+    .bind(&g.name)
+    .bind(&g.description)
+    .bind(g.enabled)
+    .bind(g.parent_id)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        &caller.actor(),
+        "admin_group.update",
+        &format!("admin_group:{id}"),
+        json!({"name": g.name, "enabled": g.enabled, "parent_id": g.parent_id}),
+        now_ms(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(g))
 }

@@ -2,6 +2,7 @@
 //! the OpenAPI document served at [`OPENAPI_PATH`] lists exactly the routes
 //! that exist (the route-walk test relies on it).
 
+pub mod applet;
 pub mod auth;
 pub mod channels;
 pub mod groups;
@@ -94,10 +95,13 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(groups::create_group, groups::list_groups))
         .routes(routes!(groups::get_group, groups::patch_group))
         .routes(routes!(groups::put_settings))
+        .routes(routes!(applet::get_group, applet::put_group))
+        .routes(routes!(applet::get_channel, applet::put_channel))
         .routes(routes!(
             groups::create_admin_group,
             groups::list_admin_groups
         ))
+        .routes(routes!(groups::patch_admin_group))
         .routes(routes!(org::get_settings, org::patch_settings))
         .routes(routes!(org::tree))
         .routes(routes!(org::audit_list))

@@ -12,7 +12,7 @@ use crate::api::groups::{AdminGroup, TechGroup};
 use crate::api::users::User;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::notify::{self, OutboxEntry};
+use crate::notify::{self, Notice, OutboxEntry};
 use crate::password::Strength;
 use crate::state::AppState;
 use crate::store::audit::{self, AuditEntry, ChainReport};
@@ -29,11 +29,15 @@ pub struct OrgSettings {
     pub max_password_age_days: i64,
     /// POL-3 notice before expiry in days (0: none).
     pub expiry_notice_days: i64,
+    /// SEC-9 notifications sent to master administrators (the others are
+    /// switched off).
+    pub notifications: Vec<Notice>,
 }
 
 async fn load_settings(state: &AppState) -> ApiResult<OrgSettings> {
-    let (name, level, age, notice): (String, i64, i64, i64) = sqlx::query_as(
-        "SELECT name, min_password_level, max_password_age_days, expiry_notice_days FROM org WHERE id = 1",
+    let (name, level, age, notice, off): (String, i64, i64, i64, String) = sqlx::query_as(
+        "SELECT name, min_password_level, max_password_age_days, expiry_notice_days, \
+         notifications_off FROM org WHERE id = 1",
     )
     .fetch_one(&state.store.pool)
     .await?;
@@ -42,6 +46,7 @@ async fn load_settings(state: &AppState) -> ApiResult<OrgSettings> {
         min_password_level: Strength::from_i64(level),
         max_password_age_days: age,
         expiry_notice_days: notice,
+        notifications: Notice::enabled(&off),
     })
 }
 
@@ -71,6 +76,8 @@ pub struct OrgPatch {
     /// POL-3.
     #[schema(minimum = 0, maximum = 3650)]
     pub expiry_notice_days: Option<i64>,
+    /// SEC-9: the notifications to send (the others are switched off).
+    pub notifications: Option<Vec<Notice>>,
 }
 
 /// Changes organisation settings (masters).
@@ -97,6 +104,9 @@ pub async fn patch_settings(
     if let Some(v) = p.expiry_notice_days {
         s.expiry_notice_days = v;
     }
+    if let Some(v) = p.notifications {
+        s.notifications = v;
+    }
     check_text("name", &s.name, 200)?;
     if !(0..=3650).contains(&s.max_password_age_days) || !(0..=3650).contains(&s.expiry_notice_days)
     {
@@ -106,12 +116,13 @@ pub async fn patch_settings(
     let mut tx = state.store.write().await?;
     sqlx::query(
         "UPDATE org SET name = $1, min_password_level = $2, max_password_age_days = $3, \
-                 expiry_notice_days = $4 WHERE id = 1",
+                 expiry_notice_days = $4, notifications_off = $5 WHERE id = 1",
     )
     .bind(&s.name)
     .bind(s.min_password_level.as_i64())
     .bind(s.max_password_age_days)
     .bind(s.expiry_notice_days)
+    .bind(Notice::off_list(&s.notifications))
     .execute(&mut *tx)
     .await?;
     audit::append(

@@ -5,6 +5,8 @@
 //! WebSocket helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod webdriver;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
