@@ -80,6 +80,10 @@ const FAR_BEHIND: f64 = 0.8;
 const RESTART_SHARE: f64 = 0.5;
 /// Rounds whose deliveries make the bottleneck estimate.
 const BANDWIDTH_ROUNDS: usize = 4;
+/// The same, acknowledged in order: a stall moves up to a round's bytes
+/// into the next round, which over four rounds read as a path a quarter
+/// faster (and the rate went past it).
+const IN_ORDER_BANDWIDTH_ROUNDS: usize = 8;
 /// Bytes that may go at once after an idle or late wake-up, at most
 /// ([`BURST_TIME`] of the rate when that is more).
 const BURST: f64 = 64.0 * 1024.0;
@@ -107,6 +111,13 @@ const MIN_FLIGHT_RTT: Duration = Duration::from_millis(2);
 /// and never more than this: the receiver holds what arrives past a gap,
 /// up to twice as much ([`crate::file_ack::MAX_AHEAD`]).
 const MAX_FLIGHT: u64 = 16 * 1024 * 1024;
+/// Rounds an in-order controller's start-up neither grows nor ends in:
+/// TCP's slow start from its initial window holds the first round trips
+/// (at 100 ms, a 4 Mbit/s start waited in the kernel two rounds).
+const IN_ORDER_BLIND_ROUNDS: u32 = 2;
+/// Samples in a row over the target that end an in-order start-up (a
+/// stall of several round trips gave three, a queue delays them all).
+const IN_ORDER_HIGH_SAMPLES: u32 = 8;
 /// With the flight full and no acknowledgement for this long, one piece may
 /// go anyway (lost acknowledgements must not stop the transfer).
 const STALL_PROBE: Duration = Duration::from_millis(250);
@@ -173,6 +184,13 @@ pub struct FileRate {
     sending_bps: f64,
     /// Pacing clock: when the next byte may go.
     next: Option<Instant>,
+    /// Acknowledgements count only in-order deliveries (TCP, under the
+    /// relay): see [`FileRate::in_order`].
+    in_order: bool,
+    /// Rounds ended with a measure of the deliveries.
+    rounds: u32,
+    /// Round-trip samples in a row a target over the base.
+    high_samples: u32,
 }
 
 impl Default for FileRate {
@@ -203,6 +221,26 @@ impl FileRate {
             last_min_rtt: None,
             sending_bps: INITIAL_BPS,
             next: None,
+            in_order: false,
+            rounds: 0,
+            high_samples: 0,
+        }
+    }
+
+    /// A controller whose acknowledgements count only what a TCP receiver
+    /// delivered in order (the relay). Behind each lost packet on either
+    /// way, deliveries and acknowledgements stop for a round trip or more,
+    /// and then come in a burst: a single late sample is no queue, and a
+    /// round's deliveries under what was sent are no sign of the path's
+    /// rate. So the start-up ends on a queue seen over whole rounds (the
+    /// lowest sample of two) or in many samples in a row, never on a few
+    /// or on deliveries that fell behind; and it neither grows nor ends in
+    /// the first rounds: TCP's own slow start, from its initial window,
+    /// holds them.
+    pub fn in_order() -> Self {
+        Self {
+            in_order: true,
+            ..Self::new()
         }
     }
 
@@ -336,10 +374,24 @@ impl FileRate {
         // cluster of inputs at 100-130 ms there). Jitter (4g's 10 ms) is
         // under any target, and samples follow arrivals, not a
         // retransmission.
-        if let (Phase::StartUp, Some(base), Some(bottleneck)) =
-            (self.phase, self.base.get(), self.delivery_bps())
-            && rtt.saturating_sub(base) > target(base)
-        {
+        // In order, only after TCP's slow start and on many samples in a
+        // row: the acknowledgements TCP held behind a retransmission (on
+        // either way, sometimes several round trips when a window lost
+        // several packets) come late one after another, but few, while a
+        // queue delays every one.
+        let high = self
+            .base
+            .get()
+            .is_some_and(|base| rtt.saturating_sub(base) > target(base));
+        self.high_samples = if high { self.high_samples + 1 } else { 0 };
+        let judged = !self.in_order
+            || (self.rounds > IN_ORDER_BLIND_ROUNDS && self.high_samples >= IN_ORDER_HIGH_SAMPLES);
+        if let (Phase::StartUp, Some(base), Some(bottleneck), true) = (
+            self.phase,
+            self.base.get(),
+            self.delivery_bps(),
+            high && judged,
+        ) {
             self.leave_startup(bottleneck, bottleneck, base);
         }
         match &mut self.round {
@@ -445,8 +497,14 @@ impl FileRate {
         if few || round.app_limited && self.delivery_bps().is_some_and(|d| delivered_bps < d) {
             return;
         }
+        self.rounds = self.rounds.saturating_add(1);
         self.delivery.push_back((bytes, span));
-        if self.delivery.len() > BANDWIDTH_ROUNDS {
+        let rounds = if self.in_order {
+            IN_ORDER_BANDWIDTH_ROUNDS
+        } else {
+            BANDWIDTH_ROUNDS
+        };
+        while self.delivery.len() > rounds {
             self.delivery.pop_front();
         }
         let bottleneck = self.delivery_bps().unwrap_or(delivered_bps);
@@ -502,11 +560,23 @@ impl FileRate {
                     0
                 };
                 let far_behind = fell_behind && rate < FAR_BEHIND * self.sending_bps;
+                let behind = !self.in_order && (far_behind || self.behind_rounds >= 2);
                 // The queue of two rounds: on a lossy path one round's
                 // lowest sample may wait for a retransmission; the flight
                 // drained below makes up for the round this waits.
-                if queue * 2 > target || far_behind || self.behind_rounds >= 2 {
+                // (In order, TCP's slow start holds the first rounds, not
+                // the path: they end nothing.)
+                let blind = self.in_order && self.rounds <= IN_ORDER_BLIND_ROUNDS;
+                if !blind && (queue * 2 > target || behind) {
                     self.leave_startup(bottleneck, bottleneck * drain, base);
+                } else if self.in_order {
+                    // Deliveries behind a stall say nothing of the path: a
+                    // round under the best one holds the rate, never cuts it.
+                    let grown = (self.rate_bps * STARTUP_GAIN)
+                        .min(self.best_round_bps * STARTUP_GAIN * STARTUP_GAIN);
+                    if !blind {
+                        self.rate_bps = self.rate_bps.max(grown);
+                    }
                 } else {
                     // The deliveries of a round are what was sent a round
                     // before: a quarter past them would grow by only 12 %
