@@ -59,6 +59,21 @@ pub(crate) const MIN_BPS: f64 = 200e3;
 /// Growth per round in start-up: by the time a queue shows (a round
 /// later) the path has had a round at up to this many times its rate.
 const STARTUP_GAIN: f64 = 1.25;
+/// The start-up's growth a round where the base round trip is under
+/// [`FAST_PATH`]: the round (at least [`MIN_ROUND`]) then holds several
+/// round trips, and a queue shows within one of them, long before the round
+/// ends; a quarter a round took 300 ms of a 64 MiB loopback transfer (from
+/// 4 Mbit/s to the gigabits) while the file crawled.
+const FAST_STARTUP_GAIN: f64 = 2.0;
+const FAST_PATH: Duration = Duration::from_millis(1);
+
+fn startup_gain(base: Duration) -> f64 {
+    if base < FAST_PATH {
+        FAST_STARTUP_GAIN
+    } else {
+        STARTUP_GAIN
+    }
+}
 /// A round lasts a round trip, and at least this long.
 const MIN_ROUND: Duration = Duration::from_millis(10);
 /// Steady rounds in a row under half the target, deliveries keeping up,
@@ -111,10 +126,13 @@ const MIN_FLIGHT_RTT: Duration = Duration::from_millis(2);
 /// and never more than this: the receiver holds what arrives past a gap,
 /// up to twice as much ([`crate::file_ack::MAX_AHEAD`]).
 const MAX_FLIGHT: u64 = 16 * 1024 * 1024;
-/// Rounds an in-order controller's start-up neither grows nor ends in:
+/// An in-order controller's start-up neither grows nor ends until a round
+/// delivers this share of the rate sent (or for this many rounds at most):
 /// TCP's slow start from its initial window holds the first round trips
-/// (at 100 ms, a 4 Mbit/s start waited in the kernel two rounds).
-const IN_ORDER_BLIND_ROUNDS: u32 = 2;
+/// (at 100 ms a 4 Mbit/s start waited in the kernel two rounds, at 600 ms
+/// five), and what waits reads as a queue.
+const IN_ORDER_CAUGHT_UP: f64 = 0.8;
+const IN_ORDER_BLIND_ROUNDS: u32 = 10;
 /// Samples in a row over the target that end an in-order start-up (a
 /// stall of several round trips gave three, a queue delays them all).
 const IN_ORDER_HIGH_SAMPLES: u32 = 8;
@@ -191,6 +209,8 @@ pub struct FileRate {
     rounds: u32,
     /// Round-trip samples in a row a target over the base.
     high_samples: u32,
+    /// In order: TCP's slow start no longer holds the rate.
+    caught_up: bool,
 }
 
 impl Default for FileRate {
@@ -224,6 +244,7 @@ impl FileRate {
             in_order: false,
             rounds: 0,
             high_samples: 0,
+            caught_up: false,
         }
     }
 
@@ -384,8 +405,8 @@ impl FileRate {
             .get()
             .is_some_and(|base| rtt.saturating_sub(base) > target(base));
         self.high_samples = if high { self.high_samples + 1 } else { 0 };
-        let judged = !self.in_order
-            || (self.rounds > IN_ORDER_BLIND_ROUNDS && self.high_samples >= IN_ORDER_HIGH_SAMPLES);
+        let judged =
+            !self.in_order || (self.caught_up && self.high_samples >= IN_ORDER_HIGH_SAMPLES);
         if let (Phase::StartUp, Some(base), Some(bottleneck), true) = (
             self.phase,
             self.base.get(),
@@ -566,14 +587,16 @@ impl FileRate {
                 // drained below makes up for the round this waits.
                 // (In order, TCP's slow start holds the first rounds, not
                 // the path: they end nothing.)
-                let blind = self.in_order && self.rounds <= IN_ORDER_BLIND_ROUNDS;
+                self.caught_up |= rate >= IN_ORDER_CAUGHT_UP * self.sending_bps
+                    || self.rounds > IN_ORDER_BLIND_ROUNDS;
+                let blind = self.in_order && !self.caught_up;
                 if !blind && (queue * 2 > target || behind) {
                     self.leave_startup(bottleneck, bottleneck * drain, base);
                 } else if self.in_order {
                     // Deliveries behind a stall say nothing of the path: a
                     // round under the best one holds the rate, never cuts it.
-                    let grown = (self.rate_bps * STARTUP_GAIN)
-                        .min(self.best_round_bps * STARTUP_GAIN * STARTUP_GAIN);
+                    let g = startup_gain(base);
+                    let grown = (self.rate_bps * g).min(self.best_round_bps * g * g);
                     if !blind {
                         self.rate_bps = self.rate_bps.max(grown);
                     }
@@ -581,8 +604,8 @@ impl FileRate {
                     // The deliveries of a round are what was sent a round
                     // before: a quarter past them would grow by only 12 %
                     // a round (broadband's 47 Mbit/s took a second).
-                    self.rate_bps = (self.rate_bps * STARTUP_GAIN)
-                        .min(self.best_round_bps * STARTUP_GAIN * STARTUP_GAIN);
+                    let g = startup_gain(base);
+                    self.rate_bps = (self.rate_bps * g).min(self.best_round_bps * g * g);
                 }
             }
             Phase::Drain if queue > target => {
