@@ -169,9 +169,10 @@ pub async fn serve(
                 }
             }
         };
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("TCP_NODELAY on an incoming connection: {e}");
-        }
+        // No Nagle for small messages, and the relay's settings for its legs
+        // (congestion control, a short unsent queue): the relay hub is
+        // mounted here too.
+        secours_transport::relay::tcp::tune(&tcp);
         let held = Held {
             tcp,
             _permit: permit,

@@ -59,6 +59,22 @@ pub(crate) const MIN_BPS: f64 = 200e3;
 /// Growth per round in start-up: by the time a queue shows (a round
 /// later) the path has had a round at up to this many times its rate.
 const STARTUP_GAIN: f64 = 1.25;
+/// The start-up's growth a round where the base round trip is under
+/// [`FAST_PATH`]: the round (at least [`MIN_ROUND`]) then holds several
+/// round trips, and a queue shows within one of them, long before the round
+/// ends; a quarter a round took 300 ms of a 64 MiB loopback transfer (from
+/// 4 Mbit/s to the gigabits) while the file crawled.
+const FAST_STARTUP_GAIN: f64 = 2.0;
+/// (netsim's lan, the shortest emulated path, is 1 ms: it keeps the quarter.)
+const FAST_PATH: Duration = Duration::from_micros(500);
+
+fn startup_gain(base: Duration) -> f64 {
+    if base < FAST_PATH {
+        FAST_STARTUP_GAIN
+    } else {
+        STARTUP_GAIN
+    }
+}
 /// A round lasts a round trip, and at least this long.
 const MIN_ROUND: Duration = Duration::from_millis(10);
 /// Steady rounds in a row under half the target, deliveries keeping up,
@@ -80,6 +96,10 @@ const FAR_BEHIND: f64 = 0.8;
 const RESTART_SHARE: f64 = 0.5;
 /// Rounds whose deliveries make the bottleneck estimate.
 const BANDWIDTH_ROUNDS: usize = 4;
+/// The same, acknowledged in order: a stall moves up to a round's bytes
+/// into the next round, which over four rounds read as a path a quarter
+/// faster (and the rate went past it).
+const IN_ORDER_BANDWIDTH_ROUNDS: usize = 8;
 /// Bytes that may go at once after an idle or late wake-up, at most
 /// ([`BURST_TIME`] of the rate when that is more).
 const BURST: f64 = 64.0 * 1024.0;
@@ -107,6 +127,16 @@ const MIN_FLIGHT_RTT: Duration = Duration::from_millis(2);
 /// and never more than this: the receiver holds what arrives past a gap,
 /// up to twice as much ([`crate::file_ack::MAX_AHEAD`]).
 const MAX_FLIGHT: u64 = 16 * 1024 * 1024;
+/// An in-order controller's start-up neither grows nor ends until a round
+/// delivers this share of the rate sent (or for this many rounds at most):
+/// TCP's slow start from its initial window holds the first round trips
+/// (at 100 ms a 4 Mbit/s start waited in the kernel two rounds, at 600 ms
+/// five), and what waits reads as a queue.
+const IN_ORDER_CAUGHT_UP: f64 = 0.8;
+const IN_ORDER_BLIND_ROUNDS: u32 = 10;
+/// Samples in a row over the target that end an in-order start-up (a
+/// stall of several round trips gave three, a queue delays them all).
+const IN_ORDER_HIGH_SAMPLES: u32 = 8;
 /// With the flight full and no acknowledgement for this long, one piece may
 /// go anyway (lost acknowledgements must not stop the transfer).
 const STALL_PROBE: Duration = Duration::from_millis(250);
@@ -173,6 +203,15 @@ pub struct FileRate {
     sending_bps: f64,
     /// Pacing clock: when the next byte may go.
     next: Option<Instant>,
+    /// Acknowledgements count only in-order deliveries (TCP, under the
+    /// relay): see [`FileRate::in_order`].
+    in_order: bool,
+    /// Rounds ended with a measure of the deliveries.
+    rounds: u32,
+    /// Round-trip samples in a row a target over the base.
+    high_samples: u32,
+    /// In order: TCP's slow start no longer holds the rate.
+    caught_up: bool,
 }
 
 impl Default for FileRate {
@@ -203,6 +242,27 @@ impl FileRate {
             last_min_rtt: None,
             sending_bps: INITIAL_BPS,
             next: None,
+            in_order: false,
+            rounds: 0,
+            high_samples: 0,
+            caught_up: false,
+        }
+    }
+
+    /// A controller whose acknowledgements count only what a TCP receiver
+    /// delivered in order (the relay). Behind each lost packet on either
+    /// way, deliveries and acknowledgements stop for a round trip or more,
+    /// and then come in a burst: a single late sample is no queue, and a
+    /// round's deliveries under what was sent are no sign of the path's
+    /// rate. So the start-up ends on a queue seen over whole rounds (the
+    /// lowest sample of two) or in many samples in a row, never on a few
+    /// or on deliveries that fell behind; and it neither grows nor ends in
+    /// the first rounds: TCP's own slow start, from its initial window,
+    /// holds them.
+    pub fn in_order() -> Self {
+        Self {
+            in_order: true,
+            ..Self::new()
         }
     }
 
@@ -336,10 +396,24 @@ impl FileRate {
         // cluster of inputs at 100-130 ms there). Jitter (4g's 10 ms) is
         // under any target, and samples follow arrivals, not a
         // retransmission.
-        if let (Phase::StartUp, Some(base), Some(bottleneck)) =
-            (self.phase, self.base.get(), self.delivery_bps())
-            && rtt.saturating_sub(base) > target(base)
-        {
+        // In order, only after TCP's slow start and on many samples in a
+        // row: the acknowledgements TCP held behind a retransmission (on
+        // either way, sometimes several round trips when a window lost
+        // several packets) come late one after another, but few, while a
+        // queue delays every one.
+        let high = self
+            .base
+            .get()
+            .is_some_and(|base| rtt.saturating_sub(base) > target(base));
+        self.high_samples = if high { self.high_samples + 1 } else { 0 };
+        let judged =
+            !self.in_order || (self.caught_up && self.high_samples >= IN_ORDER_HIGH_SAMPLES);
+        if let (Phase::StartUp, Some(base), Some(bottleneck), true) = (
+            self.phase,
+            self.base.get(),
+            self.delivery_bps(),
+            high && judged,
+        ) {
             self.leave_startup(bottleneck, bottleneck, base);
         }
         match &mut self.round {
@@ -445,8 +519,14 @@ impl FileRate {
         if few || round.app_limited && self.delivery_bps().is_some_and(|d| delivered_bps < d) {
             return;
         }
+        self.rounds = self.rounds.saturating_add(1);
         self.delivery.push_back((bytes, span));
-        if self.delivery.len() > BANDWIDTH_ROUNDS {
+        let rounds = if self.in_order {
+            IN_ORDER_BANDWIDTH_ROUNDS
+        } else {
+            BANDWIDTH_ROUNDS
+        };
+        while self.delivery.len() > rounds {
             self.delivery.pop_front();
         }
         let bottleneck = self.delivery_bps().unwrap_or(delivered_bps);
@@ -502,17 +582,31 @@ impl FileRate {
                     0
                 };
                 let far_behind = fell_behind && rate < FAR_BEHIND * self.sending_bps;
+                let behind = !self.in_order && (far_behind || self.behind_rounds >= 2);
                 // The queue of two rounds: on a lossy path one round's
                 // lowest sample may wait for a retransmission; the flight
                 // drained below makes up for the round this waits.
-                if queue * 2 > target || far_behind || self.behind_rounds >= 2 {
+                // (In order, TCP's slow start holds the first rounds, not
+                // the path: they end nothing.)
+                self.caught_up |= rate >= IN_ORDER_CAUGHT_UP * self.sending_bps
+                    || self.rounds > IN_ORDER_BLIND_ROUNDS;
+                let blind = self.in_order && !self.caught_up;
+                if !blind && (queue * 2 > target || behind) {
                     self.leave_startup(bottleneck, bottleneck * drain, base);
+                } else if self.in_order {
+                    // Deliveries behind a stall say nothing of the path: a
+                    // round under the best one holds the rate, never cuts it.
+                    let g = startup_gain(base);
+                    let grown = (self.rate_bps * g).min(self.best_round_bps * g * g);
+                    if !blind {
+                        self.rate_bps = self.rate_bps.max(grown);
+                    }
                 } else {
                     // The deliveries of a round are what was sent a round
                     // before: a quarter past them would grow by only 12 %
                     // a round (broadband's 47 Mbit/s took a second).
-                    self.rate_bps = (self.rate_bps * STARTUP_GAIN)
-                        .min(self.best_round_bps * STARTUP_GAIN * STARTUP_GAIN);
+                    let g = startup_gain(base);
+                    self.rate_bps = (self.rate_bps * g).min(self.best_round_bps * g * g);
                 }
             }
             Phase::Drain if queue > target => {

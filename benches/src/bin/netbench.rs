@@ -10,6 +10,7 @@
 //!
 //! `cargo run --release -p secours-benches --bin netbench -- --profile 4g --path quic --seconds 5`
 //! `cargo run --release -p secours-benches --bin netbench -- --all`
+//! `cargo run --release -p secours-benches --bin netbench -- --all --reverse --runs 3 --seconds 10`
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,9 +38,19 @@ struct Args {
     /// quic or relay.
     #[arg(long, default_value = "quic")]
     path: String,
-    /// Seconds per measurement.
+    /// Seconds per measurement (the TCP reference's, then ours).
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Measurements of each profile and path, each with its own TCP
+    /// reference; the table gives their median and spread (lowest to
+    /// highest), so that a change is judged beyond one run's noise.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Where the relay hub stands: `b` (beside the applet: the console's
+    /// leg crosses the link) or `a` (beside the console: the applet's leg
+    /// does). Packet emulator only.
+    #[arg(long, default_value = "b")]
+    hub_side: String,
     /// Every profile on both paths.
     #[arg(long)]
     all: bool,
@@ -139,53 +150,123 @@ fn main() -> Result<()> {
     if args.reverse && emulator != Emulator::Packet {
         bail!("--reverse needs the packet emulator");
     }
+    let hub_side = match args.hub_side.as_str() {
+        "a" => HubSide::A,
+        "b" => HubSide::B,
+        other => bail!("no hub side {other}: a or b"),
+    };
+    if hub_side == HubSide::A && emulator != Emulator::Packet {
+        bail!("--hub-side a needs the packet emulator");
+    }
     let tcp_cc = packet_link::tcp_congestion_control();
-    let mut rows = Vec::new();
+    let mut groups: Vec<Vec<Row>> = Vec::new();
     for (profile, path) in runs {
-        let row = runtime.block_on(run(emulator, profile, path, seconds, cc, args.reverse))?;
-        println!(
-            "emulator={} cc={} tcp_cc={} profile={} path={} direction={} goodput_mbps={:.2} tcp_mbps={:.2} goodput_ratio={:.3} input_p50_ms={:.2} input_p99_ms={:.2} rtt_ms={:.2}",
-            row.emulator.name(),
-            args.cc,
-            tcp_cc,
-            row.profile,
-            row.path,
-            row.direction,
-            row.goodput_mbps,
-            row.tcp_mbps,
-            row.goodput_mbps / row.tcp_mbps.max(1e-9),
-            row.p50_ms,
-            row.p99_ms,
-            row.rtt_ms
-        );
-        rows.push(row);
+        let mut group = Vec::new();
+        for _ in 0..args.runs.max(1) {
+            let row = runtime.block_on(run(
+                emulator,
+                profile,
+                path,
+                seconds,
+                cc,
+                args.reverse,
+                hub_side,
+            ))?;
+            println!(
+                "emulator={} cc={} tcp_cc={} hub_side={} profile={} path={} direction={} goodput_mbps={:.2} tcp_mbps={:.2} goodput_ratio={:.3} input_p50_ms={:.2} input_p99_ms={:.2} rtt_ms={:.2}",
+                row.emulator.name(),
+                args.cc,
+                tcp_cc,
+                args.hub_side,
+                row.profile,
+                row.path,
+                row.direction,
+                row.goodput_mbps,
+                row.tcp_mbps,
+                row.ratio(),
+                row.p50_ms,
+                row.p99_ms,
+                row.rtt_ms
+            );
+            group.push(row);
+        }
+        groups.push(group);
     }
     println!();
     println!(
-        "link emulated by: {}; TCP reference: the kernel's {}; QUIC: {}",
+        "link emulated by: {}; TCP reference: the kernel's {}; QUIC: {}; relay hub on side {}; {} run(s) each: median [lowest-highest]",
         emulator.name(),
-        packet_link::tcp_congestion_control(),
-        args.cc
+        tcp_cc,
+        args.cc,
+        args.hub_side,
+        args.runs.max(1)
     );
     println!(
-        "{:<11} {:<6} {:<17} {:>10} {:>10} {:>6} {:>9} {:>9} {:>8}",
+        "{:<11} {:<6} {:<17} {:>10} {:>10} {:>19} {:>9} {:>19} {:>8}",
         "profile", "path", "direction", "goodput", "TCP ref", "ratio", "input50", "input99", "RTT"
     );
-    for r in &rows {
+    for g in &groups {
+        let Some(first) = g.first() else { continue };
+        let ratio = Spread::of(g.iter().map(Row::ratio));
+        let p99 = Spread::of(g.iter().map(|r| r.p99_ms));
         println!(
-            "{:<11} {:<6} {:<17} {:>7.2} Mb {:>7.2} Mb {:>6.3} {:>6.1} ms {:>6.1} ms {:>5.1} ms",
-            r.profile,
-            r.path,
-            r.direction,
-            r.goodput_mbps,
-            r.tcp_mbps,
-            r.goodput_mbps / r.tcp_mbps.max(1e-9),
-            r.p50_ms,
-            r.p99_ms,
-            r.rtt_ms
+            "{:<11} {:<6} {:<17} {:>7.2} Mb {:>7.2} Mb {:>6.3} [{:.3}-{:.3}] {:>6.1} ms {:>6.1} [{:.0}-{:.0}] ms {:>5.1} ms",
+            first.profile,
+            first.path,
+            first.direction,
+            Spread::of(g.iter().map(|r| r.goodput_mbps)).median,
+            Spread::of(g.iter().map(|r| r.tcp_mbps)).median,
+            ratio.median,
+            ratio.low,
+            ratio.high,
+            Spread::of(g.iter().map(|r| r.p50_ms)).median,
+            p99.median,
+            p99.low,
+            p99.high,
+            Spread::of(g.iter().map(|r| r.rtt_ms)).median,
         );
     }
     Ok(())
+}
+
+/// Where the relay hub stands on the packet link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HubSide {
+    /// Beside the console: the applet's leg crosses the link.
+    A,
+    /// Beside the applet: the console's leg crosses the link.
+    B,
+}
+
+/// Median and range of a few measurements.
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Spread {
+    fn of(values: impl Iterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values.filter(|x| !x.is_nan()).collect();
+        v.sort_by(f64::total_cmp);
+        let median = match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        };
+        Self {
+            median,
+            low: v.first().copied().unwrap_or(f64::NAN),
+            high: v.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        self.goodput_mbps / self.tcp_mbps.max(1e-9)
+    }
 }
 
 async fn run(
@@ -195,6 +276,7 @@ async fn run(
     seconds: Duration,
     cc: Congestion,
     reverse: bool,
+    hub_side: HubSide,
 ) -> Result<Row> {
     let (tcp_mbps, rtt_ms, (console, applet, guards)) = match emulator {
         Emulator::Proxy => {
@@ -210,7 +292,7 @@ async fn run(
             let (tcp_mbps, rtt_ms) = tcp_reference_packet(&link, seconds, reverse).await?;
             let (console, applet, mut guards) = match path {
                 "quic" => quic_pair_packet(&link, cc).await?,
-                _ => relay_pair_packet(&link).await?,
+                _ => relay_pair_packet(&link, hub_side).await?,
             };
             // Dropped last: the links' tasks run on its namespaces' runtimes.
             guards.push(Box::new(link));
@@ -390,15 +472,19 @@ async fn quic_pair_packet(link: &PacketLink, cc: Congestion) -> Result<(Link, Li
     Ok((cl, al, vec![Box::new(console_ep), Box::new(applet_ep)]))
 }
 
-/// The relay between the namespaces: hub and applet in B (the applet reaches
-/// the hub without crossing the link), the console in A across it.
-async fn relay_pair_packet(link: &PacketLink) -> Result<(Link, Link, Guards)> {
+/// The relay between the namespaces: the hub beside the applet in B (the
+/// console's leg crosses the link) or beside the console in A (the
+/// applet's leg does).
+async fn relay_pair_packet(link: &PacketLink, hub_side: HubSide) -> Result<(Link, Link, Guards)> {
     let hub = RelayHub::new(HubConfig::default());
     let h = hub.clone();
-    let (hub_addr, server) = link
-        .b
+    let (hub_ns, hub_ip) = match hub_side {
+        HubSide::A => (&link.a, ADDR_A),
+        HubSide::B => (&link.b, ADDR_B),
+    };
+    let (hub_addr, server) = hub_ns
         .spawn(async move {
-            let listener = tokio::net::TcpListener::bind((ADDR_B, 0)).await?;
+            let listener = tokio::net::TcpListener::bind((hub_ip, 0)).await?;
             let addr = listener.local_addr()?;
             Ok::<_, std::io::Error>((addr, tokio::spawn(h.serve(listener))))
         })

@@ -28,7 +28,11 @@ impl FileControl {
     /// The control for a link with (`lanes`) or without input lanes.
     pub fn new(lanes: bool) -> Self {
         if lanes {
-            Self::Rate(RelayRate::default())
+            Self::Rate(RelayRate {
+                rate: FileRate::in_order(),
+                sent: 0,
+                acked: 0,
+            })
         } else {
             Self::Window(FileWindow::new())
         }
@@ -109,7 +113,7 @@ impl FileControl {
 /// counts (the acknowledgements count them all, and video or input sent
 /// takes the file's share of the path), and TCP delivers in order, so what
 /// was received is what was delivered.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RelayRate {
     rate: FileRate,
     sent: u64,

@@ -334,6 +334,11 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
     let mut buf = vec![0u8; 32 * 1024];
     let mut input_offset = 0u64;
     loop {
+        // The newest acknowledgement of what arrived together: behind a
+        // lost packet TCP holds the acknowledgements written during its
+        // retransmission and then gives them at once, and the older ones
+        // would read as a round trip grown by the stall.
+        let mut ack = None;
         while let Some(record) = decoder
             .next_record()
             .map_err(|e| LinkError::Violation(e.to_string()))?
@@ -362,13 +367,21 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
                     }
                 }
                 Record::Ack(total) => {
-                    shared
-                        .with_window(|w| w.on_ack(total, Instant::now()))
-                        .transpose()
-                        .map_err(|e| LinkError::Violation(e.to_string()))?;
-                    shared.wake.notify_one();
+                    if ack.is_some_and(|a| total < a) {
+                        return Err(LinkError::Violation(format!(
+                            "acknowledgement went back to {total} bytes"
+                        )));
+                    }
+                    ack = Some(total);
                 }
             }
+        }
+        if let Some(total) = ack {
+            shared
+                .with_window(|w| w.on_ack(total, Instant::now()))
+                .transpose()
+                .map_err(|e| LinkError::Violation(e.to_string()))?;
+            shared.wake.notify_one();
         }
         let n = r.read(&mut buf).await.map_err(|e| LinkError::from_io(&e))?;
         if n == 0 {

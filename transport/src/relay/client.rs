@@ -258,12 +258,6 @@ async fn connect_inner(
     Ok(start(dialed, peer, acks, lanes, gate))
 }
 
-/// Size of the kernel send buffer of the relay socket. The file's window
-/// bounds what is in flight; this only has to hold it: the kernel doubles
-/// the value, and TCP sends at most a buffer per round trip (64 KiB held
-/// lan at about 300 Mbit/s).
-pub const SEND_BUFFER: u32 = 512 * 1024;
-
 async fn connect_tcp(
     request: &tokio_tungstenite::tungstenite::handshake::client::Request,
 ) -> Result<TcpStream, LinkError> {
@@ -288,12 +282,9 @@ async fn connect_tcp(
         tokio::net::TcpSocket::new_v6()
     }
     .map_err(|e| LinkError::Io(e.to_string()))?;
-    socket
-        .set_send_buffer_size(SEND_BUFFER)
-        .map_err(|e| LinkError::Io(e.to_string()))?;
-    socket
-        .set_nodelay(true)
-        .map_err(|e| LinkError::Io(e.to_string()))?;
+    // Before the connection: the congestion controller then runs from the
+    // first segment.
+    super::tcp::tune(&socket);
     socket
         .connect(addr)
         .await

@@ -263,12 +263,9 @@ impl RelayHub {
     /// Serves the hub alone (`secours relay`) until the listener fails.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         use axum::serve::ListenerExt;
-        // Small messages (input, acknowledgements) must not wait for Nagle.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!("TCP_NODELAY on a relay connection: {e}");
-            }
-        });
+        // Small messages (input, acknowledgements) must not wait for Nagle;
+        // the legs' congestion control and unsent queue (`tcp`).
+        let listener = listener.tap_io(|tcp| super::tcp::tune(tcp));
         axum::serve(listener, self.router()).await
     }
 

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod hub;
 mod lanes;
+pub mod tcp;
 mod ws_io;
 
 pub use client::connect;
