@@ -84,6 +84,9 @@ fn session_runs(path: &str) {
     expect_line(&said, "the applet's wait", |l| {
         l.contains("Waiting for Alex").then_some(())
     });
+    expect_line(&said, "the help desk's name", |l| {
+        l.contains("Welcome to Help Desk.").then_some(())
+    });
     event(&events, "queue", |v| {
         v["sessions"].as_array().is_some_and(|s| {
             s.iter()

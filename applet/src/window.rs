@@ -38,6 +38,9 @@ pub mod colours {
 /// What the window shows.
 #[derive(Debug, Default)]
 struct View {
+    organisation: Option<String>,
+    title: Option<String>,
+    welcome: Option<String>,
     technician: Option<String>,
     waiting: Option<String>,
     wait_s: Option<i64>,
@@ -99,6 +102,16 @@ impl WindowLink {
         let sentence = status.sentence();
         self.update(|v| {
             match status {
+                Status::HelpDesk {
+                    organisation,
+                    title,
+                    welcome,
+                } => {
+                    let bounded = |t: &str| sanitize(t).chars().take(200).collect::<String>();
+                    v.organisation = organisation.as_deref().map(bounded);
+                    v.title = (!title.is_empty()).then(|| bounded(&title));
+                    v.welcome = (!welcome.is_empty()).then(|| bounded(&welcome));
+                }
                 Status::Waiting(t) => {
                     v.waiting = Some(t.map_or_else(
                         || "Waiting for a technician...".into(),
@@ -199,7 +212,13 @@ fn coloured(text: &str, fill: Color32) -> egui::Button<'static> {
 
 impl AppletWindow {
     fn status(&self, ui: &mut egui::Ui, v: &View) {
-        ui.heading("Secours remote support");
+        ui.heading(v.title.as_deref().unwrap_or("Secours remote support"));
+        if let Some(o) = &v.organisation {
+            ui.label(RichText::new(o).strong());
+        }
+        if let Some(w) = &v.welcome {
+            ui.label(w);
+        }
         ui.add_space(6.0);
         if let Some(t) = &v.technician {
             ui.label(RichText::new(format!("Technician: {t}")).size(16.0));

@@ -219,6 +219,7 @@ async fn console_loop(
         state: None,
         estimated_wait_s: None,
         applet: None,
+        organisation: None,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await
         || !push_queue(&state, &caller, &mut out, &mut known).await
@@ -372,12 +373,18 @@ async fn applet_session(state: &AppState, socket: WebSocket, id: &str) -> bool {
     let applet = crate::api::applet::for_session(&state, &id)
         .await
         .unwrap_or_default();
+    let organisation: Option<String> = sqlx::query_scalar("SELECT name FROM org WHERE id = 1")
+        .fetch_optional(&state.store.pool)
+        .await
+        .ok()
+        .flatten();
     let hello = Hello {
         user_id: None,
         session_id: Some(id.clone()),
         state: Some(SessionState::parse(&view.state)),
         estimated_wait_s: wait.filter(|_| applet.show_wait),
         applet: Some(applet),
+        organisation,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await {
         return false;

@@ -38,6 +38,17 @@ pub enum Reply {
 /// each in its place; a terminal prints the sentence).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
+    /// Who the help desk is: the organisation's name, and the title and
+    /// welcome text its administrators set (APPLET-5); hostile until
+    /// sanitised, like everything from the server.
+    HelpDesk {
+        /// The organisation.
+        organisation: Option<String>,
+        /// The applet's title (empty: the product's).
+        title: String,
+        /// The welcome text (may be empty).
+        welcome: String,
+    },
     /// Waiting for a technician (named for a private session).
     Waiting(Option<String>),
     /// Estimated seconds before pick-up (APPLET-4).
@@ -56,6 +67,23 @@ impl Status {
     /// The sentence a terminal prints.
     pub fn sentence(&self) -> String {
         match self {
+            Self::HelpDesk {
+                organisation,
+                title,
+                welcome,
+            } => {
+                let who = match (organisation.as_deref(), title.is_empty()) {
+                    (Some(o), true) => sanitize(o),
+                    (Some(o), false) => format!("{} ({})", sanitize(title), sanitize(o)),
+                    (None, false) => sanitize(title),
+                    (None, true) => "your help desk".into(),
+                };
+                if welcome.is_empty() {
+                    format!("Welcome to {who}.")
+                } else {
+                    format!("Welcome to {who}. {}", sanitize(welcome))
+                }
+            }
             Self::Waiting(Some(t)) => {
                 format!("Connected to the help desk. Waiting for {}...", sanitize(t))
             }
@@ -164,5 +192,25 @@ impl Customer {
     /// A reply since the last call.
     pub fn try_reply(&mut self) -> Option<Reply> {
         self.replies.try_recv().ok()
+    }
+
+    /// Shows the help desk's terms (APPLET-6) and waits for the customer
+    /// to accept or decline them.
+    pub async fn accepts_terms(&mut self, terms: &str) -> bool {
+        const TERMS: u64 = u64::MAX;
+        let terms: String = sanitize(terms).chars().take(8_000).collect();
+        self.ask(
+            TERMS,
+            &format!("The help desk's terms: {terms} Do you accept them?"),
+        );
+        while let Some(r) = self.replies.recv().await {
+            match r {
+                Reply::Consent { id: TERMS, allow } => return allow,
+                Reply::Quit => return false,
+                // Nobody to talk to yet.
+                _ => {}
+            }
+        }
+        false
     }
 }

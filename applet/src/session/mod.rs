@@ -138,6 +138,8 @@ struct Signaling {
     /// The granted set, the technician's nickname, and the input priority
     /// the organisation set (APPLET-3, from `hello`).
     granted: oneshot::Receiver<(GrantedSet, Option<String>, Option<InputPriority>)>,
+    /// The help desk's terms (APPLET-6; empty: none), from `hello`.
+    terms: oneshot::Receiver<String>,
     signals: mpsc::Receiver<SignalPayload>,
     out: mpsc::Sender<PeerMessage>,
     ended: oneshot::Receiver<String>,
@@ -147,11 +149,13 @@ struct Signaling {
 /// signals to the server; tells the customer the wait and the warnings.
 fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
     let (granted_tx, granted) = oneshot::channel();
+    let (terms_tx, terms) = oneshot::channel();
     let (sig_tx, signals) = mpsc::channel(16);
     let (out, mut out_rx) = mpsc::channel::<PeerMessage>(16);
     let (ended_tx, ended) = oneshot::channel();
     tokio::spawn(async move {
         let mut granted_tx = Some(granted_tx);
+        let mut terms_tx = Some(terms_tx);
         let mut ended_tx = Some(ended_tx);
         let mut priority = None;
         loop {
@@ -159,6 +163,15 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
                 msg = ws.next() => match msg {
                     Ok(ServerMessage::Hello(h)) => {
                         priority = h.applet.as_ref().map(|a| a.priority);
+                        if let Some(tx) = terms_tx.take() {
+                            let _ = tx.send(h.applet.as_ref().map(|a| a.terms.clone()).unwrap_or_default());
+                        }
+                        let look = h.applet.map(|a| a.look).unwrap_or_default();
+                        teller.tell(Status::HelpDesk {
+                            organisation: h.organisation,
+                            title: look.title,
+                            welcome: look.welcome,
+                        });
                         if let Some(w) = h.estimated_wait_s {
                             teller.tell(Status::Wait(w));
                         }
@@ -211,6 +224,7 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
     });
     Signaling {
         granted,
+        terms,
         signals,
         out,
         ended,
@@ -242,10 +256,13 @@ pub async fn run(config: AppletConfig) -> Result<Outcome, AppletRunError> {
     result
 }
 
+/// How long the server's `hello` may take to arrive.
+const HELLO_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve_session(
     config: AppletConfig,
     driver: Driver,
-    customer: Customer,
+    mut customer: Customer,
 ) -> Result<Outcome, AppletRunError> {
     let teller = customer.teller();
     let say = |line: &str| teller.say(line);
@@ -288,6 +305,23 @@ async fn serve_session(
     }
     let ws = SignalingSocket::applet(&client, &joined).await?;
     let mut signaling = run_socket(ws, customer.teller());
+    // APPLET-6: the help desk's terms come before anything else (once: a
+    // session coming back had them accepted).
+    if !matches!(config.entry, Entry::Reconnect(_)) {
+        let terms = tokio::time::timeout(HELLO_WAIT, &mut signaling.terms)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        if !terms.trim().is_empty() && !customer.accepts_terms(&terms).await {
+            let _ = signaling.out.send(PeerMessage::Close).await;
+            // The server closes the session and says so.
+            let _ = tokio::time::timeout(HELLO_WAIT, &mut signaling.ended).await;
+            return Err(AppletRunError::EndedEarly(
+                "you declined the help desk's terms".into(),
+            ));
+        }
+    }
     let temp = TempDir(std::env::temp_dir().join(format!("secours-applet-{}", std::process::id())));
     std::fs::create_dir_all(&temp.0).map_err(AppletError::Io)?;
 

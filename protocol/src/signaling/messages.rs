@@ -54,6 +54,9 @@ pub struct Hello {
     /// or, for a private session, of its technician's group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applet: Option<super::AppletSettings>,
+    /// Applet: the organisation's name, shown to the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
 }
 
 fn first_page() -> u32 {
