@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use secours_codec::recording::{RecordedEvent, Side};
 use secours_peer::{App, AppError, FileDesk};
-use secours_protocol::clipboard::ClipboardContent;
 use secours_protocol::consent::{ConsentEvent, Decision};
 use secours_protocol::pb::{self, EndReason, Permission};
 use secours_protocol::session::Event;
@@ -18,6 +17,8 @@ use secours_transport::LinkStats;
 use tokio::sync::mpsc;
 
 use crate::commands::{Command, ConsoleEvent, InfoItem};
+
+mod clipboard;
 use crate::viewer::Viewer;
 
 /// The console's side of one session.
@@ -242,41 +243,6 @@ impl ConsoleApp {
         );
     }
 
-    fn clipboard(
-        &mut self,
-        s: &mut Session,
-        text: Option<String>,
-        image: Option<PathBuf>,
-        now: Instant,
-    ) {
-        let content = match (text, image) {
-            (Some(t), None) => ClipboardContent::Text(t),
-            (None, Some(path)) => match secours_peer::clipboard::content_from_png_file(&path) {
-                Ok(c) => c,
-                Err(e) => {
-                    self.refused(format!("clipboard: {e}"));
-                    return;
-                }
-            },
-            _ => {
-                self.refused("clipboard: give text or image".into());
-                return;
-            }
-        };
-        let (kind, bytes) = kind_of(&content);
-        match s.clipboard_changed(content, now) {
-            Ok(_) => self.log(
-                now,
-                &RecordedEvent::Clipboard {
-                    from: Side::Technician,
-                    kind,
-                    bytes,
-                },
-            ),
-            Err(e) => self.refused(format!("clipboard: {e}")),
-        }
-    }
-
     /// A one-shot action: asks the customer (when the group says so) and
     /// sends the message once allowed.
     fn act(&mut self, s: &mut Session, what: &str, message: Message, detail: &str, now: Instant) {
@@ -319,46 +285,6 @@ impl ConsoleApp {
     fn log(&mut self, now: Instant, event: &RecordedEvent) {
         if let Err(e) = self.viewer.log(now, event) {
             tracing::warn!(error = %e, "event log");
-        }
-    }
-
-    fn on_clipboard(&mut self, content: ClipboardContent, now: Instant) {
-        let (kind, bytes) = kind_of(&content);
-        self.log(
-            now,
-            &RecordedEvent::Clipboard {
-                from: Side::Customer,
-                kind,
-                bytes,
-            },
-        );
-        let session_id = self.session_id.clone();
-        match content {
-            ClipboardContent::Text(text) => self.emit(ConsoleEvent::Clipboard {
-                session_id,
-                text: Some(text),
-                image: None,
-                width: None,
-                height: None,
-            }),
-            ClipboardContent::Image { png, .. } => {
-                self.clipboard_images += 1;
-                let path = self
-                    .dir
-                    .join(format!("clipboard-{}.png", self.clipboard_images));
-                // Decoded (bounded) before it is kept: what the customer's
-                // side claims about the image is not trusted.
-                match secours_peer::clipboard::save_png(&png, &path) {
-                    Ok((w, h)) => self.emit(ConsoleEvent::Clipboard {
-                        session_id,
-                        text: None,
-                        image: Some(path),
-                        width: Some(w),
-                        height: Some(h),
-                    }),
-                    Err(e) => self.refused(format!("clipboard image: {e}")),
-                }
-            }
         }
     }
 
@@ -809,14 +735,6 @@ fn action_permission(m: &Message) -> Option<Permission> {
         Message::RebootRequest(_) => Permission::Reboot,
         _ => return None,
     })
-}
-
-fn kind_of(c: &ClipboardContent) -> (String, u64) {
-    let kind = match c {
-        ClipboardContent::Text(_) => "text",
-        ClipboardContent::Image { .. } => "image",
-    };
-    (kind.into(), c.len() as u64)
 }
 
 /// Where a session's received files go.
