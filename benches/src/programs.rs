@@ -21,6 +21,8 @@ pub struct Proc {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
+    /// Every line read so far, picked or passed over.
+    history: std::sync::Mutex<Vec<String>>,
 }
 
 impl Drop for Proc {
@@ -36,6 +38,19 @@ impl Proc {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            .spawn()?;
+        let out = child.stdout.take().context("stdout")?;
+        Ok(Self::reading(child, out))
+    }
+
+    /// Like `start`, with the child's standard error (its log) kept in
+    /// `log`.
+    pub fn start_keeping_log(cmd: &mut Command, log: &Path) -> Result<Self> {
+        let file = std::fs::File::create(log)?;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(file)
             .spawn()?;
         let out = child.stdout.take().context("stdout")?;
         Ok(Self::reading(child, out))
@@ -64,20 +79,46 @@ impl Proc {
             stdin: child.stdin.take(),
             child,
             lines,
+            history: std::sync::Mutex::default(),
         }
     }
 
     pub fn line(&self, what: &str, pick: impl Fn(&str) -> bool) -> Result<String> {
-        let deadline = Instant::now() + WAIT;
+        self.line_within(what, WAIT, pick)
+    }
+
+    /// Like `line`, waiting at most `wait`.
+    pub fn line_within(
+        &self,
+        what: &str,
+        wait: Duration,
+        pick: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let deadline = Instant::now() + wait;
         let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(l) if pick(&l) => return Ok(l),
-                Ok(l) => seen.push(l),
+                Ok(l) => {
+                    if let Ok(mut h) = self.history.lock() {
+                        h.push(l.clone());
+                    }
+                    if pick(&l) {
+                        return Ok(l);
+                    }
+                    seen.push(l);
+                }
                 Err(_) => break,
             }
         }
         bail!("no {what}; seen:\n{}", seen.join("\n"))
+    }
+
+    /// The lines read so far that `pick` likes, in order.
+    pub fn history(&self, pick: impl Fn(&str) -> bool) -> Vec<String> {
+        self.history
+            .lock()
+            .map(|h| h.iter().filter(|l| pick(l)).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Drops the lines said so far.

@@ -293,6 +293,22 @@ pub enum ConsoleEvent {
         /// `relay` or `direct` at first.
         path: String,
     },
+    /// The session's path changed: the direct path took over (`direct`),
+    /// could not be made (`relay`, with the reason), or died (`relay`).
+    Path {
+        /// Session.
+        session_id: String,
+        /// `direct` or `relay`: where every channel runs now.
+        path: String,
+        /// The peer's address on that path, when known.
+        #[serde(default)]
+        remote: Option<String>,
+        /// Why the direct path failed or fell back.
+        #[serde(default)]
+        reason: Option<String>,
+        /// Milliseconds since the pick-up.
+        ms_since_pickup: f64,
+    },
     /// The applet went without ending the session (a restart, a crash):
     /// the console waits for it to come back.
     Reconnecting {
@@ -554,6 +570,7 @@ impl ConsoleEvent {
             E::Refused { session_id, .. } => session_id.as_deref(),
             E::Pin { session_id, .. }
             | E::Connected { session_id, .. }
+            | E::Path { session_id, .. }
             | E::Reconnecting { session_id }
             | E::Established { session_id, .. }
             | E::Consent { session_id, .. }

@@ -17,6 +17,7 @@ use secours_protocol::signaling::{
     PeerMessage, Secret, ServerMessage, SessionState, SignalPayload, TransferTarget,
 };
 use secours_transport::LocalIdentity;
+use secours_transport::connector::{PathReport, Reports};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -339,6 +340,14 @@ impl SessionJob {
                 session_id: self.session_id.clone(),
                 path: link.path().kind.to_string(),
             });
+            let watcher = meeting.race.clone().map(|race| {
+                tokio::spawn(report_paths(
+                    race,
+                    self.session_id.clone(),
+                    self.events.clone(),
+                    picked_at,
+                ))
+            });
             let cfg = session_config(
                 &meeting.pairing,
                 granted.to_permission_set(),
@@ -354,6 +363,9 @@ impl SessionJob {
                 ended = driver.run(&mut session, &mut link, &mut app) => ended,
                 Some(()) = applet_gone.recv() => Err(DriverError::LinkClosed),
             };
+            if let Some(w) = watcher {
+                w.abort();
+            }
             match ended {
                 // The applet is gone without ending the session (a reboot,
                 // a crash): the server waits for it; so does this console.
@@ -387,5 +399,43 @@ impl SessionJob {
             path,
         });
         Ok(())
+    }
+}
+
+/// Tells the technician (and scripts) each change of the session's path as
+/// the connector reports it: which path won, and why a direct one failed.
+async fn report_paths(
+    race: Reports,
+    session_id: String,
+    events: mpsc::UnboundedSender<ConsoleEvent>,
+    picked_at: std::time::Instant,
+) {
+    let mut told = 0;
+    loop {
+        let all = race.timed();
+        for (at, report) in all.iter().skip(told) {
+            let (path, remote, reason) = match report {
+                PathReport::Direct => ("direct", race.path().remote, None),
+                PathReport::DirectFailed(e) => ("relay", None, Some(e.to_string())),
+                PathReport::FellBack(e) => (
+                    "relay",
+                    None,
+                    Some(
+                        e.as_ref()
+                            .map_or("the direct path closed".into(), ToString::to_string),
+                    ),
+                ),
+            };
+            let ms = at.saturating_duration_since(picked_at).as_secs_f64() * 1e3;
+            let _ = events.send(ConsoleEvent::Path {
+                session_id: session_id.clone(),
+                path: path.into(),
+                remote: remote.map(|r| r.to_string()),
+                reason,
+                ms_since_pickup: ms,
+            });
+        }
+        told = all.len();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -293,6 +293,23 @@ pub fn describe(event: &ConsoleEvent) -> Option<String> {
         E::Connected { session_id, path } => {
             format!("Session {}: connected ({path}).", short(session_id))
         }
+        E::Path {
+            session_id,
+            path,
+            remote,
+            reason,
+            ..
+        } => {
+            let whither = remote
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let why = reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            format!("Session {}: path {path}{whither}{why}.", short(session_id))
+        }
         E::Reconnecting { session_id } => format!(
             "Session {}: the customer's computer left (a restart?); waiting for it to come back.",
             short(session_id)

@@ -195,7 +195,8 @@ struct ChannelState {
 struct Shared {
     path: PathInfo,
     stats: LinkStats,
-    reports: Vec<PathReport>,
+    /// Each change with when it happened.
+    reports: Vec<(std::time::Instant, PathReport)>,
 }
 
 #[derive(Debug)]
@@ -227,7 +228,21 @@ pub struct Reports(Arc<Mutex<Shared>>);
 impl Reports {
     /// Every path change so far.
     pub fn all(&self) -> Vec<PathReport> {
+        self.timed().into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Every path change so far, with when it happened.
+    pub fn timed(&self) -> Vec<(std::time::Instant, PathReport)> {
         self.0.lock().map(|s| s.reports.clone()).unwrap_or_default()
+    }
+
+    /// The path every channel runs on now.
+    pub fn path(&self) -> PathInfo {
+        self.0.lock().map(|s| s.path).unwrap_or(PathInfo {
+            kind: PathKind::Relay,
+            local: None,
+            remote: None,
+        })
     }
 }
 
@@ -401,7 +416,7 @@ async fn next_direct(direct: &mut Option<Link>) -> Option<LinkEvent> {
 impl Run {
     fn report(&self, r: PathReport) {
         if let Ok(mut s) = self.shared.lock() {
-            s.reports.push(r);
+            s.reports.push((std::time::Instant::now(), r));
         }
     }
 
@@ -466,6 +481,7 @@ impl Run {
         }
         self.direct = Some(direct);
         self.current = Path::Direct;
+        self.update_stats();
         self.report(PathReport::Direct);
     }
 
@@ -501,6 +517,7 @@ impl Run {
             ch.held.clear();
             ch.held_bytes = 0;
         }
+        self.update_stats();
         self.report(PathReport::FellBack(error));
     }
 

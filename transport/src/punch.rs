@@ -8,8 +8,12 @@
 //! packets; the console (QUIC client) then connects to every applet candidate
 //! at the same time and keeps the first that completes, the applet (QUIC
 //! server) accepts on the punched socket. Behind a symmetric NAT the mapping
-//! differs per destination and no probe gets through: the connector stays on
-//! the relay, which is the right outcome.
+//! differs per destination: the console also connects to where the applet's
+//! probes came from (a peer-reflexive address), which works when the
+//! console's own NAT lets in packets from new ports (RFC 4787's
+//! endpoint-independent or address-dependent filtering, and no NAT). Between
+//! two symmetric NATs, or a symmetric and a port-restricted one, no probe
+//! gets through: the connector stays on the relay.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::Duration;
@@ -26,6 +30,12 @@ use crate::quic::QuicEndpoint;
 pub const PROBE: &[u8] = b"secours-punch";
 /// How long punching and connecting may take.
 pub const PUNCH_TIMEOUT: Duration = Duration::from_secs(8);
+/// Probes sent to each candidate, and how far apart.
+const PROBE_ROUNDS: usize = 5;
+const PROBE_EVERY: Duration = Duration::from_millis(40);
+/// Peer-reflexive addresses kept: anyone can send a probe, and each one
+/// costs a QUIC attempt (which the peer's fingerprint then refuses).
+const MAX_LEARNED: usize = 4;
 
 /// Where a peer may be reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,13 +106,42 @@ impl Puncher {
         &self.candidates
     }
 
-    async fn probe(&self, peer: &Candidates) {
-        for _ in 0..5 {
-            for addr in peer.all() {
-                let _ = self.socket.send_to(PROBE, addr).await;
+    /// Sends the probes, and meanwhile notes where the peer's own probes
+    /// come from: behind a NAT that maps each destination to a new port
+    /// (symmetric), that source is the only address of the peer that
+    /// answers us (a peer-reflexive candidate, as ICE calls it).
+    async fn probe(&self, peer: &Candidates) -> Vec<SocketAddr> {
+        let known = peer.all();
+        let mut learned = Vec::new();
+        let send = async {
+            for _ in 0..PROBE_ROUNDS {
+                for addr in &known {
+                    let _ = self.socket.send_to(PROBE, *addr).await;
+                }
+                tokio::time::sleep(PROBE_EVERY).await;
             }
-            tokio::time::sleep(Duration::from_millis(40)).await;
+        };
+        let listen = async {
+            let mut buf = [0u8; 64];
+            loop {
+                let Ok((n, from)) = self.socket.recv_from(&mut buf).await else {
+                    continue;
+                };
+                if &buf[..n] == PROBE
+                    && !known.contains(&from)
+                    && !learned.contains(&from)
+                    && learned.len() < MAX_LEARNED
+                {
+                    tracing::debug!(%from, "peer-reflexive candidate");
+                    learned.push(from);
+                }
+            }
+        };
+        tokio::select! {
+            () = send => {}
+            () = listen => {}
         }
+        learned
     }
 
     fn into_endpoint(self) -> Result<QuicEndpoint, LinkError> {
@@ -120,9 +159,11 @@ impl Puncher {
         peer: Fingerprint,
         theirs: &Candidates,
     ) -> Result<Link, LinkError> {
-        self.probe(theirs).await;
+        let learned = self.probe(theirs).await;
         let endpoint = self.into_endpoint()?;
-        let attempts = theirs.all().into_iter().map(|addr| {
+        let mut addresses = theirs.all();
+        addresses.extend(learned);
+        let attempts = addresses.into_iter().map(|addr| {
             let endpoint = endpoint.clone();
             Box::pin(async move { endpoint.connect(local, peer, addr).await })
         });
@@ -153,7 +194,9 @@ impl Puncher {
         peer: Fingerprint,
         theirs: &Candidates,
     ) -> Result<Link, LinkError> {
-        self.probe(theirs).await;
+        // The console learns where our probes come from; we accept it
+        // from wherever it connects.
+        let _ = self.probe(theirs).await;
         let endpoint = self.into_endpoint()?;
         tokio::time::timeout(PUNCH_TIMEOUT, endpoint.accept(local, peer))
             .await

@@ -141,6 +141,17 @@ impl SessionTab {
                 }
                 self.line("Connecting to the customer...".into());
             }
+            ConsoleEvent::Path {
+                path,
+                remote,
+                reason,
+                ..
+            } => {
+                let whither = remote.map(|r| format!(" ({r})")).unwrap_or_default();
+                let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                self.line(format!("Path: {path}{whither}{why}"));
+                self.path = Some(path);
+            }
             ConsoleEvent::Reconnecting { .. } => {
                 self.reconnecting = true;
                 self.line("The customer's computer went away; waiting for it to come back.".into());
