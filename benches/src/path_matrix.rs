@@ -127,6 +127,16 @@ pub fn run_pair(
             reason = e["reason"].as_str().map(str::to_owned);
         }
     }
+    // Both ways on the path the session settled on.
+    tech.write(&json!({"cmd": "chat", "session_id": sid, "text": "lab"}).to_string())?;
+    customer.line("the technician's chat", |l| {
+        l.starts_with("Technician: lab")
+    })?;
+    customer.write("fine")?;
+    let chat = tech.event("chat")?;
+    if chat["text"] != "fine" {
+        bail!("the customer's chat arrived as {chat}");
+    }
     tech.write(&json!({"cmd": "end", "session_id": sid}).to_string())?;
     let closed = tech.event("closed")?;
     let path = closed["path"].as_str().unwrap_or("none").to_owned();

@@ -245,7 +245,7 @@ pub fn server(bin: &Path, dir: &Path) -> Result<(Proc, String)> {
             "/api/v1/tech-groups",
             Some(root.clone()),
             json!({"name": "Bench", "settings": {"permissions":
-                ["remote_control", "desktop_view", "private_sessions"]}}),
+                ["remote_control", "desktop_view", "private_sessions", "chat"]}}),
         )
         .await?;
         post(

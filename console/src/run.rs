@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use secours_peer::client::{ClientError, ServerClient, SignalingSocket};
-use secours_peer::connect::{MeetError, Route, host_ip_toward, meet};
+use secours_peer::connect::{MeetError, Route, host_ip_toward, meet, with_trickle};
 use secours_peer::setup::{capabilities, session_config};
 use secours_peer::{Driver, DriverError};
 use secours_protocol::Session;
@@ -360,7 +360,11 @@ impl SessionJob {
             // The server says at once when the applet's socket went; the
             // link may take its idle timeout to notice.
             let ended = tokio::select! {
-                ended = driver.run(&mut session, &mut link, &mut app) => ended,
+                ended = with_trickle(
+                    driver.run(&mut session, &mut link, &mut app),
+                    &mut signals,
+                    meeting.trickle.as_ref(),
+                ) => ended,
                 Some(()) = applet_gone.recv() => Err(DriverError::LinkClosed),
             };
             if let Some(w) = watcher {

@@ -71,6 +71,8 @@ pub struct Meeting {
     pub race: Option<Reports>,
     /// The relay hub used.
     pub relay_url: String,
+    /// Where the peer's later candidates go, in `Auto`.
+    pub trickle: Option<Trickle>,
 }
 
 /// The address this machine uses toward `server` (no packet is sent: a UDP
@@ -117,17 +119,19 @@ pub async fn meet(
     identity: &LocalIdentity,
     route: &Route,
 ) -> Result<Meeting, MeetError> {
+    // The host candidates go with the fingerprint at once; the reflexive
+    // one follows in a `candidates` signal when the server's STUN answers,
+    // so a network without UDP does not hold the relay (and the first
+    // picture) back by the STUN retransmissions.
     let puncher = match route.path {
         PathChoice::Relay => None,
-        PathChoice::Auto => {
-            match Puncher::gather(([0, 0, 0, 0], 0).into(), &route.host_ips, route.stun).await {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::info!(error = %e, "no direct path: gathering failed");
-                    None
-                }
+        PathChoice::Auto => match Puncher::bind(([0, 0, 0, 0], 0).into(), &route.host_ips).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::info!(error = %e, "no direct path: no UDP socket");
+                None
             }
-        }
+        },
     };
     let candidates = puncher
         .as_ref()
@@ -144,7 +148,7 @@ pub async fn meet(
         _ => None,
     };
     let ours = PeerMessage::Signal {
-        session_id: session,
+        session_id: session.clone(),
         payload: SignalPayload::Fingerprint {
             sha256: hex::encode(identity.fingerprint().as_bytes()),
             candidates,
@@ -156,6 +160,10 @@ pub async fn meet(
 
     let mut relay: Option<(String, Secret)> = None;
     let mut peer: Option<(Fingerprint, Candidates)> = None;
+    // The peer's `candidates` signal (its reflexive address, or none) may
+    // come before its fingerprint has been read.
+    let mut early: Vec<SocketAddr> = Vec::new();
+    let mut peer_gathered = false;
     let wait = async {
         while relay.is_none() || peer.is_none() {
             match signals.recv().await {
@@ -176,9 +184,8 @@ pub async fn meet(
                     peer = Some((fp, parse_candidates(&candidates)));
                 }
                 Some(SignalPayload::Candidates { list }) => {
-                    if let Some((_, c)) = &mut peer {
-                        c.host.extend(parse_candidates(&list).host);
-                    }
+                    early.extend(parse_candidates(&list).host);
+                    peer_gathered = true;
                 }
                 None => return Err(MeetError::SignalingClosed),
             }
@@ -199,17 +206,31 @@ pub async fn meet(
     let relay_token = RelayToken::from_string(token.expose().to_owned());
     let relay_link =
         secours_transport::relay::connect(&base, &relay_token, side, identity, peer_fp).await?;
-    let (link, race) = match puncher {
-        Some(p) if !theirs.host.is_empty() => {
-            let id = identity.clone();
-            let direct: connector::DirectAttempt = match role {
-                Role::Console => Box::pin(async move { p.connect(&id, peer_fp, &theirs).await }),
-                _ => Box::pin(async move { p.accept(&id, peer_fp, &theirs).await }),
-            };
-            let (link, reports) = connector::start(relay_link, direct);
-            (link, Some(reports))
+    let mut theirs = theirs;
+    for a in early {
+        if !theirs.host.contains(&a) && theirs.host.len() < MAX_PEER_CANDIDATES {
+            theirs.host.push(a);
         }
-        _ => (relay_link, None),
+    }
+    let (link, race, trickle) = match puncher {
+        Some(p) => {
+            let (trickle, late) = mpsc::channel(4);
+            let gathering = Gathering {
+                puncher: p,
+                stun: route.stun,
+                out: out.clone(),
+                session: session.clone(),
+                theirs,
+                peer_gathered,
+                late,
+            };
+            let id = identity.clone();
+            let direct: connector::DirectAttempt =
+                Box::pin(async move { gathering.punch(role, &id, peer_fp).await });
+            let (link, reports) = connector::start(relay_link, direct);
+            (link, Some(reports), Some(Trickle(trickle)))
+        }
+        None => (relay_link, None, None),
     };
     let pairing = Pairing {
         role,
@@ -224,5 +245,101 @@ pub async fn meet(
         pairing,
         race,
         relay_url: url,
+        trickle,
     })
+}
+
+/// Most candidates kept of the peer (the signal allows 16 per message).
+const MAX_PEER_CANDIDATES: usize = 32;
+/// How long the race waits for the peer's reflexive candidate (a peer of
+/// an older version never says it finished): beyond the STUN
+/// retransmissions, and a signaling round trip.
+const PEER_GATHER_WAIT: Duration = Duration::from_secs(3);
+
+/// The peer's candidates that come during the session: hand it every
+/// signal the server forwards once the meeting is over.
+#[derive(Debug, Clone)]
+pub struct Trickle(mpsc::Sender<Vec<String>>);
+
+impl Trickle {
+    /// Takes a `candidates` signal to the race; other kinds are not its.
+    pub fn offer(&self, payload: &SignalPayload) {
+        if let SignalPayload::Candidates { list } = payload {
+            // A full queue means a peer flooding: what is dropped is its loss.
+            let _ = self.0.try_send(list.clone());
+        }
+    }
+}
+
+/// Runs `session` (a driver's run) while handing the signals that come
+/// meanwhile to the meeting's race.
+pub async fn with_trickle<T>(
+    session: impl std::future::Future<Output = T>,
+    signals: &mut mpsc::Receiver<SignalPayload>,
+    trickle: Option<&Trickle>,
+) -> T {
+    let mut session = std::pin::pin!(session);
+    loop {
+        tokio::select! {
+            out = &mut session => return out,
+            Some(signal) = signals.recv() => {
+                if let Some(t) = trickle {
+                    t.offer(&signal);
+                }
+            }
+        }
+    }
+}
+
+/// The direct attempt after the meeting: our reflexive candidate learned
+/// and sent, the peer's awaited, then the punching.
+struct Gathering {
+    puncher: Puncher,
+    stun: Option<SocketAddr>,
+    out: mpsc::Sender<PeerMessage>,
+    session: Option<String>,
+    theirs: Candidates,
+    peer_gathered: bool,
+    late: mpsc::Receiver<Vec<String>>,
+}
+
+impl Gathering {
+    async fn punch(
+        mut self,
+        role: Role,
+        id: &LocalIdentity,
+        peer_fp: Fingerprint,
+    ) -> Result<Link, LinkError> {
+        let reflexive = match self.stun {
+            Some(stun) => self.puncher.learn_reflexive(stun).await,
+            None => None,
+        };
+        // Sent even when empty: it tells the peer our gathering is over.
+        let list = reflexive.iter().map(ToString::to_string).collect();
+        let _ = self
+            .out
+            .send(PeerMessage::Signal {
+                session_id: self.session.clone(),
+                payload: SignalPayload::Candidates { list },
+            })
+            .await;
+        if !self.peer_gathered {
+            if let Ok(Some(list)) = tokio::time::timeout(PEER_GATHER_WAIT, self.late.recv()).await {
+                for a in parse_candidates(&list).host {
+                    if !self.theirs.host.contains(&a)
+                        && self.theirs.host.len() < MAX_PEER_CANDIDATES
+                    {
+                        self.theirs.host.push(a);
+                    }
+                }
+            }
+        }
+        if self.theirs.all().is_empty() {
+            return Err(LinkError::Io("the peer has no UDP candidate".into()));
+        }
+        match role {
+            Role::Console => self.puncher.connect(id, peer_fp, &self.theirs).await,
+            _ => self.puncher.accept(id, peer_fp, &self.theirs).await,
+        }
+    }
 }

@@ -74,6 +74,16 @@ impl Puncher {
         host_ips: &[IpAddr],
         stun: Option<SocketAddr>,
     ) -> Result<Self, LinkError> {
+        let mut p = Self::bind(bind, host_ips).await?;
+        if let Some(server) = stun {
+            p.learn_reflexive(server).await;
+        }
+        Ok(p)
+    }
+
+    /// Binds `bind`: the host candidates are known at once (`host_ips`
+    /// with the socket's port); the reflexive one comes later.
+    pub async fn bind(bind: SocketAddr, host_ips: &[IpAddr]) -> Result<Self, LinkError> {
         let socket = UdpSocket::bind(bind)
             .await
             .map_err(|e| LinkError::Io(e.to_string()))?;
@@ -85,20 +95,29 @@ impl Puncher {
             .iter()
             .map(|ip| SocketAddr::new(*ip, port))
             .collect();
-        let reflexive = match stun {
-            Some(server) => match crate::stun::reflexive_address(&socket, server).await {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    tracing::info!(error = %e, "no reflexive candidate");
-                    None
-                }
-            },
-            None => None,
-        };
         Ok(Self {
             socket,
-            candidates: Candidates { host, reflexive },
+            candidates: Candidates {
+                host,
+                reflexive: None,
+            },
         })
+    }
+
+    /// Asks `stun` for the address it sees this socket at (behind a NAT,
+    /// the NAT's): the server-reflexive candidate. `None` when no answer
+    /// comes (UDP blocked), after the STUN retransmissions.
+    pub async fn learn_reflexive(&mut self, stun: SocketAddr) -> Option<SocketAddr> {
+        match crate::stun::reflexive_address(&self.socket, stun).await {
+            Ok(a) => {
+                self.candidates.reflexive = Some(a);
+                Some(a)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "no reflexive candidate");
+                None
+            }
+        }
     }
 
     /// What to send the peer through the server.

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use secours_codec::Backend;
 use secours_peer::client::{ClientError, ServerClient, SignalingSocket};
-use secours_peer::connect::{MeetError, PathChoice, Route, host_ip_toward, meet};
+use secours_peer::connect::{MeetError, PathChoice, Route, host_ip_toward, meet, with_trickle};
 use secours_peer::setup::{capabilities, session_config};
 use secours_peer::{Driver, DriverError};
 use secours_protocol::Session;
@@ -423,10 +423,10 @@ async fn serve_session(
             Err(e) => tracing::warn!(error = %e, "the customer's own input is not watched"),
         }
     }
-    let result = driver
+    let run = driver
         .run(&mut session, &mut link, &mut app)
-        .instrument(tracing::info_span!("applet", session = %session_id))
-        .await;
+        .instrument(tracing::info_span!("applet", session = %session_id));
+    let result = with_trickle(run, &mut signaling.signals, meeting.trickle.as_ref()).await;
     drop(link);
     if app.rebooting {
         // The session waits on the server for this applet to come back.

@@ -1,0 +1,47 @@
+//! The path matrix (issue 18): for every pair of networks of the NAT lab
+//! (RFC 4787's kinds, and a network that lets only TCP to 443 out), a real
+//! session between the real programs: the applet in one LAN, the console in
+//! the other, the server with its STUN responder on the public segment. Every
+//! pair completes a session (first picture, chat both ways, a clean end) and
+//! ends direct exactly where a direct UDP path is possible; the table is
+//! printed and written to `$CARGO_TARGET_TMPDIR/nat-matrix.md`
+//! (`natmatrix` writes the release figures to benches/results/).
+//!
+//! Needs root (CI is root): without it the test is ignored, and reported as
+//! such, by `scripts/test.sh`, which passes `--include-ignored` as root.
+
+use std::path::PathBuf;
+
+use secours_benches::natlab::{Network, is_root};
+use secours_benches::path_matrix::{Outcome, prepare, reasons, run_pair, table};
+
+#[test]
+#[ignore = "needs root and network namespaces; scripts/test.sh runs it as root"]
+fn every_pair_of_networks_completes_a_session_on_the_path_it_can_have() {
+    assert!(is_root(), "the NAT lab needs root");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_secours"));
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = prepare(&bin, dir.path()).expect("the server's database");
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for a in Network::ALL {
+        for c in Network::ALL {
+            let o = run_pair(&bin, &database, dir.path(), a, c)
+                .unwrap_or_else(|e| panic!("applet {a} / console {c}: {e:#}"));
+            outcomes.push(o);
+        }
+    }
+    let doc = format!("{}\n{}", table(&outcomes), reasons(&outcomes));
+    println!("{doc}");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nat-matrix.md");
+    std::fs::write(&out, &doc).expect("write the table");
+    let wrong: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.as_expected())
+        .map(|o| format!("applet {} / console {}: {}", o.applet, o.console, o.path))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "not on the path they can have:\n{}",
+        wrong.join("\n")
+    );
+}
