@@ -7,7 +7,8 @@ set -euo pipefail
 
 # System packages the workspace needs. pkg-config finds system libraries for
 # the -sys crates; coturn brings turnutils_stunclient, the standard STUN
-# client the reflexive-address tests talk to; iproute2 and nftables build the
+# client the reflexive-address tests talk to, and turnserver, the TURN server
+# the TURN client is tested against; iproute2 and nftables build the
 # NAT lab (network namespaces, NAT; procps for sysctl); postgresql runs the
 # server's suite a second time on PostgreSQL. The codec builds libaom
 # (cmake, nasm), dav1d (meson, ninja-build, nasm) and libwebm (g++) from
