@@ -106,6 +106,8 @@ pub fn run(args: AppletArgs) -> Result<()> {
                 session_id: args.session.clone().unwrap_or_default(),
                 customer_token: Secret::from(args.token.clone().unwrap_or_default().as_str()),
                 name: args.name.clone(),
+                // The web page joined: it has no TURN credentials to pass.
+                turn: None,
             };
             (server, Entry::Reconnect(state))
         }

@@ -30,6 +30,11 @@ pub struct ServerArgs {
     /// STUN UDP address (`off` to disable).
     #[arg(long, global = true)]
     pub stun_listen: Option<String>,
+    /// A TURN server peers may use (`turn:host:port?transport=udp`; repeat
+    /// for several). Its shared secret (coturn's `static-auth-secret`) is
+    /// read from $SECOURS_TURN_SECRET, never from the command line.
+    #[arg(long = "turn-url", global = true)]
+    pub turn_urls: Vec<String>,
     #[command(subcommand)]
     pub action: Option<ServerAction>,
 }
@@ -87,6 +92,15 @@ fn config(args: &ServerArgs) -> Result<Config> {
         Some("off") => c.stun_listen = None,
         Some(a) => c.stun_listen = Some(a.parse().context("--stun-listen")?),
         None => {}
+    }
+    if !args.turn_urls.is_empty() {
+        let secret = std::env::var("SECOURS_TURN_SECRET")
+            .context("--turn-url needs the TURN server's shared secret in $SECOURS_TURN_SECRET")?;
+        c.turn = Some(secours_signaling::config::Turn {
+            urls: args.turn_urls.clone(),
+            secret: secret.as_str().into(),
+            ttl_s: c.turn.as_ref().map_or(12 * 3600, |t| t.ttl_s),
+        });
     }
     Ok(c)
 }

@@ -1,9 +1,12 @@
 //! The path matrix (issue 18): for every pair of networks of the NAT lab
 //! (RFC 4787's kinds, and a network that lets only TCP to 443 out), a real
 //! session between the real programs: the applet in one LAN, the console in
-//! the other, the server with its STUN responder on the public segment. Every
-//! pair completes a session (first picture, chat both ways, a clean end) and
-//! ends direct exactly where a direct UDP path is possible; the table is
+//! the other, the server with its STUN responder and a TURN server (coturn)
+//! on the public segment. Every pair completes a session (first picture, chat
+//! both ways, a clean end) and ends direct exactly where punching can work,
+//! through TURN where only a relayed address can be reached (both NATs
+//! symmetric, or symmetric and port-restricted), and on the WebSocket relay
+//! where UDP cannot leave; the table is
 //! printed and written to `$CARGO_TARGET_TMPDIR/nat-matrix.md`
 //! (`natmatrix` writes the release figures to benches/results/).
 //!

@@ -227,8 +227,7 @@ fn the_applet_refuses_what_a_rogue_console_sends_and_survives() {
         let identity = LocalIdentity::generate().unwrap();
         let route = Route {
             path: PathChoice::Relay,
-            host_ips: vec![],
-            stun: None,
+            ..Route::default()
         };
         let meeting = meet(Role::Console, &sid, &mut signals, &out, &identity, &route)
             .await

@@ -20,6 +20,8 @@ use anyhow::{Context, Result, bail};
 /// The server's address on the public segment (on the public namespace's
 /// loopback, reachable from both routers).
 pub const SERVER_IP: &str = "10.99.0.1";
+/// The TURN server's address on the public segment.
+pub const TURN_IP: &str = "10.99.0.2";
 
 /// What stands between a LAN and the public segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +86,19 @@ impl Network {
     /// Whether its public port is the same whatever the destination.
     pub fn endpoint_independent_mapping(self) -> bool {
         !matches!(self, Network::Symmetric)
+    }
+
+    /// Where a session between `self` and `other` should end: `direct`
+    /// where punching can work, `turn` where only a relayed UDP address
+    /// can be reached, `relay` (the WebSocket) without UDP.
+    pub fn expected_path(self, other: Network) -> &'static str {
+        if self.direct_possible(other) {
+            "direct"
+        } else if self.udp() && other.udp() {
+            "turn"
+        } else {
+            "relay"
+        }
     }
 
     /// Whether two peers on `self` and `other` can have a direct UDP path
@@ -243,6 +258,7 @@ impl Lab {
             sh(&format!("ip netns add {ns} && ip -n {ns} link set lo up"))?;
         }
         sh(&format!("ip -n nm-pub addr add {SERVER_IP}/32 dev lo"))?;
+        sh(&format!("ip -n nm-pub addr add {TURN_IP}/32 dev lo"))?;
         sh("ip netns exec nm-pub sysctl -qw net.ipv4.ip_forward=1")?;
         for (side, network) in [(Side::A, a), (Side::B, b)] {
             lab.wire(side, network)?;

@@ -293,12 +293,13 @@ pub enum ConsoleEvent {
         /// `relay` or `direct` at first.
         path: String,
     },
-    /// The session's path changed: the direct path took over (`direct`),
-    /// could not be made (`relay`, with the reason), or died (`relay`).
+    /// The session's path changed: a peer-to-peer path took over (`direct`,
+    /// or `turn` through a TURN relay), could not be made (`relay`, with the
+    /// reason), or died (`relay`).
     Path {
         /// Session.
         session_id: String,
-        /// `direct` or `relay`: where every channel runs now.
+        /// `direct`, `turn` or `relay`: where every channel runs now.
         path: String,
         /// The peer's address on that path, when known.
         #[serde(default)]

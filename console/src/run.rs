@@ -307,6 +307,8 @@ impl SessionJob {
             path: self.config.path,
             host_ips: host_ip_toward(&self.config.server).into_iter().collect(),
             stun: self.config.stun,
+            // The applet offers the relayed address; the console reaches it.
+            turn: None,
         };
         let mut first = true;
         let ended = loop {
@@ -419,10 +421,13 @@ async fn report_paths(
         let all = race.timed();
         for (at, report) in all.iter().skip(told) {
             let (path, remote, reason) = match report {
-                PathReport::Direct => ("direct", race.path().remote, None),
-                PathReport::DirectFailed(e) => ("relay", None, Some(e.to_string())),
+                PathReport::Direct => {
+                    let now = race.path();
+                    (now.kind.to_string(), now.remote, None)
+                }
+                PathReport::DirectFailed(e) => ("relay".into(), None, Some(e.to_string())),
                 PathReport::FellBack(e) => (
-                    "relay",
+                    "relay".into(),
                     None,
                     Some(
                         e.as_ref()
@@ -433,7 +438,7 @@ async fn report_paths(
             let ms = at.saturating_duration_since(picked_at).as_secs_f64() * 1e3;
             let _ = events.send(ConsoleEvent::Path {
                 session_id: session_id.clone(),
-                path: path.into(),
+                path,
                 remote: remote.map(|r| r.to_string()),
                 reason,
                 ms_since_pickup: ms,

@@ -11,7 +11,7 @@ use secours_protocol::Fingerprint;
 use secours_protocol::pb::Role;
 use secours_protocol::signaling::{PeerMessage, Secret, SignalPayload};
 use secours_transport::connector::{self, Reports};
-use secours_transport::punch::{Candidates, Puncher};
+use secours_transport::punch::{Candidates, Puncher, TurnRoute};
 use secours_transport::relay::{RelayToken, Side};
 use secours_transport::{Link, LinkError, LocalIdentity};
 use tokio::sync::mpsc;
@@ -40,6 +40,10 @@ pub struct Route {
     pub host_ips: Vec<IpAddr>,
     /// The server's STUN responder, for the reflexive candidate.
     pub stun: Option<SocketAddr>,
+    /// A TURN server and this session's credentials on it: the applet
+    /// allocates a relayed candidate there, for the NATs hole punching
+    /// cannot cross.
+    pub turn: Option<TurnRoute>,
 }
 
 /// Why two peers could not meet.
@@ -103,10 +107,9 @@ pub fn host_ip_toward(server: &str) -> Option<IpAddr> {
 }
 
 fn parse_candidates(list: &[String]) -> Candidates {
-    Candidates {
-        host: list.iter().filter_map(|c| c.parse().ok()).collect(),
-        reflexive: None,
-    }
+    let mut c = Candidates::default();
+    c.add_strings(list, MAX_PEER_CANDIDATES);
+    c
 }
 
 /// Meets the other peer of `session_id`: `signals` are the signals the
@@ -162,7 +165,7 @@ pub async fn meet(
     let mut peer: Option<(Fingerprint, Candidates)> = None;
     // The peer's `candidates` signal (its reflexive address, or none) may
     // come before its fingerprint has been read.
-    let mut early: Vec<SocketAddr> = Vec::new();
+    let mut early: Vec<String> = Vec::new();
     let mut peer_gathered = false;
     let wait = async {
         while relay.is_none() || peer.is_none() {
@@ -184,7 +187,7 @@ pub async fn meet(
                     peer = Some((fp, parse_candidates(&candidates)));
                 }
                 Some(SignalPayload::Candidates { list }) => {
-                    early.extend(parse_candidates(&list).host);
+                    early.extend(list.into_iter().take(MAX_PEER_CANDIDATES));
                     peer_gathered = true;
                 }
                 None => return Err(MeetError::SignalingClosed),
@@ -207,17 +210,14 @@ pub async fn meet(
     let relay_link =
         secours_transport::relay::connect(&base, &relay_token, side, identity, peer_fp).await?;
     let mut theirs = theirs;
-    for a in early {
-        if !theirs.host.contains(&a) && theirs.host.len() < MAX_PEER_CANDIDATES {
-            theirs.host.push(a);
-        }
-    }
+    theirs.add_strings(&early, MAX_PEER_CANDIDATES);
     let (link, race, trickle) = match puncher {
         Some(p) => {
             let (trickle, late) = mpsc::channel(4);
             let gathering = Gathering {
                 puncher: p,
                 stun: route.stun,
+                turn: route.turn.clone(),
                 out: out.clone(),
                 session: session.clone(),
                 theirs,
@@ -296,6 +296,7 @@ pub async fn with_trickle<T>(
 struct Gathering {
     puncher: Puncher,
     stun: Option<SocketAddr>,
+    turn: Option<TurnRoute>,
     out: mpsc::Sender<PeerMessage>,
     session: Option<String>,
     theirs: Candidates,
@@ -314,8 +315,21 @@ impl Gathering {
             Some(stun) => self.puncher.learn_reflexive(stun).await,
             None => None,
         };
+        // The applet (QUIC's server) offers a relayed address too: the
+        // console reaches it through any NAT that lets UDP out.
+        if role == Role::Applet
+            && let Some(turn) = &self.turn
+        {
+            match self.puncher.allocate(turn).await {
+                Ok(relayed) => tracing::info!(%relayed, "TURN relayed candidate"),
+                Err(e) => tracing::info!(error = %e, "no relayed candidate"),
+            }
+        }
         // Sent even when empty: it tells the peer our gathering is over.
-        let list = reflexive.iter().map(ToString::to_string).collect();
+        let mut ours = self.puncher.candidates().clone();
+        ours.host.clear();
+        ours.reflexive = reflexive;
+        let list = ours.to_strings();
         let _ = self
             .out
             .send(PeerMessage::Signal {
@@ -325,16 +339,10 @@ impl Gathering {
             .await;
         if !self.peer_gathered {
             if let Ok(Some(list)) = tokio::time::timeout(PEER_GATHER_WAIT, self.late.recv()).await {
-                for a in parse_candidates(&list).host {
-                    if !self.theirs.host.contains(&a)
-                        && self.theirs.host.len() < MAX_PEER_CANDIDATES
-                    {
-                        self.theirs.host.push(a);
-                    }
-                }
+                self.theirs.add_strings(&list, MAX_PEER_CANDIDATES);
             }
         }
-        if self.theirs.all().is_empty() {
+        if self.theirs.all().is_empty() && self.theirs.relayed.is_empty() {
             return Err(LinkError::Io("the peer has no UDP candidate".into()));
         }
         match role {

@@ -68,6 +68,57 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Outgoing mail for account notifications (SEC-9); none keeps them in the outbox.
     pub smtp: Option<Smtp>,
+    /// A TURN server beside this one; none: peers that cannot punch
+    /// through stay on the relay.
+    pub turn: Option<Turn>,
+}
+
+/// A TURN server that shares a secret with this server (coturn's
+/// `use-auth-secret` with `static-auth-secret`): each applet that joins gets
+/// credentials for its session only, valid `ttl_s`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Turn {
+    /// `turn:host:port?transport=udp` URLs given to peers (the first UDP
+    /// one is used by the applet).
+    pub urls: Vec<String>,
+    /// The shared secret.
+    pub secret: crate::Secret,
+    /// How long credentials stay valid, seconds (a session that outlives
+    /// them keeps its allocation until the next refresh fails).
+    #[serde(default = "turn_ttl")]
+    pub ttl_s: u64,
+}
+
+fn turn_ttl() -> u64 {
+    12 * 3600
+}
+
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn")
+            .field("urls", &self.urls)
+            .field("ttl_s", &self.ttl_s)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Turn {
+    /// Credentials for `session_id`, valid from now.
+    pub fn grant(&self, session_id: &str) -> secours_protocol::signaling::TurnGrant {
+        let c = secours_transport::turn::issue(
+            &self.secret,
+            session_id,
+            std::time::SystemTime::now(),
+            std::time::Duration::from_secs(self.ttl_s),
+        );
+        secours_protocol::signaling::TurnGrant {
+            urls: self.urls.clone(),
+            username: c.username,
+            credential: c.password,
+            expires_at: c.expires_at,
+        }
+    }
 }
 
 /// SESS-7 timeouts, seconds; each is preceded by a warning event.
@@ -154,6 +205,7 @@ impl Default for Config {
             throttle_window_s: 300,
             timeouts: Timeouts::default(),
             smtp: None,
+            turn: None,
         }
     }
 }
@@ -173,6 +225,7 @@ impl std::fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("timeouts", &self.timeouts)
             .field("smtp", &self.smtp)
+            .field("turn", &self.turn)
             .finish_non_exhaustive()
     }
 }

@@ -29,6 +29,9 @@ pub enum PathKind {
     Direct,
     /// Through the server's relay (TLS inside a WebSocket).
     Relay,
+    /// Peer to peer over UDP through a TURN relay (QUIC end to end): what
+    /// two NATs that both map each destination to a new port still allow.
+    Turn,
 }
 
 impl fmt::Display for PathKind {
@@ -36,6 +39,7 @@ impl fmt::Display for PathKind {
         f.write_str(match self {
             PathKind::Direct => "direct",
             PathKind::Relay => "relay",
+            PathKind::Turn => "turn",
         })
     }
 }

@@ -30,6 +30,8 @@ use crate::input_copy::{self, InputAssembler};
 use crate::link::{
     Backend, Counters, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumbing, priority,
 };
+use crate::punch::socket::{PunchMux, PunchSocket};
+use crate::turn::TurnClient;
 
 /// A video frame still in flight after this long is dropped when the next
 /// one is sent.
@@ -105,6 +107,8 @@ const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct QuicEndpoint {
     endpoint: Endpoint,
+    /// The punched socket's probes and TURN allocation, if it is one.
+    turn: Option<Arc<PunchMux>>,
     idle: Duration,
     congestion: Congestion,
     offer: &'static [&'static [u8]],
@@ -137,10 +141,37 @@ impl QuicEndpoint {
         .map_err(|e| LinkError::Io(e.to_string()))?;
         Ok(Self {
             endpoint,
+            turn: None,
             idle: IDLE_TIMEOUT,
             congestion: Congestion::default(),
             offer: identity::OFFER,
         })
+    }
+
+    /// An endpoint on the punched socket, which also sends and reads the
+    /// probes; with `turn`, the allocation a client holds on a server: peers
+    /// that reach the relayed address are answered through it, the others
+    /// directly.
+    pub fn on_punched(
+        socket: UdpSocket,
+        turn: Option<(SocketAddr, TurnClient)>,
+    ) -> Result<(Self, Arc<PunchMux>), LinkError> {
+        let io = |e: std::io::Error| LinkError::Io(e.to_string());
+        socket.set_nonblocking(true).map_err(io)?;
+        let runtime = Arc::new(TokioRuntime);
+        let inner = quinn::Runtime::wrap_udp_socket(&*runtime, socket).map_err(io)?;
+        let (socket, mux) = PunchSocket::new(inner, turn);
+        let endpoint =
+            Endpoint::new_with_abstract_socket(EndpointConfig::default(), None, socket, runtime)
+                .map_err(io)?;
+        let this = Self {
+            endpoint,
+            turn: Some(mux.clone()),
+            idle: IDLE_TIMEOUT,
+            congestion: Congestion::default(),
+            offer: identity::OFFER,
+        };
+        Ok((this, mux))
     }
 
     /// Which congestion controller new connections use.
@@ -183,12 +214,32 @@ impl QuicEndpoint {
             .map_err(|e| LinkError::Io(e.to_string()))
     }
 
+    fn path_of(&self, relayed: bool) -> PathOf {
+        PathOf {
+            endpoint: self.endpoint.clone(),
+            relayed,
+            turn: self.turn.clone(),
+        }
+    }
+
     /// Console: connects to the applet at `addr`, accepting only `peer`.
     pub async fn connect(
         &self,
         local: &LocalIdentity,
         peer: Fingerprint,
         addr: SocketAddr,
+    ) -> Result<Link, LinkError> {
+        self.connect_to(local, peer, addr, false).await
+    }
+
+    /// Console: connects to `addr`, the applet's relayed (TURN) address
+    /// when `relayed`: the link then says it runs through TURN.
+    pub async fn connect_to(
+        &self,
+        local: &LocalIdentity,
+        peer: Fingerprint,
+        addr: SocketAddr,
+        relayed: bool,
     ) -> Result<Link, LinkError> {
         let refusals = Refusals::default();
         let mut tls = identity::client_config(local, peer, &refusals)?;
@@ -211,7 +262,7 @@ impl QuicEndpoint {
             streams.push((channel, send, recv));
         }
         // The applet's streams carry no channel byte: offsets start at 0.
-        Ok(start(conn, streams, self.endpoint.clone(), peer, 0))
+        Ok(start(conn, streams, self.path_of(relayed), peer, 0))
     }
 
     /// Applet: accepts the console's connection, accepting only `peer`.
@@ -246,7 +297,7 @@ impl QuicEndpoint {
             streams.push((channel, send, recv));
         }
         // The console's streams start with their channel byte.
-        Ok(start(conn, streams, self.endpoint.clone(), peer, 1))
+        Ok(start(conn, streams, self.path_of(false), peer, 1))
     }
 }
 
@@ -286,10 +337,20 @@ fn is_cert_alert(e: &ConnectionError) -> bool {
         .any(|a| code == quinn::TransportErrorCode::crypto(*a))
 }
 
+/// What a link needs to say which path it runs on.
+#[derive(Debug, Clone)]
+struct PathOf {
+    endpoint: Endpoint,
+    /// Connected to a relayed address (the console's side).
+    relayed: bool,
+    /// Our own allocation (the applet's side).
+    turn: Option<Arc<PunchMux>>,
+}
+
 #[derive(Debug)]
 struct QuicBackend {
     conn: Connection,
-    endpoint: Endpoint,
+    path: PathOf,
     counters: Arc<Counters>,
 }
 
@@ -314,10 +375,21 @@ impl Backend for QuicBackend {
     }
 
     fn path(&self) -> PathInfo {
+        let remote = self.conn.remote_address();
+        let turn = self.path.relayed
+            || self
+                .path
+                .turn
+                .as_ref()
+                .is_some_and(|t| t.is_relayed(remote));
         PathInfo {
-            kind: PathKind::Direct,
-            local: self.endpoint.local_addr().ok(),
-            remote: Some(self.conn.remote_address()),
+            kind: if turn {
+                PathKind::Turn
+            } else {
+                PathKind::Direct
+            },
+            local: self.path.endpoint.local_addr().ok(),
+            remote: Some(remote),
         }
     }
 
@@ -591,20 +663,14 @@ async fn receive_input(
     }
 }
 
-fn start(
-    conn: Connection,
-    streams: Streams,
-    endpoint: Endpoint,
-    peer: Fingerprint,
-    header: u64,
-) -> Link {
+fn start(conn: Connection, streams: Streams, path: PathOf, peer: Fingerprint, header: u64) -> Link {
     let acknowledged = acknowledges(&conn);
     let (ack_tx, ack_rx) = mpsc::channel(256);
     let mut ack_rx = Some(ack_rx);
     let counters = Arc::new(Counters::default());
     let backend = Arc::new(QuicBackend {
         conn: conn.clone(),
-        endpoint,
+        path,
         counters: counters.clone(),
     });
     let (link, plumbing) = Link::new(backend, peer);

@@ -25,9 +25,10 @@ use secours_protocol::Session;
 use secours_protocol::pb::Role;
 use secours_protocol::signaling::{
     ChannelJoin, GrantedSet, InputPriority, JoinRequest, PeerMessage, Secret, ServerMessage,
-    SessionState, SignalPayload,
+    SessionState, SignalPayload, TurnGrant,
 };
 use secours_transport::LocalIdentity;
+use secours_transport::punch::TurnRoute;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -369,6 +370,7 @@ async fn serve_session(
         session_id: session_id.clone(),
         customer_token: joined.customer_token.clone(),
         name: config.name.clone(),
+        turn: joined.turn.clone(),
     };
     if let Err(e) = resume.save() {
         tracing::warn!(error = %e, "no reconnection file");
@@ -378,6 +380,7 @@ async fn serve_session(
         path: config.path,
         host_ips: host_ip_toward(&config.server).into_iter().collect(),
         stun: config.stun,
+        turn: joined.turn.as_ref().and_then(turn_route),
     };
     let meeting = meet(
         Role::Applet,
@@ -527,5 +530,58 @@ mod tests {
         }
         assert!(parse_link("https://help.example/join/xyz").is_none());
         assert!(parse_link("https://help.example/other").is_none());
+    }
+}
+
+/// The first UDP TURN server of `grant`, with its credentials; `None` when
+/// it names none this applet can use.
+fn turn_route(grant: &TurnGrant) -> Option<TurnRoute> {
+    let server = grant.urls.iter().find_map(|u| turn_udp_address(u))?;
+    Some(TurnRoute {
+        server,
+        username: grant.username.clone(),
+        password: grant.credential.clone(),
+    })
+}
+
+/// `turn:host[:port][?transport=udp]` as a socket address (3478 by default);
+/// `None` for `turns:` and TCP transports.
+fn turn_udp_address(url: &str) -> Option<SocketAddr> {
+    let rest = url.strip_prefix("turn:")?;
+    let (host, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if !query.is_empty() && query != "transport=udp" {
+        return None;
+    }
+    let with_port = if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !host.ends_with(']')
+    {
+        host.to_owned()
+    } else {
+        format!("{host}:3478")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&with_port)
+        .ok()?
+        .next()
+}
+
+#[cfg(test)]
+mod turn_url_tests {
+    use super::turn_udp_address;
+
+    #[test]
+    fn turn_urls_name_udp_servers() {
+        assert_eq!(
+            turn_udp_address("turn:10.0.0.2:3479?transport=udp"),
+            Some("10.0.0.2:3479".parse().unwrap())
+        );
+        assert_eq!(
+            turn_udp_address("turn:10.0.0.2"),
+            Some("10.0.0.2:3478".parse().unwrap())
+        );
+        assert_eq!(turn_udp_address("turns:10.0.0.2:443?transport=tcp"), None);
+        assert_eq!(turn_udp_address("turn:10.0.0.2:3478?transport=tcp"), None);
+        assert_eq!(turn_udp_address("stun:10.0.0.2"), None);
     }
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use secours_protocol::signaling::{Joined, Secret};
+use secours_protocol::signaling::{Joined, Secret, TurnGrant};
 use serde::{Deserialize, Serialize};
 
 /// What a reconnection needs.
@@ -24,6 +24,9 @@ pub struct ResumeState {
     pub customer_token: Secret,
     /// The customer's name.
     pub name: String,
+    /// The session's TURN credentials (a reboot keeps the relayed path).
+    #[serde(default)]
+    pub turn: Option<TurnGrant>,
 }
 
 /// Why the state could not be kept or read.
@@ -67,6 +70,7 @@ impl ResumeState {
             customer_token: self.customer_token.clone(),
             technician: None,
             estimated_wait_s: None,
+            turn: self.turn.clone(),
         }
     }
 
@@ -154,8 +158,15 @@ mod tests {
             session_id: "abc".into(),
             customer_token: Secret::from("very-secret-token"),
             name: "Sam".into(),
+            turn: Some(TurnGrant {
+                urls: vec!["turn:10.0.0.2:3478?transport=udp".into()],
+                username: "1:abc".into(),
+                credential: Secret::from("turn-password"),
+                expires_at: 1,
+            }),
         };
         assert!(!format!("{s:?}").contains("very-secret-token"));
+        assert!(!format!("{s:?}").contains("turn-password"));
         let back: ResumeState = serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap();
         assert_eq!(back.customer_token.expose(), "very-secret-token");
     }

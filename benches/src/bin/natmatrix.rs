@@ -3,7 +3,8 @@
 //! session between the real programs in network namespaces: the path it
 //! ended on, the time from the PIN entered to the first decoded picture
 //! (the relay carries the start: target under 1 s) and the time until a
-//! direct path took over (target under 2 s where one is possible). Prints
+//! UDP path took over (direct, or through the TURN server where both NATs
+//! defeat punching; target under 2 s where one is possible). Prints
 //! the table and writes it to `benches/results/nat-matrix.md`. Needs root.
 //!
 //! `cargo build --release --workspace && sudo target/release/natmatrix`
@@ -62,7 +63,7 @@ fn main() -> Result<()> {
             }
             let o = run_pair(&bin, &database, &dir, a, c)?;
             println!(
-                "applet {a:>18} / console {c:>18}: {:>6}, first picture {:>5.0} ms, direct {}{}",
+                "applet {a:>18} / console {c:>18}: {:>6}, first picture {:>5.0} ms, UDP path at {}{}",
                 o.path,
                 o.first_frame_ms,
                 o.direct_ms.map_or("-".into(), |d| format!("{d:.0} ms")),
@@ -75,8 +76,9 @@ fn main() -> Result<()> {
     }
     let mut doc = String::from(
         "# The path matrix\n\nWritten by `natmatrix` (benches/src/bin/natmatrix.rs): a real session per pair \
-         (applet in LAN A, console in LAN B, server and STUN on the public segment, network namespaces \
-         and nftables). Times from the PIN entered.\n\n",
+         (applet in LAN A, console in LAN B, `secours server` with its STUN responder and coturn \
+         on the public segment, network namespaces and nftables). Times from the PIN entered; \
+         `turn` is QUIC end to end through the TURN server's relayed address.\n\n",
     );
     doc.push_str(&table(&outcomes));
     doc.push_str("\nWhy the relay cells stayed on the relay:\n\n");

@@ -19,7 +19,7 @@ pub use messages::{
 pub use rest::{
     ChannelJoin, ErrorBody, JoinRequest, Joined, LoginRequest, LoginResponse, MAX_FORM_FIELD_NAME,
     MAX_FORM_FIELD_VALUE, MAX_FORM_FIELDS, Me, PasswordChange, PrivateSession, SessionView,
-    TransferTarget,
+    TransferTarget, TurnGrant,
 };
 pub use secret::Secret;
 pub use vocabulary::{ChatMode, CloseReason, GrantedSet, Perm, Role, SessionState};

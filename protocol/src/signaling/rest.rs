@@ -180,6 +180,26 @@ pub struct Joined {
     pub technician: Option<String>,
     /// Estimated seconds before pick-up (APPLET-4), when known.
     pub estimated_wait_s: Option<i64>,
+    /// A TURN server for the direct path, with this session's credentials,
+    /// when the server has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<TurnGrant>,
+}
+
+/// A TURN server and credentials for one session: RFC 8489 long-term
+/// credentials derived from a secret the signaling server shares with the
+/// TURN server, refused by it after `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TurnGrant {
+    /// `turn:host:port?transport=udp` (and other transports) URLs.
+    pub urls: Vec<String>,
+    /// `expiry:session`.
+    pub username: String,
+    /// The derived password.
+    pub credential: Secret,
+    /// Unix seconds after which the credentials are refused.
+    pub expires_at: u64,
 }
 
 /// Where a session is transferred to (`POST /api/v1/sessions/{id}/transfer`):

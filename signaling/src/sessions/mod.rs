@@ -271,6 +271,7 @@ pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> Ap
         })
         .await;
     Ok(Joined {
+        turn: state.config.turn.as_ref().map(|t| t.grant(&session_id)),
         session_id,
         customer_token: Secret::new(token),
         technician,
@@ -308,6 +309,7 @@ pub async fn join_channel(
     .execute(&state.store.pool)
     .await?;
     Ok(Joined {
+        turn: state.config.turn.as_ref().map(|t| t.grant(&id)),
         session_id: id,
         customer_token: Secret::new(token),
         technician: None,
