@@ -226,10 +226,19 @@ async fn console_loop(
     {
         return;
     }
+    // SESS-9: the technician is online while a console renews its lease.
+    let _ = crate::routing::presence::console_seen(&state, caller.id, true).await;
+    let mut renew = tokio::time::interval(std::time::Duration::from_millis(
+        state.config.presence.refresh_ms.max(10),
+    ));
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             // Access revoked (SIGNALING.md 3): the socket ends.
             () = guard.revoked() => break,
+            _ = renew.tick() => {
+                let _ = crate::routing::presence::console_seen(&state, caller.id, false).await;
+            }
             msg = inc.next() => {
                 let text = match msg {
                     Some(Ok(Message::Text(t))) if rate.allow() => t,
@@ -246,6 +255,7 @@ async fn console_loop(
                     }
                     Ok(PeerMessage::Activity { session_id }) => {
                         let _ = sessions::touch(&state.store.pool, &session_id).await;
+                        let _ = crate::routing::presence::activity(&state, caller.id).await;
                         None
                     }
                     Ok(_) => Some(error_msg("unexpected message")),
@@ -285,6 +295,7 @@ async fn console_loop(
             }
         }
     }
+    let _ = crate::routing::presence::console_closed(&state, caller.id).await;
 }
 
 /// Forwards a signal from one peer of a live session to the other. A

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use std::collections::BTreeMap;
 
@@ -43,7 +43,7 @@ struct ChannelForm {
     error: Option<String>,
     name: String,
     /// Field name, label, value.
-    fields: Vec<(&'static str, String, String)>,
+    fields: Vec<(String, String, String)>,
 }
 
 #[derive(Template, Debug)]
@@ -121,8 +121,9 @@ pub(super) async fn pin_submit(
     }
 }
 
-/// A channel by its link code: id, name, and its terms (APPLET-6).
-async fn channel_of(state: &AppState, code: &str) -> Option<(i64, String, String)> {
+/// A channel by its link code: id, name, its terms (APPLET-6) and its
+/// custom fields (FIELD-1).
+async fn channel_of(state: &AppState, code: &str) -> Option<(i64, String, String, Vec<String>)> {
     if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -137,21 +138,56 @@ async fn channel_of(state: &AppState, code: &str) -> Option<(i64, String, String
         .await
         .map(|a| a.terms)
         .unwrap_or_default();
-    Some((id, name, terms))
+    let fields = crate::routing::of_channel(state, id)
+        .await
+        .map(|r| r.fields)
+        .unwrap_or_default();
+    Some((id, name, terms, fields))
+}
+
+/// The form's inputs: input name, label, stored name. A channel's own
+/// fields (FIELD-1) replace the standard ones.
+fn inputs(p: &Chrome, configured: &[String]) -> Vec<(String, String, String)> {
+    if configured.is_empty() {
+        CHANNEL_FIELDS
+            .iter()
+            .map(|(name, label)| ((*name).to_owned(), p.t(label), (*name).to_owned()))
+            .collect()
+    } else {
+        configured
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (format!("field{i}"), name.clone(), name.clone()))
+            .collect()
+    }
+}
+
+/// SESS-5: a channel that sends its customers to a page when nobody is
+/// available does so before the form.
+async fn redirect_if_closed(state: &AppState, channel: i64) -> Option<Response> {
+    match crate::routing::admit_channel(state, channel).await {
+        Ok(Err(crate::routing::Refusal { url: Some(url), .. })) => {
+            Some(axum::response::Redirect::to(&url).into_response())
+        }
+        _ => None,
+    }
 }
 
 fn channel_form(
     lang: Lang,
     status: StatusCode,
     code: String,
-    (channel, terms): (String, String),
+    (channel, terms, configured): (String, String, &[String]),
     error: Option<String>,
     f: &Fields,
 ) -> Response {
     let p = Chrome::anonymous(lang, "channel-form-title");
-    let fields = CHANNEL_FIELDS
-        .iter()
-        .map(|(name, label)| (*name, p.t(label), f.text(name)))
+    let fields = inputs(&p, configured)
+        .into_iter()
+        .map(|(input, label, _)| {
+            let value = f.text(&input);
+            (input, label, value)
+        })
         .collect();
     render(
         status,
@@ -175,14 +211,19 @@ pub(super) async fn channel_page(
 ) -> Response {
     let lang = anonymous_lang(&headers);
     match channel_of(&state, &code).await {
-        Some((_, name, terms)) => channel_form(
-            lang,
-            StatusCode::OK,
-            code,
-            (name, terms),
-            None,
-            &Fields::default(),
-        ),
+        Some((id, name, terms, configured)) => {
+            if let Some(r) = redirect_if_closed(&state, id).await {
+                return r;
+            }
+            channel_form(
+                lang,
+                StatusCode::OK,
+                code,
+                (name, terms, &configured),
+                None,
+                &Fields::default(),
+            )
+        }
         None => not_found(lang),
     }
 }
@@ -207,23 +248,27 @@ pub(super) async fn channel_submit(
     Form(f): Form<Fields>,
 ) -> Response {
     let lang = anonymous_lang(&headers);
-    let Some((_, channel, terms)) = channel_of(&state, &code).await else {
+    let Some((id, channel, terms, configured)) = channel_of(&state, &code).await else {
         return not_found(lang);
     };
+    if let Some(r) = redirect_if_closed(&state, id).await {
+        return r;
+    }
     if !terms.is_empty() && !f.checked("accept") {
         let msg = crate::web::i18n::Tr::new(lang).t("error-terms");
         return channel_form(
             lang,
             StatusCode::UNPROCESSABLE_ENTITY,
             code,
-            (channel, terms),
+            (channel, terms, &configured),
             Some(msg),
             &f,
         );
     }
-    let fields: BTreeMap<String, String> = CHANNEL_FIELDS
-        .iter()
-        .map(|(name, _)| ((*name).to_owned(), f.text(name)))
+    let p = Chrome::anonymous(lang, "channel-form-title");
+    let fields: BTreeMap<String, String> = inputs(&p, &configured)
+        .into_iter()
+        .map(|(input, _, stored)| (stored, f.text(&input)))
         .filter(|(_, v)| !v.is_empty())
         .collect();
     let req = ChannelJoin {
@@ -234,7 +279,14 @@ pub(super) async fn channel_submit(
         Ok(Json(j)) => joined(&state, lang, &j).await,
         Err(e) => {
             let msg = crate::web::i18n::Tr::new(lang).error(&e);
-            channel_form(lang, e.status, code, (channel, terms), Some(msg), &f)
+            channel_form(
+                lang,
+                e.status,
+                code,
+                (channel, terms, &configured),
+                Some(msg),
+                &f,
+            )
         }
     }
 }
