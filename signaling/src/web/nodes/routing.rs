@@ -239,8 +239,14 @@ pub(in crate::web) async fn group_routing(
     };
     let result = async {
         let r = read_group(&f)?;
-        api::routing::put_group(State(state), s.caller.clone(), Path(id), Query(apply), Json(r))
-            .await
+        api::routing::put_group(
+            State(state),
+            s.caller.clone(),
+            Path(id),
+            Query(apply),
+            Json(r),
+        )
+        .await
     }
     .await;
     match result {
