@@ -166,10 +166,14 @@ async fn close_unavailable_private(state: &AppState, group: i64) -> ApiResult<()
 async fn idle_logout(state: &AppState, group: i64, after_s: i64) -> ApiResult<()> {
     let now = now_ms();
     let cut = now - after_s * 1000;
+    // Idle: nothing done since the cut, and no login since either (a
+    // technician back the next day is not logged out at once).
     let idle: Vec<i64> = sqlx::query_scalar(
         "SELECT u.id FROM users u WHERE u.tech_group_id = $1 AND u.role = 'technician' \
-         AND u.last_active IS NOT NULL AND u.last_active <= $2 \
-         AND EXISTS (SELECT 1 FROM auth_tokens t WHERE t.user_id = u.id) LIMIT $3",
+         AND COALESCE(u.last_active, 0) <= $2 \
+         AND EXISTS (SELECT 1 FROM auth_tokens t WHERE t.user_id = u.id) \
+         AND NOT EXISTS (SELECT 1 FROM auth_tokens t WHERE t.user_id = u.id AND t.created_at > $2) \
+         LIMIT $3",
     )
     .bind(group)
     .bind(cut)
@@ -181,7 +185,8 @@ async fn idle_logout(state: &AppState, group: i64, after_s: i64) -> ApiResult<()
         // Still idle now (a console may have reported activity meanwhile).
         let ended = sqlx::query(
             "DELETE FROM auth_tokens WHERE user_id = $1 AND EXISTS (SELECT 1 FROM users u \
-             WHERE u.id = $1 AND u.last_active <= $2)",
+             WHERE u.id = $1 AND COALESCE(u.last_active, 0) <= $2) \
+             AND NOT EXISTS (SELECT 1 FROM auth_tokens t WHERE t.user_id = $1 AND t.created_at > $2)",
         )
         .bind(user)
         .bind(cut)
@@ -225,15 +230,63 @@ struct Candidate {
 
 type CandidateRow = (i64, i64, i64, Option<i64>);
 
+/// The technician a session of `channel` goes to: available, console open,
+/// under its group's maximum; fewest sessions held, then idle longest.
+async fn best<'e, E>(
+    ex: E,
+    state: &AppState,
+    channel: i64,
+    groups: &[(i64, GroupRouting)],
+) -> ApiResult<Option<Candidate>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows: Vec<CandidateRow> = sqlx::query_as(
+        "SELECT u.id, u.tech_group_id, \
+           (SELECT COUNT(*) FROM support_sessions s WHERE s.tech_id = u.id \
+             AND s.state IN ('active', 'on_hold')), \
+           (SELECT MAX(COALESCE(s.closed_at, s.picked_at)) FROM support_sessions s \
+             WHERE s.tech_id = u.id) \
+         FROM users u JOIN tech_groups g ON g.id = u.tech_group_id \
+         WHERE u.role = 'technician' AND u.enabled AND g.enabled AND u.status = 'available' \
+         AND u.console_seen > $2 \
+         AND u.tech_group_id IN (SELECT group_id FROM channel_groups WHERE channel_id = $1) \
+         AND u.id NOT IN (SELECT user_id FROM channel_exclusions WHERE channel_id = $1)",
+    )
+    .bind(channel)
+    .bind(presence::lease_cut(state, now_ms()))
+    .fetch_all(ex)
+    .await?;
+    let max_of = |g: i64| {
+        groups
+            .iter()
+            .find(|(id, _)| *id == g)
+            .map_or(0, |(_, r)| r.max_sessions)
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, group, holds, last)| Candidate {
+            id,
+            group,
+            holds,
+            last_busy: last.unwrap_or(0),
+        })
+        .filter(|c| {
+            let max = max_of(c.group);
+            max == 0 || c.holds < max
+        })
+        .min_by_key(|c| (c.holds, c.last_busy, c.id)))
+}
+
 /// SESS-4: waiting sessions of auto-start channels go, oldest first, each
-/// to the available technician of the channel holding fewest sessions and,
-/// among those, idle longest, within its group's maximum.
+/// to the [`best`] technician of its channel.
 async fn auto_start(
     state: &AppState,
     channels: &[i64],
     groups: &[(i64, GroupRouting)],
 ) -> ApiResult<()> {
     let mut waiting: Vec<(String, i64)> = Vec::new();
+    let mut servable = false;
     for c in channels {
         let mut some: Vec<(String, i64)> = sqlx::query_as(
             "SELECT id, channel_id FROM support_sessions WHERE channel_id = $1 \
@@ -244,52 +297,23 @@ async fn auto_start(
         .bind(BATCH)
         .fetch_all(&state.store.pool)
         .await?;
+        // Read without the lock first: most passes have nothing to do.
+        if !some.is_empty() && !servable {
+            servable = best(&state.store.pool, state, *c, groups).await?.is_some();
+        }
         waiting.append(&mut some);
     }
-    if waiting.is_empty() {
+    if !servable {
         return Ok(());
     }
-    let max_of = |g: i64| {
-        groups
-            .iter()
-            .find(|(id, _)| *id == g)
-            .map_or(0, |(_, r)| r.max_sessions)
-    };
     let now = now_ms();
     let mut given = Vec::new();
     // Under the write lock: counts read here stay true until the commit.
     let mut tx = state.store.write().await?;
     for (session, channel) in waiting {
-        let rows: Vec<CandidateRow> = sqlx::query_as(
-            "SELECT u.id, u.tech_group_id, \
-               (SELECT COUNT(*) FROM support_sessions s WHERE s.tech_id = u.id \
-                 AND s.state IN ('active', 'on_hold')), \
-               (SELECT MAX(COALESCE(s.closed_at, s.picked_at)) FROM support_sessions s \
-                 WHERE s.tech_id = u.id) \
-             FROM users u JOIN tech_groups g ON g.id = u.tech_group_id \
-             WHERE u.role = 'technician' AND u.enabled AND g.enabled AND u.status = 'available' \
-             AND u.console_seen > $2 \
-             AND u.tech_group_id IN (SELECT group_id FROM channel_groups WHERE channel_id = $1) \
-             AND u.id NOT IN (SELECT user_id FROM channel_exclusions WHERE channel_id = $1)",
-        )
-        .bind(channel)
-        .bind(presence::lease_cut(state, now))
-        .fetch_all(&mut *tx)
-        .await?;
-        let best = rows
-            .into_iter()
-            .map(|(id, group, holds, last)| Candidate {
-                id,
-                group,
-                holds,
-                last_busy: last.unwrap_or(0),
-            })
-            .filter(|c| {
-                let max = max_of(c.group);
-                max == 0 || c.holds < max
-            })
-            .min_by_key(|c| (c.holds, c.last_busy, c.id));
-        let Some(tech) = best else { continue };
+        let Some(tech) = best(&mut *tx, state, channel, groups).await? else {
+            continue;
+        };
         let taken = sqlx::query(
             "UPDATE support_sessions SET state = 'active', tech_id = $1, group_id = NULL, \
                picked_at = $2, expires_at = NULL, last_activity = $2, warned_at = NULL \
