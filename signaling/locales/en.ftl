@@ -277,3 +277,4 @@ day-4 = Thursday
 day-5 = Friday
 day-6 = Saturday
 day-7 = Sunday
+joined-fields-submit = Send these details

@@ -275,3 +275,4 @@ day-4 = jeudi
 day-5 = vendredi
 day-6 = samedi
 day-7 = dimanche
+joined-fields-submit = Envoyer ces informations

@@ -491,6 +491,50 @@ async fn private_and_status(db: &Db) {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["code"], "permission_denied");
+    // FIELD-2 on the customer's side: after the PIN page, the joined page
+    // asks the group's fields, proven by the session's token.
+    let (_, p2) = h.post("/api/v1/sessions", &[], Some(&t), json!({})).await;
+    let html = h
+        .http
+        .post(format!("{}/", h.base))
+        .header("origin", &h.base)
+        .form(&[("pin", p2["pin"].as_str().unwrap()), ("name", "Pat")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hidden = |name: &str| {
+        let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+        html[at..].split('"').next().unwrap().to_owned()
+    };
+    assert!(html.contains("id=\"joined-field0\""), "{html}");
+    let (sid2, token2) = (hidden("session"), hidden("token"));
+    let post_fields = |token: String, value: &'static str| {
+        let (h, sid2) = (&h, sid2.clone());
+        async move {
+            h.http
+                .post(format!("{}/joined/fields", h.base))
+                .header("origin", &h.base)
+                .form(&[
+                    ("session", sid2.as_str()),
+                    ("token", token.as_str()),
+                    ("field0", value),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let wrong = post_fields("ab".repeat(32), "forged").await;
+    assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
+    let ok = post_fields(token2, "T-99").await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(ok.text().await.unwrap().contains("joined-fields-saved"));
+    let (_, v) = h.get("/api/v1/sessions/{id}", &[&sid2], &m).await;
+    let fields: Value = serde_json::from_str(v["customer_fields"].as_str().unwrap()).unwrap();
+    assert_eq!(fields, json!({"Ticket": "T-99"}));
     // Away: the same as offline for a private session.
     h.call(
         Method::PUT,

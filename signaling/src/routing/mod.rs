@@ -136,7 +136,7 @@ pub struct GroupRouting {
     pub console: ConsoleTexts,
 }
 
-fn parse<T: serde::de::DeserializeOwned + Default>(stored: &str) -> T {
+pub(crate) fn parse<T: serde::de::DeserializeOwned + Default>(stored: &str) -> T {
     // Empty (never set) or unreadable: the defaults.
     serde_json::from_str(stored).unwrap_or_default()
 }

@@ -55,20 +55,7 @@ pub async fn edit_fields(
     }
     let names = names_of(state, &s).await?;
     crate::routing::check_values(&names, values)?;
-    let mut current: BTreeMap<String, String> =
-        serde_json::from_str(&s.customer_fields).unwrap_or_default();
-    for (k, v) in values {
-        if v.is_empty() {
-            current.remove(k);
-        } else {
-            current.insert(k.clone(), v.clone());
-        }
-    }
-    let text = serde_json::to_string(&current).map_err(|e| ApiError::internal("fields", e))?;
-    if text.len() > crate::api::join::MAX_FIELDS_BYTES {
-        return Err(ApiError::unprocessable("the fields are too long together"));
-    }
-    let now = now_ms();
+    let text = merged(&s.customer_fields, values)?;
     let mut tx = state.store.write().await?;
     let changed = sqlx::query(
         "UPDATE support_sessions SET customer_fields = $1 WHERE id = $2 AND state <> 'closed'",
@@ -86,16 +73,80 @@ pub async fn edit_fields(
         "session.fields",
         &format!("session:{id}"),
         serde_json::json!({"names": values.keys().collect::<Vec<_>>()}),
-        now,
+        now_ms(),
     )
     .await?;
     tx.commit().await?;
-    // Queues show the fields: consoles refresh theirs.
+    queue_changed(state, id).await;
+    load(&state.store.pool, id).await
+}
+
+/// The stored fields with `values` applied (an empty value removes one).
+fn merged(stored: &str, values: &BTreeMap<String, String>) -> ApiResult<String> {
+    let mut current: BTreeMap<String, String> = serde_json::from_str(stored).unwrap_or_default();
+    for (k, v) in values {
+        if v.is_empty() {
+            current.remove(k);
+        } else {
+            current.insert(k.clone(), v.clone());
+        }
+    }
+    let text = serde_json::to_string(&current).map_err(|e| ApiError::internal("fields", e))?;
+    if text.len() > crate::api::join::MAX_FIELDS_BYTES {
+        return Err(ApiError::unprocessable("the fields are too long together"));
+    }
+    Ok(text)
+}
+
+/// Queues show the fields: consoles refresh theirs.
+async fn queue_changed(state: &AppState, id: &str) {
     state
         .bus
         .announce(crate::events::Event::QueueChanged {
             session_id: id.to_owned(),
         })
         .await;
-    load(&state.store.pool, id).await
+}
+
+/// FIELD-2 on the customer's side: the fields of a private session's
+/// technician group, asked after the PIN code (the page cannot know the
+/// group before). Empty for channel sessions (their form asks first).
+pub async fn customer_names(state: &AppState, id: &str) -> ApiResult<Vec<String>> {
+    let routing: Option<String> = sqlx::query_scalar(
+        "SELECT g.routing FROM support_sessions s JOIN users u ON u.id = s.tech_id \
+         JOIN tech_groups g ON g.id = u.tech_group_id WHERE s.id = $1 AND s.kind = 'private'",
+    )
+    .bind(id)
+    .fetch_optional(&state.store.pool)
+    .await?;
+    Ok(routing
+        .map(|r| crate::routing::parse::<crate::routing::GroupRouting>(&r).fields)
+        .unwrap_or_default())
+}
+
+/// The customer fills its private session's fields, with its token.
+pub async fn customer_fields(
+    state: &AppState,
+    id: &str,
+    token: &str,
+    values: &BTreeMap<String, String>,
+) -> ApiResult<()> {
+    let s = super::check_customer(&state.store.pool, id, token).await?;
+    crate::routing::check_values(&customer_names(state, id).await?, values)?;
+    let text = merged(&s.customer_fields, values)?;
+    // Only what it was when read: a technician's edit meanwhile wins.
+    let changed = sqlx::query(
+        "UPDATE support_sessions SET customer_fields = $1 WHERE id = $2 AND state <> 'closed' \
+         AND customer_fields = $3",
+    )
+    .bind(&text)
+    .bind(id)
+    .bind(&s.customer_fields)
+    .execute(&state.store.pool)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Err(ApiError::conflict("the session changed; try again"));
+    }
+    queue_changed(state, id).await;
+    Ok(())
 }

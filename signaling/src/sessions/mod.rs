@@ -9,7 +9,7 @@ mod fields;
 mod reconnect;
 
 pub use estimate::{EstimateCache, estimate_for_channel, estimate_for_tech};
-pub use fields::edit_fields;
+pub use fields::{customer_fields, customer_names, edit_fields};
 pub use reconnect::{AppletSockets, applet_away, applet_back, issue_relay};
 
 use rand::Rng;

@@ -58,6 +58,14 @@ struct JoinedPage {
     wait_minutes: Option<i64>,
     /// The command that starts the applet bound to this session.
     command: String,
+    /// FIELD-2: the session and its token for the fields' form.
+    session_id: String,
+    token: String,
+    /// Input name, label (the private session's fields).
+    fields: Vec<(String, String)>,
+    /// The fields were just saved, or why not.
+    fields_saved: bool,
+    fields_error: Option<String>,
 }
 
 /// `GET /`: the PIN page.
@@ -74,13 +82,34 @@ pub(super) async fn pin_page(headers: HeaderMap) -> Response {
 }
 
 async fn joined(state: &AppState, lang: Lang, j: &Joined) -> Response {
+    joined_with(state, lang, j, (false, None)).await
+}
+
+async fn joined_with(
+    state: &AppState,
+    lang: Lang,
+    j: &Joined,
+    (fields_saved, fields_error): (bool, Option<String>),
+) -> Response {
     let server = state.config.public_url.trim_end_matches('/');
     let applet = crate::api::applet::for_session(state, &j.session_id)
         .await
         .unwrap_or_default();
+    let fields = crate::sessions::customer_names(state, &j.session_id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (format!("field{i}"), name))
+        .collect();
     render(
         StatusCode::OK,
         &JoinedPage {
+            session_id: j.session_id.clone(),
+            token: j.customer_token.expose().to_owned(),
+            fields,
+            fields_saved,
+            fields_error,
             p: Chrome::anonymous(lang, "joined-title"),
             technician: j.technician.clone(),
             show_wait: applet.show_wait,
@@ -289,4 +318,40 @@ pub(super) async fn channel_submit(
             )
         }
     }
+}
+
+/// `POST /joined/fields` (FIELD-2): the customer of a private session fills
+/// its technician group's fields, proving it with the session's token.
+pub(super) async fn fields_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Response {
+    let lang = anonymous_lang(&headers);
+    let (id, token) = (f.text("session"), f.text("token"));
+    if id.len() > 64 || token.len() > 128 {
+        return not_found(lang);
+    }
+    let names = crate::sessions::customer_names(&state, &id)
+        .await
+        .unwrap_or_default();
+    let values: BTreeMap<String, String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), f.text(&format!("field{i}"))))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let outcome = match crate::sessions::customer_fields(&state, &id, &token, &values).await {
+        Ok(()) => (true, None),
+        // A wrong or spent token learns nothing more than a wrong channel.
+        Err(e) if e.code == "unauthenticated" => return not_found(lang),
+        Err(e) => (false, Some(crate::web::i18n::Tr::new(lang).error(&e))),
+    };
+    let j = Joined {
+        session_id: id,
+        customer_token: Secret::new(token),
+        technician: None,
+        estimated_wait_s: None,
+    };
+    joined_with(&state, lang, &j, outcome).await
 }

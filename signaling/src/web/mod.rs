@@ -185,6 +185,12 @@ pub fn routes() -> Vec<PageRoute> {
         ),
         r(M::GET, "/admin/status", Staff, get(status::page)),
         r(M::GET, "/admin/status/rows", Staff, get(status::rows)),
+        r(
+            M::POST,
+            "/joined/fields",
+            Public,
+            post(customer::fields_submit),
+        ),
         r(M::GET, "/", Public, get(customer::pin_page)),
         r(M::POST, "/", Public, post(customer::pin_submit)),
         r(M::GET, "/join/{code}", Public, get(customer::channel_page)),
