@@ -347,6 +347,29 @@ async fn hours_and_unavailable(db: &Db) {
     let (s, v) = join("Outside").await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["message"], "Closed.");
+    // A web page instead: the API names it, the web pages go there.
+    let mut pg = hours("Pacific/Pago_Pago");
+    pg["unavailable"] = json!({"action": "page", "url": "https://acme.test/closed"});
+    put(&h, "/api/v1/channels/{id}/routing", &["3"], pg).await;
+    let (s, v) = join("Elsewhere").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "unavailable_page");
+    assert_eq!(v["message"], "https://acme.test/closed");
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for req in [
+        no_follow.get(format!("{}/join/{code}", h.base)),
+        no_follow
+            .post(format!("{}/join/{code}", h.base))
+            .header("origin", &h.base)
+            .form(&[("name", "Web")]),
+    ] {
+        let resp = req.send().await.unwrap();
+        assert!(resp.status().is_redirection(), "{}", resp.status());
+        assert_eq!(resp.headers()["location"], "https://acme.test/closed");
+    }
     // Keep waiting: the customer gets a session even outside the hours.
     let mut w = hours("Pacific/Pago_Pago");
     w["unavailable"] = json!({"action": "wait"});
@@ -555,6 +578,27 @@ async fn private_and_status(db: &Db) {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
+    // A web page instead: the PIN page goes there.
+    put(
+        &h,
+        "/api/v1/tech-groups/{id}/routing",
+        &[&g.to_string()],
+        json!({"private_unavailable": {"action": "page", "url": "https://acme.test/away"}}),
+    )
+    .await;
+    let (_, p) = h.post("/api/v1/sessions", &[], Some(&t), json!({})).await;
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/", h.base))
+        .header("origin", &h.base)
+        .form(&[("pin", p["pin"].as_str().unwrap()), ("name", "Web")])
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+    assert_eq!(resp.headers()["location"], "https://acme.test/away");
     // Idle logout (SESS-9): the token ends and the console closes.
     put(
         &h,

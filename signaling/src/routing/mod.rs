@@ -281,14 +281,18 @@ impl Refusal {
         }
     }
 
-    /// The API's answer: 409 `unavailable` (the state of the help desk, not
-    /// a fault of the server), with the message.
+    /// The API's answer (409: the state of the help desk, not a fault of
+    /// the server): `unavailable` with the message to show, or
+    /// `unavailable_page` with the address to open instead.
     pub fn into_error(self) -> ApiError {
-        ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "unavailable",
-            self.message,
-        )
+        match self.url {
+            Some(url) => ApiError::new(axum::http::StatusCode::CONFLICT, "unavailable_page", url),
+            None => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "unavailable",
+                self.message,
+            ),
+        }
     }
 }
 

@@ -139,6 +139,7 @@ pub(super) async fn pin_submit(
     };
     match api::join::join(State(state.clone()), ip, Json(req)).await {
         Ok(Json(j)) => joined(&state, lang, &j).await,
+        Err(e) if e.code == "unavailable_page" => go_to(&e.message),
         Err(e) => render(
             e.status,
             &PinPage {
@@ -195,11 +196,15 @@ fn inputs(p: &Chrome, configured: &[String]) -> Vec<(String, String, String)> {
 /// available does so before the form.
 async fn redirect_if_closed(state: &AppState, channel: i64) -> Option<Response> {
     match crate::routing::admit_channel(state, channel).await {
-        Ok(Err(crate::routing::Refusal { url: Some(url), .. })) => {
-            Some(axum::response::Redirect::to(&url).into_response())
-        }
+        Ok(Err(crate::routing::Refusal { url: Some(url), .. })) => Some(go_to(&url)),
         _ => None,
     }
+}
+
+/// SESS-5, SESS-6: the page the help desk named (checked `http(s)://` when
+/// saved) instead of a session.
+fn go_to(url: &str) -> Response {
+    axum::response::Redirect::to(url).into_response()
 }
 
 fn channel_form(
@@ -280,9 +285,6 @@ pub(super) async fn channel_submit(
     let Some((id, channel, terms, configured)) = channel_of(&state, &code).await else {
         return not_found(lang);
     };
-    if let Some(r) = redirect_if_closed(&state, id).await {
-        return r;
-    }
     if !terms.is_empty() && !f.checked("accept") {
         let msg = crate::web::i18n::Tr::new(lang).t("error-terms");
         return channel_form(
@@ -306,6 +308,7 @@ pub(super) async fn channel_submit(
     };
     match api::join::join_channel(State(state.clone()), ip, Path(code.clone()), Json(req)).await {
         Ok(Json(j)) => joined(&state, lang, &j).await,
+        Err(e) if e.code == "unavailable_page" => go_to(&e.message),
         Err(e) => {
             let msg = crate::web::i18n::Tr::new(lang).error(&e);
             channel_form(
