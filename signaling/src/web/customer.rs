@@ -282,7 +282,7 @@ pub(super) async fn channel_submit(
     Form(f): Form<Fields>,
 ) -> Response {
     let lang = anonymous_lang(&headers);
-    let Some((id, channel, terms, configured)) = channel_of(&state, &code).await else {
+    let Some((_, channel, terms, configured)) = channel_of(&state, &code).await else {
         return not_found(lang);
     };
     if !terms.is_empty() && !f.checked("accept") {
