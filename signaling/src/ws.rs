@@ -226,19 +226,12 @@ async fn console_loop(
     {
         return;
     }
-    // SESS-9: the technician is online while a console renews its lease.
-    let _ = crate::routing::presence::console_seen(&state, caller.id, true).await;
-    let mut renew = tokio::time::interval(std::time::Duration::from_millis(
-        state.config.presence.refresh_ms.max(10),
-    ));
-    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // SESS-9: the technician is online while this node renews its lease.
+    crate::routing::presence::console_opened(&state, caller.id).await;
     loop {
         tokio::select! {
             // Access revoked (SIGNALING.md 3): the socket ends.
             () = guard.revoked() => break,
-            _ = renew.tick() => {
-                let _ = crate::routing::presence::console_seen(&state, caller.id, false).await;
-            }
             msg = inc.next() => {
                 let text = match msg {
                     Some(Ok(Message::Text(t))) if rate.allow() => t,
@@ -295,7 +288,7 @@ async fn console_loop(
             }
         }
     }
-    let _ = crate::routing::presence::console_closed(&state, caller.id).await;
+    crate::routing::presence::console_closed(&state, caller.id).await;
 }
 
 /// Forwards a signal from one peer of a live session to the other. A

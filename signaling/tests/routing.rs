@@ -98,7 +98,7 @@ fn iso_weekday(offset_h: i64) -> i64 {
 }
 
 async fn auto_start(db: &Db) {
-    let h = Harness::start(db).await;
+    let h = Harness::start_with(db, |c| c.presence.refresh_ms = 50).await;
     let m = h.master.clone();
     let ga = h.tech_group(&m, None, "One at a time", &["chat"]).await;
     let gb = h.tech_group(&m, None, "Two at a time", &["chat"]).await;
@@ -136,6 +136,24 @@ async fn auto_start(db: &Db) {
     let code = channel_code(&h, 1).await;
     let _ca = online(&h, a_id, &a).await;
     let _cb = online(&h, b_id, &b).await;
+    // The node renews the lease of its open consoles.
+    let seen = || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT console_seen FROM users WHERE id = $1")
+            .bind(a_id)
+            .fetch_one(&h.server.state.store.pool)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let first = seen().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen().await <= first {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lease never renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 
     // Both idle and empty: the lower id first (A), then the one holding fewer.
     let (s1, _w1) = customer(&h, &code, "One").await;

@@ -2,6 +2,9 @@
 //! away) and whether a console of it is open, which every node knows from
 //! a lease in the database that open consoles renew.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -69,31 +72,95 @@ pub async fn channel_has_available(state: &AppState, channel: i64) -> ApiResult<
     Ok(hit.is_some())
 }
 
-/// A console of `user` opened, or renews its lease: it is online and
-/// (when `active`) it did something.
-pub async fn console_seen(state: &AppState, user: i64, active: bool) -> ApiResult<()> {
+/// The consoles open on this node, per technician: one renewal per
+/// technician and interval whatever its number of consoles, and a console
+/// that closes takes the technician offline only if it was its last here.
+#[derive(Debug, Default)]
+pub struct Consoles(Mutex<HashMap<i64, usize>>);
+
+impl Consoles {
+    fn opened(&self, user: i64) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(user).or_default() += 1;
+        }
+    }
+
+    /// Consoles of `user` still open here.
+    fn closed(&self, user: i64) -> usize {
+        let Ok(mut m) = self.0.lock() else { return 0 };
+        let left = m.get(&user).map_or(0, |n| n.saturating_sub(1));
+        if left == 0 {
+            m.remove(&user);
+        } else {
+            m.insert(user, left);
+        }
+        left
+    }
+
+    fn users(&self) -> Vec<i64> {
+        self.0
+            .lock()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A console of `user` opened on this node: it is online and active.
+pub async fn console_opened(state: &AppState, user: i64) {
+    state.consoles.opened(user);
     let now = now_ms();
-    let sql = if active {
-        "UPDATE users SET console_seen = $1, last_active = $1 WHERE id = $2"
-    } else {
-        "UPDATE users SET console_seen = $1 WHERE id = $2"
-    };
-    sqlx::query(sql)
+    let r = sqlx::query("UPDATE users SET console_seen = $1, last_active = $1 WHERE id = $2")
         .bind(now)
         .bind(user)
         .execute(&state.store.pool)
-        .await?;
-    Ok(())
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, user, "console presence not recorded");
+    }
 }
 
-/// A console of `user` closed. Another console of the same account renews
-/// the lease again within `presence.refresh_ms`.
-pub async fn console_closed(state: &AppState, user: i64) -> ApiResult<()> {
-    sqlx::query("UPDATE users SET console_seen = NULL WHERE id = $1")
+/// A console of `user` closed on this node. Consoles of the same account on
+/// other nodes renew the lease again within `presence.refresh_ms`.
+pub async fn console_closed(state: &AppState, user: i64) {
+    if state.consoles.closed(user) > 0 {
+        return;
+    }
+    let r = sqlx::query("UPDATE users SET console_seen = NULL WHERE id = $1")
         .bind(user)
         .execute(&state.store.pool)
-        .await?;
-    Ok(())
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, user, "console presence not cleared");
+    }
+}
+
+/// Renews, every `presence.refresh_ms`, the lease of every technician with
+/// a console open on this node (one transaction per round).
+pub async fn run_renewal(state: AppState) {
+    let every = std::time::Duration::from_millis(state.config.presence.refresh_ms.max(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let users = state.consoles.users();
+        if users.is_empty() {
+            continue;
+        }
+        if let Err(e) = renew(&state, &users).await {
+            tracing::warn!(error = %e, "console presence not renewed");
+        }
+    }
+}
+
+async fn renew(state: &AppState, users: &[i64]) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let mut tx = state.store.pool.begin().await?;
+    for u in users {
+        sqlx::query("UPDATE users SET console_seen = $1 WHERE id = $2")
+            .bind(now)
+            .bind(u)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
 }
 
 /// The technician did something (the idle logout counts from here).
@@ -180,4 +247,24 @@ pub async fn list(state: &AppState, scope: &crate::scope::Scope) -> ApiResult<Ve
             },
         )
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_console_of_a_node_takes_the_technician_offline() {
+        let c = Consoles::default();
+        c.opened(7);
+        c.opened(7);
+        c.opened(8);
+        assert_eq!(c.closed(7), 1);
+        let mut users = c.users();
+        users.sort_unstable();
+        assert_eq!(users, vec![7, 8]);
+        assert_eq!(c.closed(7), 0);
+        assert_eq!(c.users(), vec![8]);
+        assert_eq!(c.closed(9), 0, "an unknown console is no underflow");
+    }
 }
