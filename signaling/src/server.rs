@@ -196,6 +196,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         estimates: Default::default(),
         applet_sockets: Default::default(),
         consoles: Default::default(),
+        private_rules: Default::default(),
     }));
     let (app, _) = router(&state);
 

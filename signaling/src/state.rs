@@ -39,6 +39,8 @@ pub struct Inner {
     pub applet_sockets: crate::sessions::AppletSockets,
     /// Consoles open on this node per technician (SESS-9 presence).
     pub consoles: crate::routing::presence::Consoles,
+    /// Which groups' private sessions may be refused (SESS-6).
+    pub private_rules: crate::routing::PrivateRules,
 }
 
 impl std::ops::Deref for AppState {

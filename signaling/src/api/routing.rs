@@ -136,6 +136,7 @@ pub async fn put_group(
     )
     .await?;
     tx.commit().await?;
+    state.private_rules.set_some(&ids, &r);
     Ok(Json(r))
 }
 

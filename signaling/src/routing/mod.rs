@@ -321,10 +321,57 @@ async fn admit_with(
     Ok(Err(Refusal::of(&r.unavailable)))
 }
 
+/// The groups whose private sessions do not wait for an unavailable
+/// technician, as this node last read them: the sweeper refreshes it every
+/// pass, a save on this node at once. While it is empty (the default
+/// settings), a PIN redemption costs no query here.
+#[derive(Debug, Default)]
+pub struct PrivateRules(std::sync::RwLock<Option<std::collections::HashSet<i64>>>);
+
+impl PrivateRules {
+    /// Whether some group may refuse (unknown before the first read: yes).
+    fn any(&self) -> bool {
+        self.0
+            .read()
+            .map(|s| s.as_ref().is_none_or(|s| !s.is_empty()))
+            .unwrap_or(true)
+    }
+
+    /// Every group's rules, as just read.
+    pub(crate) fn set_all(&self, groups: &[(i64, GroupRouting)]) {
+        let refusing = groups
+            .iter()
+            .filter(|(_, r)| r.private_unavailable.action != UnavailableAction::Wait)
+            .map(|(id, _)| *id)
+            .collect();
+        if let Ok(mut s) = self.0.write() {
+            *s = Some(refusing);
+        }
+    }
+
+    /// Some groups' rules, as just saved.
+    pub(crate) fn set_some(&self, ids: &[i64], r: &GroupRouting) {
+        if let Ok(mut s) = self.0.write()
+            && let Some(set) = s.as_mut()
+        {
+            for id in ids {
+                if r.private_unavailable.action == UnavailableAction::Wait {
+                    set.remove(id);
+                } else {
+                    set.insert(*id);
+                }
+            }
+        }
+    }
+}
+
 /// SESS-6: whether a private session of technician `tech` goes on now that
 /// its customer came: the technician is online and not away, or its group
 /// says to wait anyway.
 pub async fn admit_private(state: &AppState, tech: i64) -> ApiResult<Result<(), Refusal>> {
+    if !state.private_rules.any() {
+        return Ok(Ok(()));
+    }
     let row: Option<(Option<i64>, String, Option<i64>, String)> = sqlx::query_as(
         "SELECT u.tech_group_id, u.status, u.console_seen, g.routing FROM users u \
          JOIN tech_groups g ON g.id = u.tech_group_id WHERE u.id = $1",
@@ -375,5 +422,43 @@ pub async fn admit_join(state: &AppState, channel: i64, fields_json: &str) -> Ap
     match admit_with(state, channel, &r).await? {
         Ok(()) => Ok(()),
         Err(refusal) => Err(refusal.into_error()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_rules_skip_the_query_only_when_no_group_refuses() {
+        let rules = PrivateRules::default();
+        assert!(rules.any(), "unknown before the first read");
+        let mut refusing = GroupRouting::default();
+        refusing.private_unavailable.action = UnavailableAction::Message;
+        rules.set_all(&[(1, GroupRouting::default())]);
+        assert!(!rules.any());
+        rules.set_some(&[2, 3], &refusing);
+        assert!(rules.any());
+        rules.set_some(&[2, 3], &GroupRouting::default());
+        assert!(!rules.any());
+        rules.set_all(&[(4, refusing)]);
+        assert!(rules.any());
+    }
+
+    #[test]
+    fn settings_checks() {
+        let mut c = ChannelRouting::default();
+        assert!(c.check().is_ok());
+        c.unavailable.action = UnavailableAction::Page;
+        assert!(c.check().is_err(), "a page needs its address");
+        c.unavailable.url = "https://acme.test/closed".into();
+        assert!(c.check().is_ok());
+        c.fields = vec!["A".into(), "A".into()];
+        assert!(c.check().is_err(), "repeated field");
+        let g = GroupRouting {
+            max_sessions: 101,
+            ..GroupRouting::default()
+        };
+        assert!(g.check().is_err());
     }
 }

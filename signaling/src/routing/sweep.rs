@@ -20,6 +20,7 @@ const BATCH: i64 = 100;
 pub async fn run(state: &AppState) -> ApiResult<()> {
     let channels = super::all_channels(state).await?;
     let groups = super::all_groups(state).await?;
+    state.private_rules.set_all(&groups);
     for (id, r) in &channels {
         if let Some(t) = &r.auto_transfer {
             auto_transfer(state, *id, t).await?;
