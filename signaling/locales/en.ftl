@@ -278,3 +278,4 @@ day-5 = Friday
 day-6 = Saturday
 day-7 = Sunday
 joined-fields-submit = Send these details
+routing-hours-hint = Opening spans per day, in the channel's time zone: 09:00-12:00, 14:00-17:30 (24:00 for midnight); an empty day is closed.

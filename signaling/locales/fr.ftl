@@ -276,3 +276,4 @@ day-5 = vendredi
 day-6 = samedi
 day-7 = dimanche
 joined-fields-submit = Envoyer ces informations
+routing-hours-hint = Plages d'ouverture par jour, dans le fuseau horaire du canal : 09:00-12:00, 14:00-17:30 (24:00 pour minuit) ; un jour vide est fermé.

@@ -68,10 +68,8 @@ async fn routing_settings_and_status_in_a_browser() {
     b.select("#routing-transfer-group", "Escalation").await;
     check(&b, "#routing-hours-on", true).await;
     b.fill("#routing-time-zone", "Mars/Olympus").await;
-    b.fill("#routing-open-1", "09:00").await;
-    b.fill("#routing-close-1", "17:30").await;
-    b.fill("#routing-open-6", "10:00").await;
-    b.fill("#routing-close-6", "24:00").await;
+    b.fill("#routing-hours-1", "09:00-12:00, 14:00-17:30").await;
+    b.fill("#routing-hours-6", "10:00-24:00").await;
     b.click("#routing-action-message").await;
     b.fill("#routing-message", "We open at nine.").await;
     b.fill("#routing-field-0", "Case number").await;
@@ -89,7 +87,8 @@ async fn routing_settings_and_status_in_a_browser() {
             "auto_transfer": {"after_s": 300, "group_id": esc},
             "auto_start": true,
             "hours": {"time_zone": "Europe/Paris", "days": [
-                {"day": 1, "open": "09:00", "close": "17:30"},
+                {"day": 1, "open": "09:00", "close": "12:00"},
+                {"day": 1, "open": "14:00", "close": "17:30"},
                 {"day": 6, "open": "10:00", "close": "24:00"}]},
             "unavailable": {"action": "message", "message": "We open at nine.", "url": ""},
             "fields": ["Case number", "Product"]
@@ -100,13 +99,20 @@ async fn routing_settings_and_status_in_a_browser() {
     let shown = b
         .js(
             "return [document.querySelector('#routing-time-zone').value,\
-                     document.querySelector('#routing-close-6').value,\
+                     document.querySelector('#routing-hours-1').value,\
                      document.querySelector('#routing-field-1').value,\
                      document.querySelector('#routing-action-message').checked]",
             json!([]),
         )
         .await;
-    assert_eq!(shown, json!(["Europe/Paris", "24:00", "Product", true]));
+    assert_eq!(
+        shown,
+        json!(["Europe/Paris", "09:00-12:00, 14:00-17:30", "Product", true])
+    );
+    // A span written wrong is refused beside the form.
+    b.fill("#routing-hours-2", "nine to five").await;
+    b.click("#routing-save").await;
+    b.wait_text("#routing-status", "09:00-17:30").await;
 
     // A group's status rules, private-session routing and console texts.
     b.goto(&format!("{base}/admin/tech-groups/{front}")).await;

@@ -53,8 +53,9 @@ struct ChannelForm {
     groups: Vec<(i64, String, bool)>,
     transfer_minutes: String,
     time_zone: String,
-    /// Per day 1..7: number, label, opening, closing (empty: closed).
-    days: Vec<(i64, String, String, String)>,
+    /// Per day 1..7: number, label, its spans (`09:00-12:00, 14:00-17:30`;
+    /// empty: closed).
+    days: Vec<(i64, String, String)>,
     actions: Vec<Choice>,
     fields: Vec<String>,
 }
@@ -69,18 +70,16 @@ pub(super) async fn channel_form(state: &AppState, s: &Staff, id: i64) -> ApiRes
         .map(|g| (g.id, g.name.clone(), Some(g.id) == target))
         .collect();
     let p = Chrome::staff(s, "routing-title");
-    let span = |day: i64| {
+    let spans = |day: i64| {
         r.hours
-            .as_ref()
-            .and_then(|h| h.days.iter().find(|d| d.day == day))
-            .map(|d| (d.open.clone(), d.close.clone()))
-            .unwrap_or_default()
+            .iter()
+            .flat_map(|h| h.days.iter().filter(|d| d.day == day))
+            .map(|d| format!("{}-{}", d.open, d.close))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let days = (1..=7)
-        .map(|d| {
-            let (o, c) = span(d);
-            (d, p.t(&format!("day-{d}")), o, c)
-        })
+        .map(|d| (d, p.t(&format!("day-{d}")), spans(d)))
         .collect();
     Ok(ChannelForm {
         id,
@@ -161,6 +160,25 @@ fn number(f: &Fields, name: &str) -> ApiResult<i64> {
         .map_err(|_| ApiError::invalid(format!("{name} is a whole number")))
 }
 
+/// A day's spans as typed: `09:00-12:00, 14:00-17:30` (the API checks the
+/// times themselves).
+fn spans_of(day: i64, text: &str) -> ApiResult<Vec<DayHours>> {
+    text.split([',', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|span| match span.split_once('-') {
+            Some((open, close)) => Ok(DayHours {
+                day,
+                open: open.trim().to_owned(),
+                close: close.trim().to_owned(),
+            }),
+            None => Err(ApiError::invalid(format!(
+                "opening hours are written 09:00-17:30, not {span:?}"
+            ))),
+        })
+        .collect()
+}
+
 fn read_channel(f: &Fields) -> ApiResult<ChannelRouting> {
     let minutes = number(f, "transfer_minutes")?;
     let group = number(f, "transfer_group")?;
@@ -168,19 +186,18 @@ fn read_channel(f: &Fields) -> ApiResult<ChannelRouting> {
         after_s: minutes.saturating_mul(60),
         group_id: group,
     });
-    let hours = f.checked("hours_on").then(|| WorkingHours {
-        time_zone: f.text("time_zone").trim().to_owned(),
-        days: (1..=7)
-            .filter_map(|d| {
-                let (open, close) = (f.text(&format!("open{d}")), f.text(&format!("close{d}")));
-                (!open.is_empty() && !close.is_empty()).then_some(DayHours {
-                    day: d,
-                    open,
-                    close,
-                })
-            })
-            .collect(),
-    });
+    let hours = if f.checked("hours_on") {
+        let mut days = Vec::new();
+        for d in 1..=7 {
+            days.extend(spans_of(d, &f.text(&format!("hours{d}")))?);
+        }
+        Some(WorkingHours {
+            time_zone: f.text("time_zone").trim().to_owned(),
+            days,
+        })
+    } else {
+        None
+    };
     Ok(ChannelRouting {
         auto_transfer,
         auto_start: f.checked("auto_start"),
