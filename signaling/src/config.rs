@@ -66,6 +66,8 @@ pub struct Config {
     pub throttle_window_s: i64,
     /// Session timeouts (SESS-7).
     pub timeouts: Timeouts,
+    /// Technician presence for routing (SESS-4..6, SESS-9).
+    pub presence: Presence,
     /// Outgoing mail for account notifications (SEC-9); none keeps them in the outbox.
     pub smtp: Option<Smtp>,
     /// A TURN server beside this one; none: peers that cannot punch
@@ -156,6 +158,27 @@ impl Default for Timeouts {
     }
 }
 
+/// How the server knows a technician's console is open, across nodes: each
+/// open console renews a lease in the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Presence {
+    /// How often an open console renews its lease, milliseconds.
+    pub refresh_ms: u64,
+    /// A lease not renewed for this long means no console is open (a node
+    /// that died), milliseconds; more than `refresh_ms`.
+    pub lease_ms: i64,
+}
+
+impl Default for Presence {
+    fn default() -> Self {
+        Self {
+            refresh_ms: 10_000,
+            lease_ms: 30_000,
+        }
+    }
+}
+
 /// An SMTP relay.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,6 +227,7 @@ impl Default for Config {
             pin_max_failures: 5,
             throttle_window_s: 300,
             timeouts: Timeouts::default(),
+            presence: Presence::default(),
             smtp: None,
             turn: None,
         }
@@ -224,6 +248,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("allowed_origins", &self.allowed_origins)
             .field("timeouts", &self.timeouts)
+            .field("presence", &self.presence)
             .field("smtp", &self.smtp)
             .field("turn", &self.turn)
             .finish_non_exhaustive()

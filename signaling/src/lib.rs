@@ -24,6 +24,7 @@ pub mod notify;
 pub mod password;
 pub mod pin_queue;
 pub mod revoke;
+pub mod routing;
 pub mod scope;
 pub mod server;
 pub mod sessions;

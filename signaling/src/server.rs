@@ -195,6 +195,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         revocations,
         estimates: Default::default(),
         applet_sockets: Default::default(),
+        consoles: Default::default(),
+        private_rules: Default::default(),
     }));
     let (app, _) = router(&state);
 
@@ -234,6 +236,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         None => None,
     };
     background.push(tokio::spawn(crate::sweeper::run(state.clone())));
+    background.push(tokio::spawn(crate::routing::presence::run_renewal(
+        state.clone(),
+    )));
     background.push(tokio::spawn(crate::revoke::run_relay_reaper(state.clone())));
     if let Some(smtp) = state.config.smtp.clone() {
         background.push(tokio::spawn(crate::notify::run_mailer(

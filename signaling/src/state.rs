@@ -37,6 +37,10 @@ pub struct Inner {
     pub estimates: crate::sessions::EstimateCache,
     /// Open applet sockets per session (reconnection, CONSOLE-9).
     pub applet_sockets: crate::sessions::AppletSockets,
+    /// Consoles open on this node per technician (SESS-9 presence).
+    pub consoles: crate::routing::presence::Consoles,
+    /// Which groups' private sessions may be refused (SESS-6).
+    pub private_rules: crate::routing::PrivateRules,
 }
 
 impl std::ops::Deref for AppState {

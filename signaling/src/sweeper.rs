@@ -1,6 +1,7 @@
 //! SESS-7 timeouts: a warning event first, then the close. Each step is a
 //! conditional UPDATE, so with several nodes sweeping, each warning and each
-//! close happens once.
+//! close happens once. The routing pass ([`crate::routing::sweep`]) runs
+//! with it.
 
 use std::time::Duration;
 
@@ -73,6 +74,10 @@ pub async fn sweep(state: &AppState) -> ApiResult<()> {
             .bus
             .announce(Event::QueueChanged { session_id: id })
             .await;
+    }
+    // SESS-3..6, SESS-9; a failure there does not stop the cleaning below.
+    if let Err(e) = crate::routing::sweep::run(state).await {
+        tracing::warn!(error = %e, "routing pass failed");
     }
     // Expired staff tokens and stale throttle windows.
     sqlx::query("DELETE FROM auth_tokens WHERE expires_at < $1")

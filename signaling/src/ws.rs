@@ -226,6 +226,8 @@ async fn console_loop(
     {
         return;
     }
+    // SESS-9: the technician is online while this node renews its lease.
+    crate::routing::presence::console_opened(&state, caller.id).await;
     loop {
         tokio::select! {
             // Access revoked (SIGNALING.md 3): the socket ends.
@@ -246,6 +248,7 @@ async fn console_loop(
                     }
                     Ok(PeerMessage::Activity { session_id }) => {
                         let _ = sessions::touch(&state.store.pool, &session_id).await;
+                        let _ = crate::routing::presence::activity(&state, caller.id).await;
                         None
                     }
                     Ok(_) => Some(error_msg("unexpected message")),
@@ -285,6 +288,7 @@ async fn console_loop(
             }
         }
     }
+    crate::routing::presence::console_closed(&state, caller.id).await;
 }
 
 /// Forwards a signal from one peer of a live session to the other. A

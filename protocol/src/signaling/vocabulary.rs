@@ -225,6 +225,9 @@ pub enum CloseReason {
     /// Its technician lost access (disabled, password reset, group disabled,
     /// IP rule).
     Revoked,
+    /// No technician was available, or the channel was outside its working
+    /// hours, and the channel or group says to close (SESS-5, SESS-6).
+    Unavailable,
 }
 
 impl CloseReason {
@@ -236,6 +239,7 @@ impl CloseReason {
             Self::TimedOut => "timed_out",
             Self::Disconnected => "disconnected",
             Self::Revoked => "revoked",
+            Self::Unavailable => "unavailable",
         }
     }
 }

@@ -28,7 +28,8 @@ fn limit(state: &AppState) -> Limit {
 /// Uses a PIN code or a private link (single use).
 #[utoipa::path(post, path = "/api/v1/join", tag = "customer", request_body = JoinRequest,
     responses((status = 200, body = Joined), (status = 400, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "`unavailable` (message to show) or `unavailable_page` (address to open): no technician available (SESS-6)")))]
 pub async fn join(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -77,7 +78,8 @@ pub async fn join(
 #[utoipa::path(post, path = "/api/v1/join/channel/{code}", tag = "customer", request_body = ChannelJoin,
     params(("code" = String, Path, description = "The channel's link code")),
     responses((status = 200, body = Joined), (status = 400, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "`unavailable` (message to show) or `unavailable_page` (address to open): outside working hours or no technician available (SESS-5)")))]
 pub async fn join_channel(
     State(state): State<AppState>,
     ip: ClientIp,

@@ -8,6 +8,7 @@ pub mod channels;
 pub mod groups;
 pub mod join;
 pub mod org;
+pub mod routing;
 pub mod sessions;
 pub mod users;
 
@@ -121,6 +122,12 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::close))
         .routes(routes!(sessions::permissions))
         .routes(routes!(sessions::may))
+        .routes(routes!(routing::get_channel, routing::put_channel))
+        .routes(routes!(routing::get_group, routing::put_group))
+        .routes(routes!(routing::put_status))
+        .routes(routes!(routing::console))
+        .routes(routes!(routing::statuses))
+        .routes(routes!(routing::patch_fields))
         .routes(routes!(join::join))
         .routes(routes!(join::join_channel))
         .routes(routes!(crate::ws::console))

@@ -5,9 +5,11 @@
 //! nodes) racing for the same session cannot both win.
 
 mod estimate;
+mod fields;
 mod reconnect;
 
 pub use estimate::{EstimateCache, estimate_for_channel, estimate_for_tech};
+pub use fields::{customer_fields, customer_names, edit_fields};
 pub use reconnect::{AppletSockets, applet_away, applet_back, issue_relay};
 
 use rand::Rng;
@@ -257,6 +259,13 @@ pub async fn redeem(state: &AppState, code: Code<'_>, customer_name: &str) -> Ap
             "this code is wrong, used or expired",
         ));
     };
+    // SESS-6: the technician is away or offline and its group says not to wait.
+    if let Some(t) = tech
+        && let Err(refusal) = crate::routing::admit_private(state, t).await?
+    {
+        close(state, &session_id, CloseReason::Unavailable).await?;
+        return Err(refusal.into_error());
+    }
     let estimated_wait_s = match tech {
         Some(t) => state.estimates.for_tech(&state.store.pool, t).await?,
         None => None,
@@ -291,6 +300,7 @@ pub async fn join_channel(
         .fetch_optional(&state.store.pool)
         .await?;
     let channel = channel.ok_or_else(|| ApiError::not_found("channel"))?;
+    crate::routing::admit_join(state, channel, fields).await?;
     let now = now_ms();
     let token = random_token();
     let id = random_id();
@@ -446,6 +456,7 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
     )
     .await?;
     tx.commit().await?;
+    let _ = crate::routing::presence::activity(state, caller.id).await;
     announce_state(state, id, SessionState::Active, Some(caller.id), None).await;
     // A pick-up changes the averages: this node recomputes them next time
     // (other nodes within the cache's few seconds).

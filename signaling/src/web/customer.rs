@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use std::collections::BTreeMap;
 
@@ -43,7 +43,7 @@ struct ChannelForm {
     error: Option<String>,
     name: String,
     /// Field name, label, value.
-    fields: Vec<(&'static str, String, String)>,
+    fields: Vec<(String, String, String)>,
 }
 
 #[derive(Template, Debug)]
@@ -58,6 +58,14 @@ struct JoinedPage {
     wait_minutes: Option<i64>,
     /// The command that starts the applet bound to this session.
     command: String,
+    /// FIELD-2: the session and its token for the fields' form.
+    session_id: String,
+    token: String,
+    /// Input name, label (the private session's fields).
+    fields: Vec<(String, String)>,
+    /// The fields were just saved, or why not.
+    fields_saved: bool,
+    fields_error: Option<String>,
 }
 
 /// `GET /`: the PIN page.
@@ -74,13 +82,34 @@ pub(super) async fn pin_page(headers: HeaderMap) -> Response {
 }
 
 async fn joined(state: &AppState, lang: Lang, j: &Joined) -> Response {
+    joined_with(state, lang, j, (false, None)).await
+}
+
+async fn joined_with(
+    state: &AppState,
+    lang: Lang,
+    j: &Joined,
+    (fields_saved, fields_error): (bool, Option<String>),
+) -> Response {
     let server = state.config.public_url.trim_end_matches('/');
     let applet = crate::api::applet::for_session(state, &j.session_id)
         .await
         .unwrap_or_default();
+    let fields = crate::sessions::customer_names(state, &j.session_id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (format!("field{i}"), name))
+        .collect();
     render(
         StatusCode::OK,
         &JoinedPage {
+            session_id: j.session_id.clone(),
+            token: j.customer_token.expose().to_owned(),
+            fields,
+            fields_saved,
+            fields_error,
             p: Chrome::anonymous(lang, "joined-title"),
             technician: j.technician.clone(),
             show_wait: applet.show_wait,
@@ -110,6 +139,7 @@ pub(super) async fn pin_submit(
     };
     match api::join::join(State(state.clone()), ip, Json(req)).await {
         Ok(Json(j)) => joined(&state, lang, &j).await,
+        Err(e) if e.code == "unavailable_page" => go_to(&e.message),
         Err(e) => render(
             e.status,
             &PinPage {
@@ -121,8 +151,9 @@ pub(super) async fn pin_submit(
     }
 }
 
-/// A channel by its link code: id, name, and its terms (APPLET-6).
-async fn channel_of(state: &AppState, code: &str) -> Option<(i64, String, String)> {
+/// A channel by its link code: id, name, its terms (APPLET-6) and its
+/// custom fields (FIELD-1).
+async fn channel_of(state: &AppState, code: &str) -> Option<(i64, String, String, Vec<String>)> {
     if code.len() != 32 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -137,21 +168,60 @@ async fn channel_of(state: &AppState, code: &str) -> Option<(i64, String, String
         .await
         .map(|a| a.terms)
         .unwrap_or_default();
-    Some((id, name, terms))
+    let fields = crate::routing::of_channel(state, id)
+        .await
+        .map(|r| r.fields)
+        .unwrap_or_default();
+    Some((id, name, terms, fields))
+}
+
+/// The form's inputs: input name, label, stored name. A channel's own
+/// fields (FIELD-1) replace the standard ones.
+fn inputs(p: &Chrome, configured: &[String]) -> Vec<(String, String, String)> {
+    if configured.is_empty() {
+        CHANNEL_FIELDS
+            .iter()
+            .map(|(name, label)| ((*name).to_owned(), p.t(label), (*name).to_owned()))
+            .collect()
+    } else {
+        configured
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (format!("field{i}"), name.clone(), name.clone()))
+            .collect()
+    }
+}
+
+/// SESS-5: a channel that sends its customers to a page when nobody is
+/// available does so before the form.
+async fn redirect_if_closed(state: &AppState, channel: i64) -> Option<Response> {
+    match crate::routing::admit_channel(state, channel).await {
+        Ok(Err(crate::routing::Refusal { url: Some(url), .. })) => Some(go_to(&url)),
+        _ => None,
+    }
+}
+
+/// SESS-5, SESS-6: the page the help desk named (checked `http(s)://` when
+/// saved) instead of a session.
+fn go_to(url: &str) -> Response {
+    axum::response::Redirect::to(url).into_response()
 }
 
 fn channel_form(
     lang: Lang,
     status: StatusCode,
     code: String,
-    (channel, terms): (String, String),
+    (channel, terms, configured): (String, String, &[String]),
     error: Option<String>,
     f: &Fields,
 ) -> Response {
     let p = Chrome::anonymous(lang, "channel-form-title");
-    let fields = CHANNEL_FIELDS
-        .iter()
-        .map(|(name, label)| (*name, p.t(label), f.text(name)))
+    let fields = inputs(&p, configured)
+        .into_iter()
+        .map(|(input, label, _)| {
+            let value = f.text(&input);
+            (input, label, value)
+        })
         .collect();
     render(
         status,
@@ -175,14 +245,19 @@ pub(super) async fn channel_page(
 ) -> Response {
     let lang = anonymous_lang(&headers);
     match channel_of(&state, &code).await {
-        Some((_, name, terms)) => channel_form(
-            lang,
-            StatusCode::OK,
-            code,
-            (name, terms),
-            None,
-            &Fields::default(),
-        ),
+        Some((id, name, terms, configured)) => {
+            if let Some(r) = redirect_if_closed(&state, id).await {
+                return r;
+            }
+            channel_form(
+                lang,
+                StatusCode::OK,
+                code,
+                (name, terms, &configured),
+                None,
+                &Fields::default(),
+            )
+        }
         None => not_found(lang),
     }
 }
@@ -207,7 +282,7 @@ pub(super) async fn channel_submit(
     Form(f): Form<Fields>,
 ) -> Response {
     let lang = anonymous_lang(&headers);
-    let Some((_, channel, terms)) = channel_of(&state, &code).await else {
+    let Some((_, channel, terms, configured)) = channel_of(&state, &code).await else {
         return not_found(lang);
     };
     if !terms.is_empty() && !f.checked("accept") {
@@ -216,14 +291,15 @@ pub(super) async fn channel_submit(
             lang,
             StatusCode::UNPROCESSABLE_ENTITY,
             code,
-            (channel, terms),
+            (channel, terms, &configured),
             Some(msg),
             &f,
         );
     }
-    let fields: BTreeMap<String, String> = CHANNEL_FIELDS
-        .iter()
-        .map(|(name, _)| ((*name).to_owned(), f.text(name)))
+    let p = Chrome::anonymous(lang, "channel-form-title");
+    let fields: BTreeMap<String, String> = inputs(&p, &configured)
+        .into_iter()
+        .map(|(input, _, stored)| (stored, f.text(&input)))
         .filter(|(_, v)| !v.is_empty())
         .collect();
     let req = ChannelJoin {
@@ -232,9 +308,53 @@ pub(super) async fn channel_submit(
     };
     match api::join::join_channel(State(state.clone()), ip, Path(code.clone()), Json(req)).await {
         Ok(Json(j)) => joined(&state, lang, &j).await,
+        Err(e) if e.code == "unavailable_page" => go_to(&e.message),
         Err(e) => {
             let msg = crate::web::i18n::Tr::new(lang).error(&e);
-            channel_form(lang, e.status, code, (channel, terms), Some(msg), &f)
+            channel_form(
+                lang,
+                e.status,
+                code,
+                (channel, terms, &configured),
+                Some(msg),
+                &f,
+            )
         }
     }
+}
+
+/// `POST /joined/fields` (FIELD-2): the customer of a private session fills
+/// its technician group's fields, proving it with the session's token.
+pub(super) async fn fields_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Response {
+    let lang = anonymous_lang(&headers);
+    let (id, token) = (f.text("session"), f.text("token"));
+    if id.len() > 64 || token.len() > 128 {
+        return not_found(lang);
+    }
+    let names = crate::sessions::customer_names(&state, &id)
+        .await
+        .unwrap_or_default();
+    let values: BTreeMap<String, String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), f.text(&format!("field{i}"))))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let outcome = match crate::sessions::customer_fields(&state, &id, &token, &values).await {
+        Ok(()) => (true, None),
+        // A wrong or spent token learns nothing more than a wrong channel.
+        Err(e) if e.code == "unauthenticated" => return not_found(lang),
+        Err(e) => (false, Some(crate::web::i18n::Tr::new(lang).error(&e))),
+    };
+    let j = Joined {
+        session_id: id,
+        customer_token: Secret::new(token),
+        technician: None,
+        estimated_wait_s: None,
+    };
+    joined_with(&state, lang, &j, outcome).await
 }

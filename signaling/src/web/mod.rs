@@ -22,6 +22,7 @@ mod login;
 mod nodes;
 mod sessions;
 mod settings;
+mod status;
 mod tree;
 
 use axum::Router;
@@ -169,6 +170,26 @@ pub fn routes() -> Vec<PageRoute> {
             "/admin/admin-groups/{id}",
             Staff,
             post(nodes::admin_group_save),
+        ),
+        r(
+            M::POST,
+            "/admin/channels/{id}/routing",
+            Staff,
+            post(nodes::channel_routing),
+        ),
+        r(
+            M::POST,
+            "/admin/tech-groups/{id}/routing",
+            Staff,
+            post(nodes::group_routing),
+        ),
+        r(M::GET, "/admin/status", Staff, get(status::page)),
+        r(M::GET, "/admin/status/rows", Staff, get(status::rows)),
+        r(
+            M::POST,
+            "/joined/fields",
+            Public,
+            post(customer::fields_submit),
         ),
         r(M::GET, "/", Public, get(customer::pin_page)),
         r(M::POST, "/", Public, post(customer::pin_submit)),

@@ -121,6 +121,7 @@ fn filler(name: &str, n: usize, probing: &str) -> Value {
         "role" => json!("technician"),
         "permissions" => json!([]),
         "action" => json!("chat"),
+        "fields" => json!({}),
         other => panic!("no filler for required property {other} in scope_probe.rs"),
     }
 }

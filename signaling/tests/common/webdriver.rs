@@ -263,12 +263,19 @@ impl Browser {
         .to_owned()
     }
 
-    /// Waits up to 10 s until `css`'s text contains `needle`.
+    /// Waits up to 10 s until `css`'s text contains `needle`. Read in one
+    /// script call: htmx may replace the element between a find and a read.
     pub async fn wait_text(&self, css: &str, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if self.has(css).await {
-                let t = self.text(css).await;
+            let read = self
+                .js(
+                    "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                    json!([css]),
+                )
+                .await;
+            if let Some(t) = read.as_str() {
+                let t = t.to_owned();
                 if t.contains(needle) {
                     return t;
                 }

@@ -29,6 +29,8 @@ struct ChannelPane {
     snippet: String,
     /// The applet settings form, rendered by its own template.
     applet: String,
+    /// The routing form (SESS-3..5, FIELD-1).
+    routing: String,
 }
 
 async fn channel_pane(state: &AppState, s: &Staff, id: i64) -> ApiResult<String> {
@@ -60,8 +62,10 @@ async fn channel_pane(state: &AppState, s: &Staff, id: i64) -> ApiResult<String>
         format!("/admin/channels/{id}/applet"),
         crate::api::applet::of_channel(state, id).await?,
     );
+    let routing = super::routing::channel_form(state, s, id).await?;
     Ok(ChannelPane {
         applet,
+        routing,
         p: Chrome::staff(s, "channel-title"),
         c,
         groups,

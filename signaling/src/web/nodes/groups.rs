@@ -36,6 +36,8 @@ struct GroupPane {
     technicians: Vec<crate::api::users::User>,
     /// The applet settings form, rendered by its own template.
     applet: String,
+    /// The routing form (SESS-6, SESS-9, FIELD-2, CONSOLE-16).
+    routing: String,
 }
 
 async fn group_pane(state: &AppState, s: &Staff, id: i64) -> ApiResult<String> {
@@ -91,8 +93,10 @@ async fn group_pane(state: &AppState, s: &Staff, id: i64) -> ApiResult<String> {
         format!("/admin/tech-groups/{id}/applet"),
         crate::api::applet::of_group(state, id).await?,
     );
+    let routing = super::routing::group_form(state, s, id).await?;
     Ok(GroupPane {
         applet,
+        routing,
         p: Chrome::staff(s, "group-title"),
         ip_ranges: g.ip_ranges.join("\n"),
         g,

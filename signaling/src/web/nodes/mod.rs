@@ -7,6 +7,7 @@
 mod applet;
 mod channels;
 mod groups;
+mod routing;
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -17,6 +18,7 @@ use axum::{Form, Json};
 pub(super) use applet::{channel_applet, group_applet};
 pub(super) use channels::{channel_page, channel_save, channel_test};
 pub(super) use groups::{group_create, group_page, group_save, group_settings};
+pub(super) use routing::{channel_routing, group_routing};
 
 use crate::Secret;
 use crate::api;
