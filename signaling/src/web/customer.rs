@@ -355,6 +355,8 @@ pub(super) async fn fields_submit(
         customer_token: Secret::new(token),
         technician: None,
         estimated_wait_s: None,
+        // The page shows how to start the applet; TURN is the applet's.
+        turn: None,
     };
     joined_with(&state, lang, &j, outcome).await
 }
