@@ -32,7 +32,8 @@ pub use link::{Link, LinkEvent, LinkSender, LinkStats, PathInfo, PathKind};
 /// its saved crashes: what the transport parses from the network itself
 /// (the connector's frames, with the `fuzzing` feature; the relay's records
 /// and input lane copies; the direct path's input copies and file
-/// acknowledgements; STUN requests). The first byte picks variants.
+/// acknowledgements; STUN requests; a TURN server's datagrams; a peer's
+/// candidates). The first byte picks variants.
 #[doc(hidden)]
 pub fn fuzz_link_layer(data: &[u8]) {
     let Some((&tag, rest)) = data.split_first() else {
@@ -46,4 +47,6 @@ pub fn fuzz_link_layer(data: &[u8]) {
     file_ack::fuzz_file_acks(rest);
     let from = std::net::SocketAddr::from(([192, 0, 2, 1], 4000));
     let _ = stun::answer(rest, from);
+    turn::fuzz_server_datagrams(rest);
+    punch::fuzz_candidates(rest);
 }

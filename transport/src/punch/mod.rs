@@ -339,6 +339,19 @@ async fn probe(mux: &PunchMux, peer: &Candidates) {
     }
 }
 
+/// Fuzzing: candidates as a peer's signal carries them (one per line).
+#[doc(hidden)]
+pub fn fuzz_candidates(data: &[u8]) {
+    let list: Vec<String> = String::from_utf8_lossy(data)
+        .split('\n')
+        .map(str::to_owned)
+        .collect();
+    let mut c = Candidates::default();
+    c.add_strings(&list, 32);
+    assert!(c.host.len() + c.relayed.len() <= 32);
+    let _ = c.to_strings();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
