@@ -68,6 +68,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Outgoing mail for account notifications (SEC-9); none keeps them in the outbox.
     pub smtp: Option<Smtp>,
+    /// Post-to-URL (INTEG-2) retries: the first waits this long, each next twice as long.
+    pub post_retry_base_ms: u64,
+    /// Post-to-URL attempts before an item is given up (kept in the log).
+    pub post_max_attempts: i64,
 }
 
 /// SESS-7 timeouts, seconds; each is preceded by a warning event.
@@ -154,6 +158,8 @@ impl Default for Config {
             throttle_window_s: 300,
             timeouts: Timeouts::default(),
             smtp: None,
+            post_retry_base_ms: 10_000,
+            post_max_attempts: 10,
         }
     }
 }
