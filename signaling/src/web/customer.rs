@@ -58,6 +58,8 @@ struct JoinedPage {
     wait_minutes: Option<i64>,
     /// The command that starts the applet bound to this session.
     command: String,
+    /// Where the customer's survey (SURVEY-2) is answered once it is over.
+    survey: Option<String>,
 }
 
 /// `GET /`: the PIN page.
@@ -78,6 +80,10 @@ async fn joined(state: &AppState, lang: Lang, j: &Joined) -> Response {
     let applet = crate::api::applet::for_session(state, &j.session_id)
         .await
         .unwrap_or_default();
+    let survey = crate::api::surveys::load(&state.store.pool, "customer")
+        .await
+        .is_ok_and(|c| c.enabled)
+        .then(|| crate::web::survey::link(&j.session_id, j.customer_token.expose()));
     render(
         StatusCode::OK,
         &JoinedPage {
@@ -91,6 +97,7 @@ async fn joined(state: &AppState, lang: Lang, j: &Joined) -> Response {
                 j.session_id,
                 j.customer_token.expose()
             ),
+            survey,
         },
     )
 }
