@@ -92,9 +92,10 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 /// Checks a URL a configuration may post to: http or https, with a host.
 pub fn check_url(url: &str) -> ApiResult<()> {
     crate::store::check_text("url", url, 2000)?;
-    let parsed = reqwest::Url::parse(url).map_err(|_| ApiError::invalid("not a URL"))?;
+    // 422: the document states the rule in prose (a pattern cannot say it).
+    let parsed = reqwest::Url::parse(url).map_err(|_| ApiError::unprocessable("not a URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ApiError::invalid(
+        return Err(ApiError::unprocessable(
             "the URL must be http:// or https:// with a host",
         ));
     }

@@ -328,7 +328,7 @@ async fn run(db: &Db) {
             json!({"name": "x", "url": "file:///etc/passwd", "format": "json", "on_start": true, "on_end": true}),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     let (s, pj) = h
         .post(
             "/api/v1/post-urls",
@@ -435,6 +435,22 @@ async fn run(db: &Db) {
     assert_eq!(log[0]["status"], 200);
     assert_eq!(log[2]["status"], 503);
 
+    let (s, hist) = h.get("/api/v1/sessions/{id}/history", &[&s1], &t1).await;
+    assert_eq!(s, StatusCode::OK);
+    let steps: Vec<&str> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["created", "waiting", "picked_up", "note", "closed"],
+        "{hist}"
+    );
+    let (s, _) = h.get("/api/v1/sessions/{id}/history", &[&s1], &t2).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     // Session 2, missed: waits, closed by the administrator unanswered.
     let joined2 = join_channel(&h, &code, json!({})).await;
     let s2 = joined2["session_id"].as_str().unwrap().to_owned();
@@ -531,7 +547,7 @@ async fn run(db: &Db) {
             json!({"rating": 4, "answers": {"fixed": "maybe"}}),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let (s, v) = h
         .post(
             "/api/v1/sessions/{id}/survey",
@@ -623,6 +639,13 @@ async fn run(db: &Db) {
     assert_eq!(fig(sessions, "failed"), "1");
     assert_eq!(fig(sessions, "picked_up"), "2");
     assert!(ids_of(sessions).contains(&s1));
+    let row1 = sessions["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == s1.as_str())
+        .unwrap();
+    assert_eq!(row1[col(sessions, "notes")], "Printer driver reinstalled");
     assert_eq!(ids_of(&got["missed"]), vec![s2.clone()]);
     assert_eq!(ids_of(&got["failed"]), vec![s4.clone()]);
     assert_eq!(ids_of(&got["transferred"]), vec![s3.clone()]);
@@ -678,7 +701,7 @@ async fn run(db: &Db) {
     let (s, _) = h
         .get("/api/v1/reports/{kind}?node=galaxy:1", &["sessions"], &m)
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Revocation ends the key at once, and is audited.
     let (s, _) = h

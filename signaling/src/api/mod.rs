@@ -139,6 +139,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(posturl::patch))
         .routes(routes!(posturl::deliveries))
         .routes(routes!(notes::add, notes::list))
+        .routes(routes!(notes::history))
         .routes(routes!(surveys::get_config, surveys::put_config))
         .routes(routes!(surveys::answer_technician))
         .routes(routes!(surveys::answer_customer))

@@ -44,8 +44,8 @@ pub struct NewPostUrl {
     /// Its name.
     #[schema(min_length = 1, max_length = 100, pattern = "{name}")]
     pub name: String,
-    /// Where to post: http:// or https://.
-    #[schema(max_length = 2000)]
+    /// Where to post: an http:// or https:// URL with a host (else 422).
+    #[schema(max_length = 2000, pattern = "{text}")]
     pub url: String,
     /// Body format.
     pub format: PostFormat,
@@ -62,8 +62,8 @@ pub struct PostUrlPatch {
     /// Its name.
     #[schema(min_length = 1, max_length = 100, pattern = "{name}")]
     pub name: Option<String>,
-    /// Where to post.
-    #[schema(max_length = 2000)]
+    /// Where to post: an http:// or https:// URL with a host (else 422).
+    #[schema(max_length = 2000, pattern = "{text}")]
     pub url: Option<String>,
     /// Body format.
     pub format: Option<PostFormat>,

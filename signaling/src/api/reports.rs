@@ -28,8 +28,12 @@ pub struct ReportParams {
     pub to: Option<i64>,
     /// `org` (the caller's whole scope, the default), `group:ID` (a
     /// technician group and its sub-groups) or `tech:ID`.
+    #[param(pattern = "^(org|group:[0-9]{1,18}|tech:[0-9]{1,18})$")]
     pub node: Option<String>,
-    /// Most rows (1 to 10000, default 1000; CSV: up to 200000).
+    /// Most rows: 1 to 10,000 in JSON (default 1,000), 1 to 200,000 in CSV
+    /// (the default); over the route's maximum answers 422. `to` must be
+    /// after `from` (else 422).
+    #[param(minimum = 1, maximum = 200000)]
     pub limit: Option<i64>,
 }
 
@@ -42,7 +46,7 @@ pub fn query_of(kind: &str, p: &ReportParams, max: i64) -> ApiResult<reports::Qu
         .limit
         .unwrap_or(if max > MAX_JSON_ROWS { max } else { 1000 });
     if !(1..=max).contains(&limit) {
-        return Err(ApiError::invalid(format!("limit is 1 to {max}")));
+        return Err(ApiError::unprocessable(format!("limit is 1 to {max}")));
     }
     Ok(reports::Query {
         kind,

@@ -75,8 +75,10 @@ pub struct Question {
     /// Answer type.
     #[serde(rename = "type")]
     pub kind: QuestionType,
-    /// The choices of a `choice` question (1 to 10).
+    /// The choices of a `choice` question (1 to 10, each 1 to 100
+    /// characters of text; other types have none, else 422).
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub choices: Vec<String>,
     /// Must be answered.
     #[serde(default)]
@@ -91,7 +93,8 @@ pub struct SurveyConfig {
     pub enabled: bool,
     /// Whether the overall rating (1 to 5) is asked, and required.
     pub rating: bool,
-    /// Further questions (up to 20).
+    /// Further questions (up to 20, ids unique).
+    #[schema(max_items = 20)]
     pub questions: Vec<Question>,
 }
 
@@ -101,7 +104,10 @@ pub struct SurveyConfig {
 pub struct SurveyAnswer {
     /// The overall rating, 1 to 5.
     pub rating: Option<i64>,
-    /// Question id to answer (ratings as `1`..`5`, yes/no as `yes`/`no`).
+    /// Question id to answer (ratings as `1`..`5`, yes/no as `yes`/`no`, a
+    /// choice as one of its choices, text up to 2,000 characters). Answers
+    /// that do not fit the survey's questions, or a missing rating or
+    /// required answer, answer 422.
     #[serde(default)]
     pub answers: BTreeMap<String, String>,
 }
@@ -139,7 +145,7 @@ pub async fn load(pool: &AnyPool, kind: &str) -> ApiResult<SurveyConfig> {
 
 fn check_config(c: &SurveyConfig) -> ApiResult<()> {
     if c.questions.len() > 20 {
-        return Err(ApiError::invalid("at most 20 questions"));
+        return Err(ApiError::unprocessable("at most 20 questions"));
     }
     let mut ids = HashSet::new();
     for q in &c.questions {
@@ -150,14 +156,19 @@ fn check_config(c: &SurveyConfig) -> ApiResult<()> {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         {
-            return Err(ApiError::invalid("a question id is [a-z0-9_], 1 to 32"));
+            return Err(ApiError::unprocessable(
+                "a question id is [a-z0-9_], 1 to 32",
+            ));
         }
         if !ids.insert(q.id.as_str()) {
-            return Err(ApiError::invalid(format!("question id {} twice", q.id)));
+            return Err(ApiError::unprocessable(format!(
+                "question id {} twice",
+                q.id
+            )));
         }
         check_text("label", &q.label, 200)?;
         if q.label.trim().is_empty() {
-            return Err(ApiError::invalid("label is empty"));
+            return Err(ApiError::unprocessable("label is empty"));
         }
         match q.kind {
             QuestionType::Choice => {
@@ -167,9 +178,10 @@ fn check_config(c: &SurveyConfig) -> ApiResult<()> {
                     ));
                 }
                 for choice in &q.choices {
-                    check_text("choice", choice, 100)?;
+                    check_text("choice", choice, 100)
+                        .map_err(|e| ApiError::unprocessable(e.message))?;
                     if choice.trim().is_empty() {
-                        return Err(ApiError::invalid("choice is empty"));
+                        return Err(ApiError::unprocessable("choice is empty"));
                     }
                 }
             }
@@ -192,19 +204,19 @@ pub fn check_answer(c: &SurveyConfig, a: &SurveyAnswer) -> ApiResult<()> {
     }
     match (c.rating, a.rating) {
         (true, Some(r)) if (1..=5).contains(&r) => {}
-        (true, _) => return Err(ApiError::invalid("rating is 1 to 5")),
-        (false, Some(_)) => return Err(ApiError::invalid("this survey asks no rating")),
+        (true, _) => return Err(ApiError::unprocessable("rating is 1 to 5")),
+        (false, Some(_)) => return Err(ApiError::unprocessable("this survey asks no rating")),
         (false, None) => {}
     }
     for id in a.answers.keys() {
         if !c.questions.iter().any(|q| &q.id == id) {
-            return Err(ApiError::invalid(format!("no question {id}")));
+            return Err(ApiError::unprocessable(format!("no question {id}")));
         }
     }
     for q in &c.questions {
         let Some(v) = a.answers.get(&q.id).filter(|v| !v.trim().is_empty()) else {
             if q.required {
-                return Err(ApiError::invalid(format!("{} is required", q.label)));
+                return Err(ApiError::unprocessable(format!("{} is required", q.label)));
             }
             continue;
         };
@@ -215,7 +227,10 @@ pub fn check_answer(c: &SurveyConfig, a: &SurveyAnswer) -> ApiResult<()> {
             QuestionType::Text => check_text("answer", v, 2000).is_ok(),
         };
         if !ok {
-            return Err(ApiError::invalid(format!("bad answer to {}", q.label)));
+            return Err(ApiError::unprocessable(format!(
+                "bad answer to {}",
+                q.label
+            )));
         }
     }
     Ok(())

@@ -124,7 +124,7 @@ pub enum Node {
 impl Node {
     /// `org`, `group:ID`, `tech:ID`.
     pub fn parse(s: &str) -> ApiResult<Self> {
-        let bad = || ApiError::invalid("node is org, group:ID or tech:ID");
+        let bad = || ApiError::unprocessable("node is org, group:ID or tech:ID");
         match s.split_once(':') {
             None if s == "org" || s.is_empty() => Ok(Self::Org),
             Some(("group", id)) => id.parse().map(Self::Group).map_err(|_| bad()),
@@ -280,7 +280,7 @@ const FAILED: &str = "(s.close_reason IN ('disconnected', 'revoked') OR (s.close
 /// Builds a report for `caller`.
 pub async fn build(pool: &AnyPool, caller: &Caller, q: &Query) -> ApiResult<Report> {
     if q.to <= q.from {
-        return Err(ApiError::invalid("to must be after from"));
+        return Err(ApiError::unprocessable("to must be after from"));
     }
     let f = filter_for(pool, caller, &q.node).await?;
     let mut r = Report {
@@ -391,9 +391,12 @@ async fn sessions(
         "close_reason",
         "pickup_s",
         "handling_s",
+        "notes",
     ]
     .map(String::from)
     .to_vec();
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let mut notes = notes_of(pool, &ids).await?;
     for (id, kind, state, tech, group, channel, name, created, waiting, picked, closed, reason) in
         rows
     {
@@ -402,6 +405,7 @@ async fn sessions(
             (Some(p), Some(c)) => Some((c - p) / 1000),
             _ => None,
         };
+        let note = notes.remove(&id).unwrap_or_default();
         r.rows.push(vec![
             id,
             kind,
@@ -417,6 +421,7 @@ async fn sessions(
             reason.unwrap_or_default(),
             n(pickup),
             n(handling),
+            note,
         ]);
     }
     // One pass over the range for every figure.
@@ -441,6 +446,34 @@ async fn sessions(
         fig("avg_handling_s", n(s.5.map(|v| v / 1000))),
     ];
     Ok(())
+}
+
+/// The notes (CONSOLE-10) of these sessions, one per line, by session;
+/// read 500 sessions at a time.
+async fn notes_of(
+    pool: &AnyPool,
+    ids: &[&str],
+) -> ApiResult<std::collections::HashMap<String, String>> {
+    let mut out: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT session_id, body FROM session_notes WHERE session_id IN ({}) ORDER BY id",
+            marks.join(",")
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for (session, body) in q.fetch_all(pool).await? {
+            let e = out.entry(session).or_default();
+            if !e.is_empty() {
+                e.push('\n');
+            }
+            e.push_str(&body);
+        }
+    }
+    Ok(out)
 }
 
 /// The report as CSV: the column names, then the rows.
