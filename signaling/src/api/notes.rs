@@ -98,6 +98,14 @@ pub struct HistoryEntry {
 }
 
 type TransferRow = (i64, Option<String>, Option<String>, Option<i64>);
+type StepsRow = (
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
 
 /// A session's history (CONSOLE-10): its steps and notes, oldest first.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/history", tag = "sessions", security(("bearer" = [])),
@@ -111,14 +119,7 @@ pub async fn history(
     check_id(&id)?;
     crate::sessions::staff_session(&state, &caller, &id).await?;
     let pool = &state.store.pool;
-    let row: (
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-    ) = sqlx::query_as(
+    let row: StepsRow = sqlx::query_as(
         "SELECT s.created_at, s.waiting_since, s.picked_at, u.email, s.closed_at, \
              s.close_reason FROM support_sessions s LEFT JOIN users u ON u.id = s.tech_id \
              WHERE s.id = $1",
