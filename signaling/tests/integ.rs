@@ -159,6 +159,8 @@ async fn run(db: &Db) {
     } else {
         None
     };
+    // Everything from here on falls in the reports' range (logins included).
+    let start = secours_signaling::store::now_ms() - 1000;
     let m = h.master.clone();
     let perms = ["chat", "private_sessions", "transfer"];
     let g1 = h.tech_group(&m, None, "Support", &perms).await;
@@ -195,7 +197,6 @@ async fn run(db: &Db) {
     assert_eq!(s, StatusCode::OK);
     let (_, chans) = h.get("/api/v1/channels", &[], &m).await;
     let code = chans[0]["link_code"].as_str().unwrap().to_owned();
-    let start = secours_signaling::store::now_ms() - 1000;
 
     // ---- API keys (INTEG-3).
     let (s, k) = h

@@ -61,7 +61,8 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Secours server API", description = "Organisation, permissions, sessions, queue and signaling."),
     modifiers(&BearerAuth),
-    components(schemas(crate::events::Event, crate::error::ErrorBody))
+    components(schemas(crate::events::Event, crate::error::ErrorBody,
+        crate::api::surveys::SurveyKind, crate::reports::ReportKind))
 )]
 struct ApiDoc;
 
