@@ -374,6 +374,28 @@ async fn deliver(
     }
 }
 
+/// How long delivered or abandoned items and the delivery log are kept.
+const RETENTION_MS: i64 = 90 * 86_400_000;
+
+/// Forgets items settled before the retention period, and their log.
+pub async fn prune(pool: &AnyPool, now: i64) -> ApiResult<()> {
+    let cutoff = now - RETENTION_MS;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "DELETE FROM post_deliveries WHERE outbox_id IN (SELECT id FROM post_outbox \
+         WHERE delivered_at < $1 OR failed_at < $1)",
+    )
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM post_outbox WHERE delivered_at < $1 OR failed_at < $1")
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Delivers forever, looking for due items at the sweep interval.
 pub async fn run(state: AppState) {
     let http = match client() {
@@ -384,9 +406,17 @@ pub async fn run(state: AppState) {
         }
     };
     let every = Duration::from_millis(state.config.timeouts.sweep_interval_ms.clamp(10, 1000));
+    let mut pruned_at = 0;
     loop {
         if let Err(e) = pass(&state, &http).await {
             tracing::warn!(error = %e, "post-to-URL pass failed");
+        }
+        let now = now_ms();
+        if now - pruned_at > 3_600_000 {
+            pruned_at = now;
+            if let Err(e) = prune(&state.store.pool, now).await {
+                tracing::warn!(error = %e, "post-to-URL pruning failed");
+            }
         }
         tokio::time::sleep(every).await;
     }

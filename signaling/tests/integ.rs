@@ -435,6 +435,35 @@ async fn run(db: &Db) {
     assert_eq!(log.as_array().unwrap().len(), 3);
     assert_eq!(log[0]["status"], 200);
     assert_eq!(log[2]["status"], 503);
+    // Settled items are kept for the retention period, then forgotten.
+    let pool = &h.server.state.store.pool;
+    let now = secours_signaling::store::now_ms();
+    secours_signaling::posturl::prune(pool, now).await.unwrap();
+    let (_, log) = h
+        .get(
+            "/api/v1/post-urls/{id}/deliveries",
+            &[&pj["id"].to_string()],
+            &m,
+        )
+        .await;
+    assert_eq!(log.as_array().unwrap().len(), 3, "recent: kept");
+    secours_signaling::posturl::prune(pool, now + 91 * 86_400_000)
+        .await
+        .unwrap();
+    let (_, log) = h
+        .get(
+            "/api/v1/post-urls/{id}/deliveries",
+            &[&pj["id"].to_string()],
+            &m,
+        )
+        .await;
+    assert_eq!(log, json!([]), "past 90 days: forgotten");
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM post_outbox WHERE config_id = $1")
+        .bind(pj["id"].as_i64().unwrap())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 
     let (s, hist) = h.get("/api/v1/sessions/{id}/history", &[&s1], &t1).await;
     assert_eq!(s, StatusCode::OK);
