@@ -507,11 +507,22 @@ async fn run(db: &Db) {
         .post(
             "/api/v1/sessions/{id}/transfer",
             &[&s3],
-            Some(&t1),
+            Some(&tkey),
             json!({"group_id": g1}),
         )
         .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "a transfer through the technician's API key: {v}"
+    );
+    let by: Option<i64> =
+        sqlx::query_scalar("SELECT by_id FROM session_transfers WHERE session_id = $1")
+            .bind(&s3)
+            .fetch_one(&h.server.state.store.pool)
+            .await
+            .unwrap();
+    assert_eq!(by, Some(t1_id));
     // Its applet stays: the session waits in the group's queue.
     // Session 4, failed: the customer's applet never connects.
     let joined4 = join_channel(&h, &code, json!({})).await;
