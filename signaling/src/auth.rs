@@ -25,6 +25,8 @@ pub struct Caller {
     pub tech_group_id: Option<i64>,
     /// Hash of the token used (for logout).
     pub token_hash: String,
+    /// The API key the request came with (INTEG-3), instead of a login token.
+    pub api_key: Option<i64>,
 }
 
 impl Caller {
@@ -116,6 +118,7 @@ pub async fn resolve(state: &AppState, token: &str, ip: ClientIp) -> Result<AnyC
             email,
             tech_group_id,
             token_hash: hash,
+            api_key: None,
         },
         restricted,
     })
@@ -161,6 +164,10 @@ impl FromRequestParts<AppState> for AnyCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
         let ip = ClientIp::from_request_parts(parts, state).await?;
+        // API keys are bearers of the REST API only (not page cookies, not sockets).
+        if token.starts_with(crate::api::keys::KEY_PREFIX) {
+            return crate::api::keys::resolve(state, &token, ip, parts).await;
+        }
         resolve(state, &token, ip).await
     }
 }

@@ -70,6 +70,10 @@ pub struct Config {
     pub presence: Presence,
     /// Outgoing mail for account notifications (SEC-9); none keeps them in the outbox.
     pub smtp: Option<Smtp>,
+    /// Post-to-URL (INTEG-2) retries: the first waits this long, each next twice as long.
+    pub post_retry_base_ms: u64,
+    /// Post-to-URL attempts before an item is given up (kept in the log).
+    pub post_max_attempts: i64,
     /// A TURN server beside this one; none: peers that cannot punch
     /// through stay on the relay.
     pub turn: Option<Turn>,
@@ -230,6 +234,8 @@ impl Default for Config {
             presence: Presence::default(),
             smtp: None,
             turn: None,
+            post_retry_base_ms: 10_000,
+            post_max_attempts: 10,
         }
     }
 }

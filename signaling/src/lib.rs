@@ -23,6 +23,8 @@ pub mod model;
 pub mod notify;
 pub mod password;
 pub mod pin_queue;
+pub mod posturl;
+pub mod reports;
 pub mod revoke;
 pub mod routing;
 pub mod scope;

@@ -240,6 +240,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         state.clone(),
     )));
     background.push(tokio::spawn(crate::revoke::run_relay_reaper(state.clone())));
+    background.push(tokio::spawn(crate::posturl::run(state.clone())));
     if let Some(smtp) = state.config.smtp.clone() {
         background.push(tokio::spawn(crate::notify::run_mailer(
             state.store.pool.clone(),

@@ -47,6 +47,8 @@ pub async fn sweep(state: &AppState) -> ApiResult<()> {
     }
     // A live session whose applet did not come back in time (its
     // `expires_at` is the reconnection deadline) closes as disconnected.
+    // The closes and their Post-to-URL items (INTEG-2) commit together.
+    let mut tx = state.store.pool.begin().await?;
     let expired: Vec<(String, Option<i64>, String)> = sqlx::query_as(
         "UPDATE support_sessions SET state = 'closed', closed_at = $1, \
            close_reason = CASE WHEN state IN ('active', 'on_hold') AND expires_at <= $1 \
@@ -58,8 +60,12 @@ pub async fn sweep(state: &AppState) -> ApiResult<()> {
     )
     .bind(now)
     .bind(idle)
-    .fetch_all(&state.store.pool)
+    .fetch_all(&mut *tx)
     .await?;
+    for (id, _, _) in &expired {
+        crate::posturl::enqueue(&mut tx, id, crate::posturl::PostEvent::End, now).await?;
+    }
+    tx.commit().await?;
     for (id, tech, reason) in expired {
         state
             .bus

@@ -211,6 +211,7 @@ async fn pin_figures(args: &Args) -> Result<()> {
         email: "t@bench.test".into(),
         tech_group_id: Some(gid),
         token_hash: String::new(),
+        api_key: None,
     };
 
     // Reference: the database alone, one INSERT and one UPDATE per round trip.

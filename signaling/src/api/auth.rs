@@ -363,6 +363,9 @@ pub async fn change_password(
     who: AnyCaller,
     Json(req): Json<PasswordChange>,
 ) -> ApiResult<Json<LoginResponse>> {
+    if who.caller.api_key.is_some() {
+        return Err(ApiError::forbidden("an API key cannot change a password"));
+    }
     let id = who.caller.id;
     verify_current(&state, id, Some(req.current_password.expose())).await?;
     let user_min: i64 = sqlx::query_scalar("SELECT min_password_level FROM users WHERE id = $1")

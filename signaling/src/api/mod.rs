@@ -7,9 +7,14 @@ pub mod auth;
 pub mod channels;
 pub mod groups;
 pub mod join;
+pub mod keys;
+pub mod notes;
 pub mod org;
+pub mod posturl;
+pub mod reports;
 pub mod routing;
 pub mod sessions;
+pub mod surveys;
 pub mod users;
 
 use axum::Json;
@@ -37,6 +42,8 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/join/channel/{code}"),
     // The applet authenticates with its customer token, checked in the handler.
     ("get", "/ws/applet"),
+    // The customer's survey carries the session's customer token in its body.
+    ("post", "/api/v1/sessions/{id}/customer-survey"),
 ];
 
 struct BearerAuth;
@@ -55,7 +62,8 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Secours server API", description = "Organisation, permissions, sessions, queue and signaling."),
     modifiers(&BearerAuth),
-    components(schemas(crate::events::Event, crate::error::ErrorBody))
+    components(schemas(crate::events::Event, crate::error::ErrorBody,
+        crate::api::surveys::SurveyKind, crate::reports::ReportKind))
 )]
 struct ApiDoc;
 
@@ -132,6 +140,19 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(join::join_channel))
         .routes(routes!(crate::ws::console))
         .routes(routes!(crate::ws::applet))
+        // Issue 20 part B: integrations, notes, surveys, reports.
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(posturl::create, posturl::list))
+        .routes(routes!(posturl::patch))
+        .routes(routes!(posturl::deliveries))
+        .routes(routes!(notes::add, notes::list))
+        .routes(routes!(notes::history))
+        .routes(routes!(surveys::get_config, surveys::put_config))
+        .routes(routes!(surveys::answer_technician))
+        .routes(routes!(surveys::answer_customer))
+        .routes(routes!(reports::report))
+        .routes(routes!(reports::report_csv))
         .split_for_parts();
     let mut doc = doc;
     add_error_responses(&mut doc);

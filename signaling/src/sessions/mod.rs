@@ -455,6 +455,7 @@ pub async fn pickup(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Se
         now,
     )
     .await?;
+    crate::posturl::enqueue(&mut tx, id, crate::posturl::PostEvent::Start, now).await?;
     tx.commit().await?;
     let _ = crate::routing::presence::activity(state, caller.id).await;
     announce_state(state, id, SessionState::Active, Some(caller.id), None).await;
@@ -580,7 +581,11 @@ async fn admin_covers(pool: &AnyPool, scope: &scope::Scope, s: &SessionView) -> 
 
 /// Loads a session a member of staff may act on, else 404: its technician's
 /// own, or one an administrator covers.
-async fn staff_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<SessionView> {
+pub(crate) async fn staff_session(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<SessionView> {
     let s = load(&state.store.pool, id).await?;
     let allowed = match caller.role {
         Role::Technician => s.tech_id == Some(caller.id),
@@ -676,6 +681,18 @@ pub async fn transfer(
         now,
     )
     .await?;
+    sqlx::query(
+        "INSERT INTO session_transfers (session_id, at, by_id, from_tech_id, to_tech_id, \
+         to_group_id) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(caller.id)
+    .bind(s.tech_id)
+    .bind(tech)
+    .bind(group)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     announce_state(state, id, SessionState::Transferred, tech, None).await;
     load(&state.store.pool, id).await
@@ -703,12 +720,19 @@ pub async fn close_by_staff(state: &AppState, caller: &Caller, id: &str) -> ApiR
 
 /// Closes a session for `reason`; false when it was already closed.
 pub async fn close(state: &AppState, id: &str, reason: CloseReason) -> ApiResult<bool> {
+    let now = now_ms();
+    // The close and its Post-to-URL items (INTEG-2) commit together.
+    let mut tx = state.store.pool.begin().await?;
     let row: Option<(Option<i64>,)> = sqlx::query_as(
         "UPDATE support_sessions SET state = 'closed', close_reason = $1, closed_at = $2, pin = NULL, \
          link_hash = NULL, expires_at = NULL WHERE id = $3 AND state <> 'closed' RETURNING tech_id",
     )
-    .bind(reason.as_str()).bind(now_ms()).bind(id)
-    .fetch_optional(&state.store.pool).await?;
+    .bind(reason.as_str()).bind(now).bind(id)
+    .fetch_optional(&mut *tx).await?;
+    if row.is_some() {
+        crate::posturl::enqueue(&mut tx, id, crate::posturl::PostEvent::End, now).await?;
+    }
+    tx.commit().await?;
     match row {
         Some((tech,)) => {
             announce_state(state, id, SessionState::Closed, tech, Some(reason)).await;

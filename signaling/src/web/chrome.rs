@@ -199,6 +199,10 @@ impl Fields {
             .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+    /// Every pair, in order.
+    pub fn all_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
     /// A checkbox: present means ticked.
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()

@@ -66,6 +66,8 @@ struct JoinedPage {
     /// The fields were just saved, or why not.
     fields_saved: bool,
     fields_error: Option<String>,
+    /// Where the customer's survey (SURVEY-2) is answered once it is over.
+    survey: Option<String>,
 }
 
 /// `GET /`: the PIN page.
@@ -102,6 +104,10 @@ async fn joined_with(
         .enumerate()
         .map(|(i, name)| (format!("field{i}"), name))
         .collect();
+    let survey = crate::api::surveys::load(&state.store.pool, "customer")
+        .await
+        .is_ok_and(|c| c.enabled)
+        .then(|| crate::web::survey::link(&j.session_id, j.customer_token.expose()));
     render(
         StatusCode::OK,
         &JoinedPage {
@@ -120,6 +126,7 @@ async fn joined_with(
                 j.session_id,
                 j.customer_token.expose()
             ),
+            survey,
         },
     )
 }

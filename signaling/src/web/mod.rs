@@ -18,11 +18,14 @@ pub mod auth;
 mod chrome;
 mod customer;
 pub mod i18n;
+mod integ;
 mod login;
 mod nodes;
+mod reports;
 mod sessions;
 mod settings;
 mod status;
+pub mod survey;
 mod tree;
 
 use axum::Router;
@@ -191,6 +194,44 @@ pub fn routes() -> Vec<PageRoute> {
             Public,
             post(customer::fields_submit),
         ),
+        // Issue 20 part B: integrations, surveys, reports.
+        r(M::GET, "/admin/api-keys", Staff, get(integ::keys_page)),
+        r(M::POST, "/admin/api-keys", Staff, post(integ::key_create)),
+        r(
+            M::POST,
+            "/admin/api-keys/{id}/revoke",
+            Staff,
+            post(integ::key_revoke),
+        ),
+        r(
+            M::GET,
+            "/admin/post-urls",
+            Staff,
+            get(integ::post_urls_page),
+        ),
+        r(
+            M::POST,
+            "/admin/post-urls",
+            Staff,
+            post(integ::post_url_create),
+        ),
+        r(
+            M::POST,
+            "/admin/post-urls/{id}",
+            Staff,
+            post(integ::post_url_toggle),
+        ),
+        r(M::GET, "/admin/surveys", Staff, get(integ::surveys_page)),
+        r(
+            M::POST,
+            "/admin/surveys/{kind}",
+            Staff,
+            post(integ::survey_save),
+        ),
+        r(M::GET, "/admin/reports", Staff, get(reports::page)),
+        r(M::GET, "/admin/reports/csv", Staff, get(reports::csv)),
+        r(M::GET, "/survey/{id}", Public, get(survey::page)),
+        r(M::POST, "/survey/{id}", Public, post(survey::submit)),
         r(M::GET, "/", Public, get(customer::pin_page)),
         r(M::POST, "/", Public, post(customer::pin_submit)),
         r(M::GET, "/join/{code}", Public, get(customer::channel_page)),

@@ -19,6 +19,10 @@ enum Kind {
     AdminGroup,
     Channel,
     Session,
+    /// An API key (INTEG-3): its owner's, or a master's.
+    ApiKey,
+    /// A Post-to-URL configuration (masters only).
+    PostUrl,
 }
 
 /// Where an id goes in a request.
@@ -52,6 +56,8 @@ fn path_kind(template: &str) -> Kind {
         "admin-groups" => Kind::AdminGroup,
         "channels" => Kind::Channel,
         "sessions" => Kind::Session,
+        "api-keys" => Kind::ApiKey,
+        "post-urls" => Kind::PostUrl,
         other => panic!("classify the ids of /{other}/{{id}} in scope_probe.rs"),
     }
 }
@@ -122,6 +128,8 @@ fn filler(name: &str, n: usize, probing: &str) -> Value {
         "permissions" => json!([]),
         "action" => json!("chat"),
         "fields" => json!({}),
+        // A session note's text.
+        "body" => json!("Probe"),
         other => panic!("no filler for required property {other} in scope_probe.rs"),
     }
 }
@@ -301,13 +309,44 @@ async fn scenario(db: &Db) {
         .collect();
     assert_eq!(live, vec![s_in.as_str()], "{}", db.name);
 
-    let kinds = |user: i64, group: i64, channel: &str, session: &str, ag: &str| {
+    // An API key each (the master's is outside everyone else's reach) and
+    // a Post-to-URL configuration.
+    let mut keys = Vec::new();
+    for token in [&m, &admin, &t1] {
+        let (s, v) = h
+            .post(
+                "/api/v1/api-keys",
+                &[],
+                Some(token),
+                json!({"name": "probe", "expires_in_days": 1}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        keys.push((
+            v["id"].as_i64().unwrap().to_string(),
+            v["key"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (s, v) = h
+        .post(
+            "/api/v1/post-urls",
+            &[],
+            Some(&m),
+            json!({"name": "p", "url": "http://127.0.0.1:9/", "format": "json",
+                   "on_start": false, "on_end": false}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let post_url = v["id"].as_i64().unwrap().to_string();
+    let kinds = |user: i64, group: i64, channel: &str, session: &str, ag: &str, key: &str| {
         Ids(HashMap::from([
             (Kind::User, user.to_string()),
             (Kind::Group, group.to_string()),
             (Kind::AdminGroup, ag.to_owned()),
             (Kind::Channel, channel.to_owned()),
             (Kind::Session, session.to_owned()),
+            (Kind::ApiKey, key.to_owned()),
+            (Kind::PostUrl, post_url.clone()),
         ]))
     };
     let ag = ag["id"].as_i64().unwrap().to_string();
@@ -321,23 +360,29 @@ async fn scenario(db: &Db) {
                 channels.into_iter().map(str::to_owned).collect(),
             ),
             (Kind::Session, sessions),
+            (Kind::ApiKey, vec![keys[0].0.clone()]),
+            (Kind::PostUrl, vec![post_url.clone()]),
         ])
     };
     let callers = [
         Caller {
             label: "administrator",
             token: admin.clone(),
-            inside: kinds(t1_id, level2, "1", &s_in, &ag),
+            inside: kinds(t1_id, level2, "1", &s_in, &ag, &keys[1].0),
             outside: outside(vec![s_out.clone(), s_shared.clone()], vec!["2", "4"]),
         },
         Caller {
             label: "technician",
             token: t1.clone(),
-            inside: kinds(t1_id, level2, "1", &s_in, &ag),
+            inside: kinds(t1_id, level2, "1", &s_in, &ag, &keys[2].0),
             outside: outside(vec![s_out.clone()], vec!["2", "4"]),
         },
     ];
-    let missing = kinds(999_999, 999_999, "99", &"f".repeat(32), "999999");
+    let missing = Ids({
+        let mut m = kinds(999_999, 999_999, "99", &"f".repeat(32), "999999", "999999").0;
+        m.insert(Kind::PostUrl, "999999".to_owned());
+        m
+    });
 
     let mut probes = 0;
     let mut routes = std::collections::BTreeSet::new();
@@ -403,6 +448,12 @@ async fn scenario(db: &Db) {
         "post /api/v1/sessions/{id}/close",
         "patch /api/v1/users/{id}",
         "post /api/v1/users",
+        "delete /api/v1/api-keys/{id}",
+        "patch /api/v1/post-urls/{id}",
+        "get /api/v1/post-urls/{id}/deliveries",
+        "post /api/v1/sessions/{id}/notes",
+        "get /api/v1/sessions/{id}/history",
+        "post /api/v1/sessions/{id}/survey",
     ] {
         assert!(routes.contains(must), "{must} was not probed: {routes:?}");
     }
@@ -417,6 +468,12 @@ async fn scenario(db: &Db) {
     }
     let (_, c) = h.get("/api/v1/channels", &[], &m).await;
     assert_eq!(c[3]["group_ids"], json!([]), "channel 4 stayed nobody's");
+    // The master's API key was not revoked by the probes, nor the
+    // configuration changed.
+    let (s, _) = h.get("/api/v1/me", &[], &keys[0].1).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, p) = h.get("/api/v1/post-urls", &[], &m).await;
+    assert_eq!(p[0]["name"], "p");
     // Meanwhile the legitimate path still works: the administrator transfers
     // its own technician's session inside its scope.
     let (s, v) = h

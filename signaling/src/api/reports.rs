@@ -1,0 +1,109 @@
+//! Reports over the API (REPORT-1, INTEG-3): JSON, and CSV for spreadsheets.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::reports::{self, Node, Report, ReportKind};
+use crate::state::AppState;
+use crate::store::now_ms;
+
+/// The most rows a JSON report returns.
+pub const MAX_JSON_ROWS: i64 = 10_000;
+/// The most rows a CSV export holds (narrow the range for more).
+pub const MAX_CSV_ROWS: i64 = 200_000;
+
+/// Range and node of a report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// Range start, Unix ms (default: 30 days before `to`).
+    pub from: Option<i64>,
+    /// Range end, Unix ms, excluded (default: now).
+    pub to: Option<i64>,
+    /// `org` (the caller's whole scope, the default), `group:ID` (a
+    /// technician group and its sub-groups) or `tech:ID`.
+    #[param(pattern = "^(org|group:[0-9]{1,18}|tech:[0-9]{1,18})$")]
+    pub node: Option<String>,
+    /// Most rows: 1 to 10,000 in JSON (default 1,000), 1 to 200,000 in CSV
+    /// (the default); over the route's maximum answers 422. `to` must be
+    /// after `from` (else 422).
+    #[param(minimum = 1, maximum = 200000)]
+    pub limit: Option<i64>,
+}
+
+/// The report query of a request (the pages build it too).
+pub fn query_of(kind: &str, p: &ReportParams, max: i64) -> ApiResult<reports::Query> {
+    let kind = ReportKind::parse(kind).ok_or_else(|| ApiError::not_found("report"))?;
+    let to = p.to.unwrap_or_else(now_ms);
+    let from = p.from.unwrap_or(to - 30 * 86_400_000);
+    let limit = p
+        .limit
+        .unwrap_or(if max > MAX_JSON_ROWS { max } else { 1000 });
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::unprocessable(format!("limit is 1 to {max}")));
+    }
+    Ok(reports::Query {
+        kind,
+        from,
+        to,
+        node: Node::parse(p.node.as_deref().unwrap_or("org"))?,
+        limit,
+    })
+}
+
+/// A report, as a table with its summary.
+#[utoipa::path(get, path = "/api/v1/reports/{kind}", tag = "reports", security(("bearer" = [])),
+    params(("kind" = ReportKind, Path, description = "Which report"), ReportParams),
+    responses((status = 200, body = Report), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(kind): Path<String>,
+    Query(p): Query<ReportParams>,
+) -> ApiResult<Json<Report>> {
+    caller.require_admin()?;
+    let q = query_of(&kind, &p, MAX_JSON_ROWS)?;
+    Ok(Json(reports::build(&state.store.pool, &caller, &q).await?))
+}
+
+/// A report as CSV: a header row with the column names, then the rows.
+#[utoipa::path(get, path = "/api/v1/reports/{kind}/csv", tag = "reports", security(("bearer" = [])),
+    params(("kind" = ReportKind, Path, description = "Which report"), ReportParams),
+    responses((status = 200, description = "CSV (RFC 4180), UTF-8", content_type = "text/csv"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn report_csv(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(kind): Path<String>,
+    Query(p): Query<ReportParams>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let q = query_of(&kind, &p, MAX_CSV_ROWS)?;
+    let r = reports::build(&state.store.pool, &caller, &q).await?;
+    csv_response(&r)
+}
+
+/// The CSV answer of a report (also the pages' export).
+pub fn csv_response(r: &Report) -> ApiResult<Response> {
+    let body = reports::to_csv(r).map_err(|e| ApiError::internal("csv", e))?;
+    let name = format!("attachment; filename=\"{}.csv\"", r.kind.name());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+            (
+                header::HeaderName::from_static("x-secours-truncated"),
+                r.truncated.to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
