@@ -180,6 +180,9 @@ pub async fn meet(
                         c.host.extend(parse_candidates(&list).host);
                     }
                 }
+                // The WebRTC path's signals: this meeting races the relay
+                // and QUIC only (transport::webrtc is not in the race yet).
+                Some(SignalPayload::Sdp { .. } | SignalPayload::Ice { .. }) => {}
                 None => return Err(MeetError::SignalingClosed),
             }
         }

@@ -22,6 +22,7 @@ pub mod quic;
 pub mod relay;
 pub mod secret;
 pub mod stun;
+pub mod webrtc;
 
 pub use error::LinkError;
 pub use identity::LocalIdentity;

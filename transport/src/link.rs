@@ -29,6 +29,8 @@ pub enum PathKind {
     Direct,
     /// Through the server's relay (TLS inside a WebSocket).
     Relay,
+    /// Peer to peer over WebRTC (ICE, DTLS, SCTP data channels).
+    WebRtc,
 }
 
 impl fmt::Display for PathKind {
@@ -36,6 +38,7 @@ impl fmt::Display for PathKind {
         f.write_str(match self {
             PathKind::Direct => "direct",
             PathKind::Relay => "relay",
+            PathKind::WebRtc => "webrtc",
         })
     }
 }
