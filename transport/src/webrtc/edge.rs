@@ -17,6 +17,9 @@ use crate::link::{Backend, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumb
 
 use super::driver::{Driver, Role};
 
+/// Size asked for the UDP socket's buffers, each way.
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
 /// The signals of one WebRTC attempt, to and from the peer through the
 /// signaling socket (the caller bridges them to it).
 #[derive(Debug)]
@@ -81,6 +84,17 @@ pub async fn connect(
         return Err(LinkError::Io(
             "a WebRTC socket is bound to one address (it is the host candidate)".into(),
         ));
+    }
+    // As for QUIC: the default buffers overflow in a burst at a few
+    // hundred Mbit/s. The kernel caps the sizes; smaller is fine.
+    let s = socket2::SockRef::from(&socket);
+    for (what, set) in [
+        ("receive", s.set_recv_buffer_size(SOCKET_BUFFER)),
+        ("send", s.set_send_buffer_size(SOCKET_BUFFER)),
+    ] {
+        if let Err(e) = set {
+            tracing::debug!("UDP {what} buffer: {e}");
+        }
     }
     let now = tokio::time::Instant::now().into_std();
     let mut driver = Driver::new(&attempt.identity, attempt.peer, attempt.role, now);

@@ -183,9 +183,11 @@ impl VideoAssembler {
     }
 }
 
-/// How much file data may sit in SCTP's send buffer: about what the path
-/// delivers in a round trip and a half, measured from how fast the buffer
-/// drains. More would only queue, and ordered control and chat messages
+/// How much file data may sit in SCTP's send buffer: a quarter more than
+/// what the path delivers in a round trip, measured from how fast the
+/// buffer drains. SCTP's loss-based window would otherwise fill the
+/// bottleneck's queue until it overflows (and its 1 s minimum RTO stalls
+/// everything, input copies included). More would only queue, and ordered control and chat messages
 /// would wait behind it.
 #[derive(Debug)]
 pub struct FileGate {
@@ -196,7 +198,7 @@ pub struct FileGate {
 
 /// The gate's floor and ceiling (the peer's SCTP receive window is 1 MiB:
 /// more in flight is never sent).
-const GATE_MIN: usize = 128 * 1024;
+const GATE_MIN: usize = 32 * 1024;
 const GATE_MAX: usize = 2 * 1024 * 1024;
 
 impl Default for FileGate {
@@ -250,8 +252,8 @@ impl FileGate {
 
     /// The current limit, bytes.
     pub fn limit(&self, rtt: std::time::Duration) -> usize {
-        let span = rtt.as_secs_f64() + 0.025;
-        ((self.rate * span * 1.5) as usize).clamp(GATE_MIN, GATE_MAX)
+        let span = rtt.as_secs_f64() + 0.010;
+        ((self.rate * span * 1.25) as usize).clamp(GATE_MIN, GATE_MAX)
     }
 }
 
@@ -343,13 +345,13 @@ mod tests {
         let rtt = Duration::from_millis(100);
         assert!(g.open(t0, 0, rtt));
         assert_eq!(g.limit(rtt), GATE_MIN);
-        // 10 MB/s drained: the limit grows to rate × (rtt + 25 ms) × 1.5.
+        // 10 MB/s drained: the limit grows to rate × (rtt + 10 ms) × 1.25.
         for i in 1..=20u32 {
             g.wrote(1_000_000);
             g.open(t0 + Duration::from_millis(100) * i, 0, rtt);
         }
         let l = g.limit(rtt);
-        assert!((1_800_000..=GATE_MAX).contains(&l), "{l}");
+        assert!((1_300_000..=1_400_000).contains(&l), "{l}");
         assert!(!g.open(t0 + Duration::from_secs(3), GATE_MAX, rtt));
     }
 }
