@@ -190,6 +190,9 @@ pub async fn meet(
                     early.extend(list.into_iter().take(MAX_PEER_CANDIDATES));
                     peer_gathered = true;
                 }
+                // The WebRTC path's signals: this meeting races the relay
+                // and QUIC only (transport::webrtc is not in the race yet).
+                Some(SignalPayload::Sdp { .. } | SignalPayload::Ice { .. }) => {}
                 None => return Err(MeetError::SignalingClosed),
             }
         }

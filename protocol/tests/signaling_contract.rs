@@ -78,3 +78,54 @@ fn secrets_stay_out_of_debug() {
         serde_json::from_str(r#"{"email":"a@b.example","password":"pw-very-secret"}"#).unwrap();
     assert!(!format!("{login:?}").contains("pw-very-secret"));
 }
+
+/// The WebRTC kinds are bounded and shaped before the server forwards them.
+#[test]
+fn sdp_and_ice_signals_are_bounded_and_shaped() {
+    let ok_sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+    let sdp = |t: &str| SignalPayload::Sdp {
+        sdp_type: secours_protocol::signaling::SdpType::Offer,
+        sdp: t.to_owned(),
+    };
+    assert_eq!(sdp(ok_sdp).check_from_peer(), Ok(()));
+    let many_lines = format!("v=0\r\n{}", "a=x\r\n".repeat(70));
+    let long_line = format!("v=0\r\na={}\r\n", "x".repeat(300));
+    for bad in [
+        "",
+        "x=0\r\n",
+        "v=0\r\nnot a line\r\n",
+        "v=0\r\na=\u{7}bell\r\n",
+        "v=0\r\na=caf\u{e9}\r\n",
+        many_lines.as_str(),
+        long_line.as_str(),
+    ] {
+        assert!(sdp(bad).check_from_peer().is_err(), "{bad:?}");
+    }
+    let ice = |ufrag: &str, list: Vec<String>| SignalPayload::Ice {
+        ufrag: ufrag.to_owned(),
+        candidates: list,
+    };
+    let host = "candidate:1 1 udp 2130706431 127.0.0.1 4000 typ host".to_owned();
+    assert_eq!(ice("abcd", vec![host.clone()]).check_from_peer(), Ok(()));
+    assert!(ice("", vec![host.clone()]).check_from_peer().is_err());
+    assert!(ice("a b", vec![host.clone()]).check_from_peer().is_err());
+    assert!(ice("abcd", vec![]).check_from_peer().is_err());
+    assert!(
+        ice("abcd", vec![host.clone(); 9])
+            .check_from_peer()
+            .is_err()
+    );
+    assert!(
+        ice("abcd", vec!["1 1 udp 1 127.0.0.1 4000 typ host".into()])
+            .check_from_peer()
+            .is_err()
+    );
+    assert!(
+        ice("abcd", vec![format!("candidate:{}", "9".repeat(300))])
+            .check_from_peer()
+            .is_err()
+    );
+    // Through the parser the server runs: an unknown field is refused too.
+    let text = r#"{"type":"signal","payload":{"kind":"ice","ufrag":"abcd","candidates":["candidate:1 1 udp 1 127.0.0.1 4000 typ host"],"mid":"0"}}"#;
+    assert!(PeerMessage::parse(text).is_err());
+}

@@ -21,6 +21,9 @@ pub enum LinkError {
     /// QUIC connection error.
     #[error("QUIC: {0}")]
     Quic(String),
+    /// WebRTC (ICE, SCTP or str0m) failed.
+    #[error("WebRTC: {0}")]
+    WebRtc(String),
     /// The relay refused or dropped us.
     #[error("relay: {0}")]
     Relay(String),

@@ -89,6 +89,15 @@ impl LocalIdentity {
         self.fingerprint
     }
 
+    /// The certificate and key as DTLS wants them (WebRTC path): the same
+    /// certificate, so the SDP's fingerprint is the announced one.
+    pub(crate) fn dtls_cert(&self) -> str0m::config::DtlsCert {
+        str0m::config::DtlsCert {
+            certificate: self.cert.to_vec(),
+            private_key: self.key.secret_pkcs8_der().to_vec(),
+        }
+    }
+
     fn chain(&self) -> Vec<CertificateDer<'static>> {
         vec![self.cert.clone()]
     }

@@ -1,5 +1,6 @@
 //! Secours transport: one [`Link`] between a console and an applet, over a
-//! direct QUIC path or the server's HTTPS relay, always end-to-end TLS 1.3
+//! direct QUIC path, WebRTC (`webrtc`: what a browser can join) or the
+//! server's HTTPS relay, always end-to-end TLS 1.3 (DTLS on WebRTC)
 //! with both certificates pinned by the fingerprints the server announced
 //! (SEC-1, SEC-2, STACK-3). See `link` for the delivery rules.
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod relay;
 pub mod secret;
 pub mod stun;
 pub mod turn;
+pub mod webrtc;
 
 pub use error::LinkError;
 pub use identity::LocalIdentity;

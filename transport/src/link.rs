@@ -32,6 +32,8 @@ pub enum PathKind {
     /// Peer to peer over UDP through a TURN relay (QUIC end to end): what
     /// two NATs that both map each destination to a new port still allow.
     Turn,
+    /// Peer to peer over WebRTC (ICE, DTLS, SCTP data channels).
+    WebRtc,
 }
 
 impl fmt::Display for PathKind {
@@ -40,6 +42,7 @@ impl fmt::Display for PathKind {
             PathKind::Direct => "direct",
             PathKind::Relay => "relay",
             PathKind::Turn => "turn",
+            PathKind::WebRtc => "webrtc",
         })
     }
 }

@@ -17,3 +17,32 @@ fn link_layer_regressions_stay_fixed() {
     }
     assert!(ran >= 2, "{ran} regression inputs");
 }
+
+/// The WebRTC targets' seed corpora (and saved crashes, if any) through
+/// their entries: the SDP and candidate checks never panic on them.
+#[test]
+fn webrtc_corpora_pass_through_the_fuzz_entries() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut ran = 0;
+    for (target, entry) in [
+        (
+            "webrtc_sdp",
+            secours_transport::webrtc::sdp::fuzz_sdp as fn(&[u8]),
+        ),
+        (
+            "webrtc_candidates",
+            secours_transport::webrtc::candidate::fuzz_candidates,
+        ),
+    ] {
+        for dir in ["corpus", "regressions"] {
+            let Ok(files) = std::fs::read_dir(root.join(dir).join(target)) else {
+                continue;
+            };
+            for f in files {
+                entry(&std::fs::read(f.unwrap().path()).unwrap());
+                ran += 1;
+            }
+        }
+    }
+    assert!(ran >= 4, "{ran} inputs");
+}

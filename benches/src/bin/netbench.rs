@@ -1,5 +1,5 @@
 //! `netbench`: file goodput and input delay over an emulated link, for the
-//! direct (QUIC) and relay paths, each beside its references measured in the
+//! direct (QUIC), WebRTC and relay paths, each beside its references measured in the
 //! same run over the same emulated link: a plain TCP bulk copy for goodput and
 //! the link's own round-trip time for delay.
 //!
@@ -22,11 +22,13 @@ use bytes::Bytes;
 use clap::Parser;
 use secours_benches::packet_link::{self, ADDR_A, ADDR_B, PacketLink};
 use secours_protocol::pb;
+use secours_protocol::signaling::SignalPayload;
 use secours_protocol::wire::{self, Channel, Decoded, FrameReader, Message};
 use secours_transport::identity::LocalIdentity;
 use secours_transport::netsim::{self, Profile, TcpProxy, UdpProxy};
 use secours_transport::quic::{Congestion, QuicEndpoint};
 use secours_transport::relay::{self, HubConfig, RelayHub, Side};
+use secours_transport::webrtc::{self, Attempt, Role, Signals};
 use secours_transport::{Link, LinkEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -35,7 +37,7 @@ struct Args {
     /// lan, broadband, 4g, lossy-wifi or satellite.
     #[arg(long, default_value = "broadband")]
     profile: String,
-    /// quic or relay.
+    /// quic, webrtc (packet emulator only) or relay.
     #[arg(long, default_value = "quic")]
     path: String,
     /// Seconds per measurement (the TCP reference's, then ours).
@@ -51,7 +53,7 @@ struct Args {
     /// does). Packet emulator only.
     #[arg(long, default_value = "b")]
     hub_side: String,
-    /// Every profile on both paths.
+    /// Every profile on every path (WebRTC with the packet emulator).
     #[arg(long)]
     all: bool,
     /// QUIC congestion controller: delivery (the product's default), bbr or
@@ -115,7 +117,8 @@ fn main() -> Result<()> {
     let runs: Vec<(Profile, &'static str)> = if args.all {
         netsim::PROFILES
             .iter()
-            .flat_map(|p| [(*p, "quic"), (*p, "relay")])
+            .flat_map(|p| [(*p, "quic"), (*p, "webrtc"), (*p, "relay")])
+            .filter(|(_, path)| *path != "webrtc" || packet_link::unavailable().is_none())
             .collect()
     } else {
         let p = netsim::profile(&args.profile)
@@ -123,7 +126,8 @@ fn main() -> Result<()> {
         let path = match args.path.as_str() {
             "quic" => "quic",
             "relay" => "relay",
-            other => bail!("no path {other}: quic or relay"),
+            "webrtc" => "webrtc",
+            other => bail!("no path {other}: quic, webrtc or relay"),
         };
         vec![(p, path)]
     };
@@ -147,6 +151,9 @@ fn main() -> Result<()> {
         }
         (other, _) => bail!("no emulator {other}: packet, proxy or auto"),
     };
+    if args.path == "webrtc" && emulator != Emulator::Packet {
+        bail!("--path webrtc needs the packet emulator (ICE would go around the proxies)");
+    }
     if args.reverse && emulator != Emulator::Packet {
         bail!("--reverse needs the packet emulator");
     }
@@ -292,6 +299,7 @@ async fn run(
             let (tcp_mbps, rtt_ms) = tcp_reference_packet(&link, seconds, reverse).await?;
             let (console, applet, mut guards) = match path {
                 "quic" => quic_pair_packet(&link, cc).await?,
+                "webrtc" => webrtc_pair_packet(&link).await?,
                 _ => relay_pair_packet(&link, hub_side).await?,
             };
             // Dropped last: the links' tasks run on its namespaces' runtimes.
@@ -503,6 +511,69 @@ async fn relay_pair_packet(link: &PacketLink, hub_side: HubSide) -> Result<(Link
         .spawn(async move { relay::connect(&url, &token, Side::Console, &c, afp).await });
     let (cl, al) = (console.await??, applet.await??);
     Ok((cl, al, vec![Box::new(AbortOnDrop(server))]))
+}
+
+/// WebRTC between the namespaces: the console offers from A, the applet
+/// answers in B; their signals cross in this process (what the server
+/// forwards), ICE finds the pair over the emulated link.
+async fn webrtc_pair_packet(link: &PacketLink) -> Result<(Link, Link, Guards)> {
+    let c = LocalIdentity::generate()?;
+    let a = LocalIdentity::generate()?;
+    let (cfp, afp) = (c.fingerprint(), a.fingerprint());
+    let (console_signals, applet_signals) = signal_pair();
+    let attempt = |identity, peer, role| Attempt {
+        identity,
+        peer,
+        role,
+        extra_candidates: vec![],
+        timeout: Duration::from_secs(20),
+    };
+    let (ca, aa) = (
+        attempt(c, afp, Role::Offerer),
+        attempt(a, cfp, Role::Answerer),
+    );
+    let applet = link.b.spawn(async move {
+        let socket = tokio::net::UdpSocket::bind((ADDR_B, 0)).await?;
+        anyhow::Ok(webrtc::connect(socket, aa, applet_signals).await?)
+    });
+    let console = link.a.spawn(async move {
+        let socket = tokio::net::UdpSocket::bind((ADDR_A, 0)).await?;
+        anyhow::Ok(webrtc::connect(socket, ca, console_signals).await?)
+    });
+    let (cl, al) = (console.await??, applet.await??);
+    Ok((cl, al, vec![]))
+}
+
+/// Two ends' signals, each one's `out` the other's `incoming`.
+fn signal_pair() -> (Signals, Signals) {
+    let (c_out, mut c_rx) = tokio::sync::mpsc::channel::<SignalPayload>(64);
+    let (a_out, mut a_rx) = tokio::sync::mpsc::channel::<SignalPayload>(64);
+    let (to_c, c_in) = tokio::sync::mpsc::channel(64);
+    let (to_a, a_in) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(p) = c_rx.recv().await {
+            if to_a.send(p).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(p) = a_rx.recv().await {
+            if to_c.send(p).await.is_err() {
+                return;
+            }
+        }
+    });
+    (
+        Signals {
+            out: c_out,
+            incoming: c_in,
+        },
+        Signals {
+            out: a_out,
+            incoming: a_in,
+        },
+    )
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);

@@ -18,8 +18,33 @@ pub const MAX_CANDIDATES: usize = 16;
 /// Longest candidate (`ip:port`, IPv6 with brackets included).
 pub const MAX_CANDIDATE_LEN: usize = 64;
 
+/// Longest SDP text in an `sdp` signal (the payload's 4096 bytes bound it
+/// too; a data-channel offer from a browser is under 1 KiB).
+pub const MAX_SDP_LEN: usize = 3072;
+/// Most lines in an `sdp` signal's text.
+pub const MAX_SDP_LINES: usize = 64;
+/// Longest line of an SDP text.
+pub const MAX_SDP_LINE: usize = 256;
+/// Most ICE candidates one `ice` signal may carry.
+pub const MAX_ICE_CANDIDATES: usize = 8;
+/// Longest ICE candidate attribute (`candidate:...`, RFC 8839 grammar).
+pub const MAX_ICE_CANDIDATE_LEN: usize = 256;
+/// Longest ICE username fragment (RFC 8839: 4..256; browsers use 4..32).
+pub const MAX_ICE_UFRAG_LEN: usize = 32;
+
 /// Every signal kind (the server emits `relay`, the peers the others).
-const KINDS: &[&str] = &["relay", "fingerprint", "candidates"];
+const KINDS: &[&str] = &["relay", "fingerprint", "candidates", "sdp", "ice"];
+
+/// Which half of an SDP exchange an `sdp` signal is (WebRTC path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SdpType {
+    /// The offer (also an ICE restart's).
+    Offer,
+    /// The answer to it.
+    Answer,
+}
 
 /// Which peer of a session a signal is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +205,23 @@ pub enum SignalPayload {
         /// `ip:port` addresses.
         list: Vec<String>,
     },
+    /// WebRTC path: an SDP offer or answer (its `a=fingerprint` must be the
+    /// fingerprint the sender announced).
+    Sdp {
+        /// Offer or answer.
+        #[serde(rename = "type")]
+        sdp_type: SdpType,
+        /// The session description, CRLF-separated lines.
+        sdp: String,
+    },
+    /// WebRTC path: trickled ICE candidates.
+    Ice {
+        /// The username fragment of the ICE generation they belong to.
+        ufrag: String,
+        /// `candidate:...` attributes, as a browser's `RTCIceCandidate`
+        /// gives them.
+        candidates: Vec<String>,
+    },
 }
 
 impl std::fmt::Debug for SignalPayload {
@@ -196,6 +238,16 @@ impl std::fmt::Debug for SignalPayload {
                 .field("candidates", candidates)
                 .finish(),
             Self::Candidates { list } => f.debug_struct("Candidates").field("list", list).finish(),
+            Self::Sdp { sdp_type, sdp } => f
+                .debug_struct("Sdp")
+                .field("type", sdp_type)
+                .field("len", &sdp.len())
+                .finish(),
+            Self::Ice { ufrag, candidates } => f
+                .debug_struct("Ice")
+                .field("ufrag", ufrag)
+                .field("candidates", candidates)
+                .finish(),
         }
     }
 }
@@ -207,6 +259,8 @@ impl SignalPayload {
             Self::Relay { .. } => "relay",
             Self::Fingerprint { .. } => "fingerprint",
             Self::Candidates { .. } => "candidates",
+            Self::Sdp { .. } => "sdp",
+            Self::Ice { .. } => "ice",
         }
     }
 
@@ -228,6 +282,8 @@ impl SignalPayload {
                 candidates
             }
             Self::Candidates { list } => list,
+            Self::Sdp { sdp, .. } => return check_sdp_text(sdp),
+            Self::Ice { ufrag, candidates } => return check_ice(ufrag, candidates),
         };
         if candidates.len() > MAX_CANDIDATES {
             return Err(ContractError::Invalid("too many candidates"));
@@ -240,6 +296,58 @@ impl SignalPayload {
         }
         Ok(())
     }
+}
+
+/// The server's check of an SDP text: bounded, printable ASCII lines of
+/// the `x=...` form, starting with `v=0`. The peers parse it in full.
+pub fn check_sdp_text(sdp: &str) -> Result<(), ContractError> {
+    if sdp.len() > MAX_SDP_LEN {
+        return Err(ContractError::Invalid("sdp is at most 3072 bytes"));
+    }
+    if !sdp.starts_with("v=0") {
+        return Err(ContractError::Invalid("sdp starts with v=0"));
+    }
+    let mut lines = 0;
+    for line in sdp.split("\r\n").filter(|l| !l.is_empty()) {
+        lines += 1;
+        let b = line.as_bytes();
+        if lines > MAX_SDP_LINES
+            || line.len() > MAX_SDP_LINE
+            || b.len() < 2
+            || !b[0].is_ascii_lowercase()
+            || b[1] != b'='
+            || !b.iter().all(|c| (0x20..0x7f).contains(c))
+        {
+            return Err(ContractError::Invalid(
+                "sdp is at most 64 printable lines of 256 characters, CRLF-separated",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The server's check of trickled ICE candidates: a bounded list of
+/// bounded printable `candidate:` attributes, a bounded ICE ufrag.
+pub fn check_ice(ufrag: &str, candidates: &[String]) -> Result<(), ContractError> {
+    let ice_char = |c: u8| c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
+    if ufrag.is_empty() || ufrag.len() > MAX_ICE_UFRAG_LEN || !ufrag.bytes().all(ice_char) {
+        return Err(ContractError::Invalid("ufrag is 1..32 ICE characters"));
+    }
+    if candidates.is_empty() || candidates.len() > MAX_ICE_CANDIDATES {
+        return Err(ContractError::Invalid(
+            "an ice signal carries 1..8 candidates",
+        ));
+    }
+    if candidates.iter().any(|c| {
+        c.len() > MAX_ICE_CANDIDATE_LEN
+            || !c.starts_with("candidate:")
+            || !c.bytes().all(|b| (0x20..0x7f).contains(&b))
+    }) {
+        return Err(ContractError::Invalid(
+            "a candidate is a printable candidate: attribute of at most 256 characters",
+        ));
+    }
+    Ok(())
 }
 
 impl PeerMessage {

@@ -13,8 +13,10 @@ mod vocabulary;
 
 pub use applet::{AppletLook, AppletSettings, InputPriority, MAX_LOOK_TEXT, MAX_TERMS, RunMode};
 pub use messages::{
-    Hello, MAX_CANDIDATE_LEN, MAX_CANDIDATES, MAX_SIGNAL_PAYLOAD, MAX_WS_MESSAGE, Peer,
-    PeerMessage, ServerMessage, SignalPayload,
+    Hello, MAX_CANDIDATE_LEN, MAX_CANDIDATES, MAX_ICE_CANDIDATE_LEN, MAX_ICE_CANDIDATES,
+    MAX_ICE_UFRAG_LEN, MAX_SDP_LEN, MAX_SDP_LINE, MAX_SDP_LINES, MAX_SIGNAL_PAYLOAD,
+    MAX_WS_MESSAGE, Peer, PeerMessage, SdpType, ServerMessage, SignalPayload, check_ice,
+    check_sdp_text,
 };
 pub use rest::{
     ChannelJoin, ErrorBody, JoinRequest, Joined, LoginRequest, LoginResponse, MAX_FORM_FIELD_NAME,

@@ -56,6 +56,11 @@ pub fn artefact_dir() -> PathBuf {
 impl Browser {
     /// Starts chromedriver on a free loopback port and a headless chromium.
     pub async fn start() -> Browser {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Browser::start`], with more command-line switches.
+    pub async fn start_with(extra: &[&str]) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -84,16 +89,27 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not get ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let mut args: Vec<&str> = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1366,900",
+            "--lang=en-GB",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-sync",
+            "--disable-component-update",
+            "--disable-default-apps",
+        ];
+        args.extend_from_slice(extra);
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1366,900",
-                         "--lang=en-GB", "--no-first-run", "--disable-extensions",
-                         "--disable-background-networking", "--disable-sync",
-                         "--disable-component-update", "--disable-default-apps"]
+                "args": args
             }
         }}});
         let r: Value = http
