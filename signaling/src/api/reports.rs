@@ -15,6 +15,8 @@ use crate::store::now_ms;
 
 /// The most rows a JSON report returns.
 pub const MAX_JSON_ROWS: i64 = 10_000;
+/// The last instant a report range may name (9999-12-31T23:59:59Z), Unix ms.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_000;
 /// The most rows a CSV export holds (narrow the range for more).
 pub const MAX_CSV_ROWS: i64 = 200_000;
 
@@ -23,12 +25,14 @@ pub const MAX_CSV_ROWS: i64 = 200_000;
 #[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// Range start, Unix ms (default: 30 days before `to`).
+    #[param(minimum = 0, maximum = 253402300799000_i64)]
     pub from: Option<i64>,
     /// Range end, Unix ms, excluded (default: now).
+    #[param(minimum = 0, maximum = 253402300799000_i64)]
     pub to: Option<i64>,
-    /// `org` (the caller's whole scope, the default), `group:ID` (a
+    /// `org` (the caller's whole scope, the default, also when empty), `group:ID` (a
     /// technician group and its sub-groups) or `tech:ID`.
-    #[param(pattern = "^(org|group:[0-9]{1,18}|tech:[0-9]{1,18})$")]
+    #[param(pattern = "^(|org|group:[0-9]{1,18}|tech:[0-9]{1,18})$")]
     pub node: Option<String>,
     /// Most rows: 1 to 10,000 in JSON (default 1,000), 1 to 200,000 in CSV
     /// (the default); over the route's maximum answers 422. `to` must be
@@ -40,8 +44,16 @@ pub struct ReportParams {
 /// The report query of a request (the pages build it too).
 pub fn query_of(kind: &str, p: &ReportParams, max: i64) -> ApiResult<reports::Query> {
     let kind = ReportKind::parse(kind).ok_or_else(|| ApiError::not_found("report"))?;
+    // Bounded so that no date arithmetic downstream can overflow.
+    for (name, v) in [("from", p.from), ("to", p.to)] {
+        if v.is_some_and(|v| !(0..=MAX_TIME_MS).contains(&v)) {
+            return Err(ApiError::unprocessable(format!(
+                "{name} is Unix milliseconds from 0 to {MAX_TIME_MS}"
+            )));
+        }
+    }
     let to = p.to.unwrap_or_else(now_ms);
-    let from = p.from.unwrap_or(to - 30 * 86_400_000);
+    let from = p.from.unwrap_or(to.saturating_sub(30 * 86_400_000).max(0));
     let limit = p
         .limit
         .unwrap_or(if max > MAX_JSON_ROWS { max } else { 1000 });
@@ -60,7 +72,7 @@ pub fn query_of(kind: &str, p: &ReportParams, max: i64) -> ApiResult<reports::Qu
 /// A report, as a table with its summary.
 #[utoipa::path(get, path = "/api/v1/reports/{kind}", tag = "reports", security(("bearer" = [])),
     params(("kind" = ReportKind, Path, description = "Which report"), ReportParams),
-    responses((status = 200, body = Report), (status = 400, body = ErrorBody),
+    responses((status = 200, body = Report), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
@@ -77,7 +89,7 @@ pub async fn report(
 #[utoipa::path(get, path = "/api/v1/reports/{kind}/csv", tag = "reports", security(("bearer" = [])),
     params(("kind" = ReportKind, Path, description = "Which report"), ReportParams),
     responses((status = 200, description = "CSV (RFC 4180), UTF-8", content_type = "text/csv"),
-              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn report_csv(
     State(state): State<AppState>,
     caller: Caller,

@@ -41,7 +41,7 @@ pub async fn get_channel(
 /// must be a group of the caller's scope.
 #[utoipa::path(put, path = "/api/v1/channels/{id}/routing", tag = "channels", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Channel 1..10")), request_body = ChannelRouting,
-    responses((status = 200, body = ChannelRouting), (status = 400, body = ErrorBody),
+    responses((status = 200, body = ChannelRouting), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn put_channel(
     State(state): State<AppState>,
@@ -93,7 +93,7 @@ pub async fn get_group(
 /// caller's scope (ORG-7).
 #[utoipa::path(put, path = "/api/v1/tech-groups/{id}/routing", tag = "org", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Group id"), ApplyQuery), request_body = GroupRouting,
-    responses((status = 200, body = GroupRouting), (status = 400, body = ErrorBody),
+    responses((status = 200, body = GroupRouting), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn put_group(
     State(state): State<AppState>,
@@ -239,7 +239,7 @@ pub async fn patch_fields(
         return Err(ApiError::not_found("session"));
     }
     if req.fields.len() > 10 {
-        return Err(ApiError::invalid("at most 10 fields"));
+        return Err(ApiError::unprocessable("at most 10 fields"));
     }
     Ok((
         StatusCode::OK,

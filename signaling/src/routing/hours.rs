@@ -54,23 +54,23 @@ fn minutes(s: &str, end: bool) -> Option<i64> {
 impl WorkingHours {
     /// Checks the zone and every span.
     pub fn check(&self) -> ApiResult<()> {
-        crate::store::check_text("time_zone", &self.time_zone, 100)?;
+        super::check_text("time_zone", &self.time_zone, 100)?;
         self.zone()?;
         if self.days.len() > MAX_SPANS {
-            return Err(ApiError::invalid(format!(
+            return Err(ApiError::unprocessable(format!(
                 "at most {MAX_SPANS} opening spans"
             )));
         }
         for d in &self.days {
             if !(1..=7).contains(&d.day) {
-                return Err(ApiError::invalid("day is 1 (Monday) .. 7 (Sunday)"));
+                return Err(ApiError::unprocessable("day is 1 (Monday) .. 7 (Sunday)"));
             }
             match (minutes(&d.open, false), minutes(&d.close, true)) {
                 (Some(o), Some(c)) if o < c => {}
                 (Some(_), Some(_)) => {
                     return Err(ApiError::unprocessable("a span closes before it opens"));
                 }
-                _ => return Err(ApiError::invalid("times are HH:MM")),
+                _ => return Err(ApiError::unprocessable("times are HH:MM")),
             }
         }
         Ok(())
@@ -78,7 +78,7 @@ impl WorkingHours {
 
     fn zone(&self) -> ApiResult<jiff::tz::TimeZone> {
         jiff::tz::TimeZone::get(&self.time_zone)
-            .map_err(|_| ApiError::invalid(format!("unknown time zone {:?}", self.time_zone)))
+            .map_err(|_| ApiError::unprocessable(format!("unknown time zone {:?}", self.time_zone)))
     }
 
     /// Whether the channel is open at `now_ms` (Unix milliseconds). A zone

@@ -17,7 +17,6 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::check_text;
 
 pub use hours::{DayHours, WorkingHours};
 
@@ -141,6 +140,12 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned + Default>(stored: &str) -> T
     serde_json::from_str(stored).unwrap_or_default()
 }
 
+/// The shared text rules, answered 422: the routing document states them
+/// in prose, beyond what its schema can say.
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    crate::store::check_text(field, value, max).map_err(|e| ApiError::unprocessable(e.message))
+}
+
 fn check_url(field: &str, url: &str) -> ApiResult<()> {
     check_text(field, url, MAX_MESSAGE)?;
     let ok = url.is_empty()
@@ -150,7 +155,7 @@ fn check_url(field: &str, url: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(format!(
+        Err(ApiError::unprocessable(format!(
             "{field} must be an http:// or https:// address"
         )))
     }
@@ -167,14 +172,14 @@ fn check_unavailable(w: &WhenUnavailable) -> ApiResult<()> {
 
 fn check_fields(fields: &[String]) -> ApiResult<()> {
     if fields.len() > MAX_FIELDS {
-        return Err(ApiError::invalid(format!(
+        return Err(ApiError::unprocessable(format!(
             "at most {MAX_FIELDS} custom fields"
         )));
     }
     for (i, f) in fields.iter().enumerate() {
         check_text("field name", f, MAX_FIELD_NAME)?;
         if f.trim().is_empty() {
-            return Err(ApiError::invalid("a field name is empty"));
+            return Err(ApiError::unprocessable("a field name is empty"));
         }
         if fields[..i].contains(f) || f == "name" {
             return Err(ApiError::unprocessable(format!("field {f:?} is repeated")));
@@ -189,7 +194,7 @@ impl ChannelRouting {
         if let Some(t) = &self.auto_transfer
             && !(1..=MAX_AFTER_S).contains(&t.after_s)
         {
-            return Err(ApiError::invalid(format!(
+            return Err(ApiError::unprocessable(format!(
                 "after_s is 1..{MAX_AFTER_S} seconds"
             )));
         }
@@ -205,12 +210,12 @@ impl GroupRouting {
     /// Checks every value.
     pub fn check(&self) -> ApiResult<()> {
         if !(0..=MAX_SESSIONS).contains(&self.max_sessions) {
-            return Err(ApiError::invalid(format!(
+            return Err(ApiError::unprocessable(format!(
                 "max_sessions is 0..{MAX_SESSIONS}"
             )));
         }
         if !(0..=MAX_IDLE_LOGOUT_S).contains(&self.idle_logout_s) {
-            return Err(ApiError::invalid(format!(
+            return Err(ApiError::unprocessable(format!(
                 "idle_logout_s is 0..{MAX_IDLE_LOGOUT_S}"
             )));
         }
