@@ -3,7 +3,6 @@
 
 mod applet;
 mod console;
-mod demo;
 mod relay;
 mod server;
 
@@ -32,7 +31,7 @@ enum Command {
     Console(console::ConsoleArgs),
     /// Runs a whole support session between the real programs (server,
     /// console, applet as processes on loopback) and prints what happened.
-    Demo(demo::DemoArgs),
+    Demo(secours_demo::DemoArgs),
     /// Runs a standalone relay hub (for relays on their own machines).
     Relay(relay::RelayArgs),
     /// The server: organisation, permissions, sessions, queue, signaling,
@@ -49,7 +48,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Applet(args) => applet::run(args),
         Command::Console(args) => console::run(args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Demo(args) => secours_demo::run(&args),
         Command::Relay(args) => relay::run(args),
         Command::Server(args) => server::run(args),
     };

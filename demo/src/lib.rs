@@ -7,7 +7,7 @@
 //! customer's answers at the applet's terminal, and prints what each program
 //! said, checking every step.
 
-mod process;
+pub mod process;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -12,7 +12,8 @@ use secours_peer::client::ServerClient;
 use secours_protocol::signaling::Secret;
 use serde_json::{Value, json};
 
-/// This very binary, to start the other programs.
+/// The running binary (the demo runs inside `secours demo`), to start the
+/// other programs.
 pub fn me() -> Result<Command> {
     Ok(Command::new(
         std::env::current_exe().context("where is this program?")?,
@@ -29,6 +30,7 @@ fn have(tool: &str) -> bool {
 
 /// A running program: its output lines, its standard input; killed when
 /// dropped, whatever happened.
+#[derive(Debug)]
 pub struct Program {
     name: &'static str,
     child: Child,
@@ -161,6 +163,7 @@ impl Program {
 }
 
 /// The customer's X display: Xvfb and an xterm, stopped when dropped.
+#[derive(Debug)]
 pub struct Xvfb {
     /// `:N`.
     pub display: String,
@@ -231,6 +234,7 @@ impl Xvfb {
 }
 
 /// The server process and its database.
+#[derive(Debug)]
 pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
