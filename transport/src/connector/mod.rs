@@ -29,6 +29,10 @@ use tokio::sync::mpsc;
 use crate::error::LinkError;
 use crate::link::{Backend, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumbing};
 
+pub mod race;
+
+pub use race::{Contender, Judge, PREFER_QUIC, Race};
+
 /// Envelope field number of link-layer frames (wire type 2).
 pub const LINK_FIELD: u32 = 2047;
 /// How often delivered counts are acknowledged.
@@ -197,6 +201,8 @@ struct Shared {
     stats: LinkStats,
     /// Each change with when it happened.
     reports: Vec<(std::time::Instant, PathReport)>,
+    /// Why the other direct attempts lost to the one that won.
+    losers: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -236,6 +242,12 @@ impl Reports {
         self.0.lock().map(|s| s.reports.clone()).unwrap_or_default()
     }
 
+    /// Why the other attempts of a race lost to the direct path that won
+    /// (`QUIC: timed out: ...`), one line each.
+    pub fn losers(&self) -> Vec<String> {
+        self.0.lock().map(|s| s.losers.clone()).unwrap_or_default()
+    }
+
     /// The path every channel runs on now.
     pub fn path(&self) -> PathInfo {
         self.0.lock().map(|s| s.path).unwrap_or(PathInfo {
@@ -251,11 +263,28 @@ pub type DirectAttempt = Pin<Box<dyn Future<Output = Result<Link, LinkError>> + 
 
 /// Wraps `relay` in a link that moves to `direct` once it is up.
 pub fn start(relay: Link, direct: DirectAttempt) -> (Link, Reports) {
-    let shared = Arc::new(Mutex::new(Shared {
+    let shared = new_shared(&relay);
+    spawn(relay, direct, shared)
+}
+
+/// Wraps `relay` in a link that moves to the direct path that wins
+/// `race` (the same one on both sides: see [`race`]).
+pub fn start_race(relay: Link, race: Race) -> (Link, Reports) {
+    let shared = new_shared(&relay);
+    let direct: DirectAttempt = Box::pin(race::run(race, shared.clone()));
+    spawn(relay, direct, shared)
+}
+
+fn new_shared(relay: &Link) -> Arc<Mutex<Shared>> {
+    Arc::new(Mutex::new(Shared {
         path: relay.path(),
         stats: relay.stats(),
         reports: Vec::new(),
-    }));
+        losers: Vec::new(),
+    }))
+}
+
+fn spawn(relay: Link, direct: DirectAttempt, shared: Arc<Mutex<Shared>>) -> (Link, Reports) {
     let (closer, closed) = tokio::sync::watch::channel(false);
     let backend = Arc::new(ConnectorBackend {
         shared: shared.clone(),
