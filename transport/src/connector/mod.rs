@@ -271,8 +271,25 @@ pub fn start(relay: Link, direct: DirectAttempt) -> (Link, Reports) {
 /// `race` (the same one on both sides: see [`race`]).
 pub fn start_race(relay: Link, race: Race) -> (Link, Reports) {
     let shared = new_shared(&relay);
-    let direct: DirectAttempt = Box::pin(race::run(race, shared.clone()));
+    // A task of its own: the attempts' set-up (certificates, DTLS) never
+    // holds up the relay's frames; it ends with the connector.
+    let task = AbortOnDrop(tokio::spawn(race::run(race, shared.clone())));
+    let direct: DirectAttempt = Box::pin(async move {
+        let mut task = task;
+        (&mut task.0)
+            .await
+            .unwrap_or_else(|e| Err(LinkError::Io(format!("the race ended: {e}"))))
+    });
     spawn(relay, direct, shared)
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn new_shared(relay: &Link) -> Arc<Mutex<Shared>> {
