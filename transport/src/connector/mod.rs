@@ -1,7 +1,8 @@
-//! The connector: start on the relay at once, race the direct path, move
-//! every channel onto the direct path when it is up, and fall back to the
-//! relay if it dies, without losing, duplicating or reordering a frame on any
-//! channel (PROTOCOL.md "Link-layer frames").
+//! The connector: start on the relay at once, race the direct paths (QUIC
+//! hole punching and WebRTC ICE: [`race`]), move every channel onto the one
+//! that won when it is up, and fall back to the relay if it dies, without
+//! losing, duplicating or reordering a frame on any channel (PROTOCOL.md
+//! "Link-layer frames").
 //!
 //! It sits between the session and two links and speaks a few link-layer
 //! frames of its own, carried as `Envelope` field 2047 (which sessions would
