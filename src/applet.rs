@@ -106,7 +106,7 @@ pub fn run(args: AppletArgs) -> Result<()> {
                 session_id: args.session.clone().unwrap_or_default(),
                 customer_token: Secret::from(args.token.clone().unwrap_or_default().as_str()),
                 name: args.name.clone(),
-                // The web page joined: it has no TURN credentials to pass.
+                // The web page joined: the server's `hello` brings TURN.
                 turn: None,
             };
             (server, Entry::Reconnect(state))

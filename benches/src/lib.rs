@@ -10,3 +10,4 @@ pub mod natlab;
 pub mod packet_link;
 pub mod path_matrix;
 pub mod programs;
+pub mod turn_pair;

@@ -43,6 +43,12 @@ pub enum Network {
     /// A NAT that lets nothing out but TCP to port 443 (a corporate
     /// network that allows only HTTPS).
     TcpOnly443,
+    /// A port-restricted NAT whose firewall lets through only the UDP that
+    /// looks like WebRTC by its first byte, as some corporate firewalls
+    /// do: STUN (0-3, TURN's indications too) and DTLS (20-63). QUIC's
+    /// headers (64 and up) and TURN's channel data (64-127) are dropped.
+    /// Not in [`Network::ALL`]: the race's own test pairs it.
+    StunDtlsOnly,
 }
 
 impl Network {
@@ -65,12 +71,18 @@ impl Network {
             Network::PortRestricted => "port-restricted",
             Network::Symmetric => "symmetric",
             Network::TcpOnly443 => "tcp-443-only",
+            Network::StunDtlsOnly => "stun-dtls-only",
         }
     }
 
     /// Whether UDP leaves this network at all.
     pub fn udp(self) -> bool {
         self != Network::TcpOnly443
+    }
+
+    /// Whether QUIC's packets cross it (and TURN's channel data).
+    pub fn quic_passes(self) -> bool {
+        !matches!(self, Network::TcpOnly443 | Network::StunDtlsOnly)
     }
 
     /// Whether a peer's packets reach this host from a port it did not
@@ -88,14 +100,23 @@ impl Network {
         !matches!(self, Network::Symmetric)
     }
 
-    /// Where a session between `self` and `other` should end: `direct`
-    /// where punching can work, `turn` where only a relayed UDP address
-    /// can be reached, `relay` (the WebSocket) without UDP.
+    /// Where a session between an applet on `self` and a console on
+    /// `other` should end: `direct` (QUIC) where punching can work; else
+    /// `turn`, QUIC through the relayed address the applet allocates,
+    /// wherever UDP leaves the applet's network (it speaks to TURN in
+    /// STUN-framed indications, which even a first-byte firewall lets
+    /// through) and raw QUIC leaves the console's; else `webrtc` where ICE
+    /// can make a direct path; else `relay` (the WebSocket). The race
+    /// prefers QUIC, through TURN too, to WebRTC: it is faster (netbench).
     pub fn expected_path(self, other: Network) -> &'static str {
-        if self.direct_possible(other) {
+        let quic = self.quic_passes() && other.quic_passes();
+        let quic_turn = self.udp() && other.quic_passes();
+        if quic && self.direct_possible(other) {
             "direct"
-        } else if self.udp() && other.udp() {
+        } else if quic_turn {
             "turn"
+        } else if self.direct_possible(other) {
+            "webrtc"
         } else {
             "relay"
         }
@@ -144,10 +165,17 @@ impl Network {
                 "iifname \"lan\" update @contacted { ip daddr } accept",
                 "iifname \"wan\" ct status dnat accept",
             ),
-            Network::PortRestricted | Network::Symmetric => ("", "iifname \"lan\" accept", ""),
+            Network::PortRestricted | Network::Symmetric | Network::StunDtlsOnly => {
+                ("", "iifname \"lan\" accept", "")
+            }
             Network::TcpOnly443 => ("", "iifname \"lan\" tcp dport 443 accept", ""),
         };
         let inbound_nat = inbound_nat.replace("LAN", lan_host);
+        // The first payload byte, both ways, before anything is accepted.
+        let dpi = match self {
+            Network::StunDtlsOnly => "meta l4proto udp @th,64,8 > 63 drop",
+            _ => "",
+        };
         format!(
             "table ip lab {{\n\
              \x20 set contacted {{ type ipv4_addr; flags dynamic, timeout; timeout 2m; }}\n\
@@ -155,6 +183,7 @@ impl Network {
              \x20 chain post {{\n    type nat hook postrouting priority 100;\n    {masquerade}\n  }}\n\
              \x20 chain forwarding {{\n\
              \x20   type filter hook forward priority 0; policy drop;\n\
+             \x20   {dpi}\n\
              \x20   ct state established,related accept\n\
              \x20   {outbound}\n\
              \x20   {inbound}\n\
@@ -348,6 +377,13 @@ mod tests {
         assert!(!Symmetric.direct_possible(PortRestricted));
         assert!(!Symmetric.direct_possible(Symmetric));
         assert!(!TcpOnly443.direct_possible(Open));
+        assert_eq!(StunDtlsOnly.expected_path(Open), "turn");
+        assert_eq!(StunDtlsOnly.expected_path(StunDtlsOnly), "webrtc");
+        assert_eq!(FullCone.expected_path(StunDtlsOnly), "webrtc");
+        assert_eq!(Symmetric.expected_path(StunDtlsOnly), "relay");
+        assert_eq!(StunDtlsOnly.expected_path(Symmetric), "turn");
+        assert_eq!(Symmetric.expected_path(PortRestricted), "turn");
+        assert_eq!(TcpOnly443.expected_path(Open), "relay");
     }
 
     #[test]

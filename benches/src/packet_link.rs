@@ -101,6 +101,11 @@ impl NsSide {
         Ok(side)
     }
 
+    /// The namespace's name (`ip netns exec NAME ...` runs a program in it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Runs `fut` on this side (its sockets are opened in this namespace).
     pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
     where

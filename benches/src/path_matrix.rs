@@ -26,12 +26,12 @@ pub struct Outcome {
     pub applet: Network,
     /// The console's network.
     pub console: Network,
-    /// `direct` or `relay`: where the session ended.
+    /// `direct`, `turn`, `webrtc` or `relay`: where the session ended.
     pub path: String,
     /// From the PIN entered to the console's first decoded picture, ms.
     pub first_frame_ms: f64,
-    /// From the PIN entered to the direct (or TURN) path carrying every
-    /// channel, ms.
+    /// From the PIN entered to the direct (QUIC, TURN or WebRTC) path
+    /// carrying every channel, ms.
     pub direct_ms: Option<f64>,
     /// Why there was no direct path, as the console was told.
     pub reason: Option<String>,
@@ -130,11 +130,10 @@ pub fn run_pair(
     let (mut direct_ms, mut reason) = (None, None);
     if let Some(line) = line {
         let e: serde_json::Value = serde_json::from_str(&line)?;
-        if e["path"] == "direct" || e["path"] == "turn" {
+        if ["direct", "turn", "webrtc"].iter().any(|p| e["path"] == *p) {
             direct_ms = e["ms_since_pickup"].as_f64().map(|m| to_pickup + m);
-        } else {
-            reason = e["reason"].as_str().map(str::to_owned);
         }
+        reason = e["reason"].as_str().map(str::to_owned);
     }
     // Both ways on the path the session settled on.
     tech.write(&json!({"cmd": "chat", "session_id": sid, "text": "lab"}).to_string())?;
@@ -218,7 +217,7 @@ fn cell(o: &Outcome) -> String {
     )
 }
 
-/// Why each relay cell stayed there, one line each.
+/// Why each cell not on direct QUIC stayed off it, one line each.
 pub fn reasons(outcomes: &[Outcome]) -> String {
     let mut s = String::new();
     for o in outcomes.iter().filter(|o| o.path != "direct") {

@@ -299,12 +299,14 @@ pub enum ConsoleEvent {
     Path {
         /// Session.
         session_id: String,
-        /// `direct`, `turn` or `relay`: where every channel runs now.
+        /// `direct`, `turn`, `webrtc` or `relay`: where every channel runs
+        /// now.
         path: String,
         /// The peer's address on that path, when known.
         #[serde(default)]
         remote: Option<String>,
-        /// Why the direct path failed or fell back.
+        /// Why the direct paths failed or fell back; on a direct path, why
+        /// the other attempts lost to it.
         #[serde(default)]
         reason: Option<String>,
         /// Milliseconds since the pick-up.

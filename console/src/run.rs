@@ -421,9 +421,12 @@ async fn report_paths(
         let all = race.timed();
         for (at, report) in all.iter().skip(told) {
             let (path, remote, reason) = match report {
+                // Which direct path won, and why the others lost.
                 PathReport::Direct => {
                     let now = race.path();
-                    (now.kind.to_string(), now.remote, None)
+                    let losers = race.losers();
+                    let why = (!losers.is_empty()).then(|| losers.join("; "));
+                    (now.kind.to_string(), now.remote, why)
                 }
                 PathReport::DirectFailed(e) => ("relay".into(), None, Some(e.to_string())),
                 PathReport::FellBack(e) => (

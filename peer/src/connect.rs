@@ -1,8 +1,9 @@
 //! From a picked-up session to a link: the two peers swap certificate
 //! fingerprints and candidates through the server's signaling, connect
 //! through the relay hub the server named (first frame fast, works
-//! everywhere), and race a direct QUIC path beside it (the connector moves
-//! the channels once it is proven). The server pairs; it never reads.
+//! everywhere), and race direct paths beside it, QUIC hole punching and
+//! WebRTC ICE (the connector moves the channels once one is proven; the
+//! console picks QUIC when both are up). The server pairs; it never reads.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -10,12 +11,13 @@ use std::time::Duration;
 use secours_protocol::Fingerprint;
 use secours_protocol::pb::Role;
 use secours_protocol::signaling::{PeerMessage, Secret, SignalPayload};
-use secours_transport::connector::{self, Reports};
+use secours_transport::connector::{self, Contender, Judge, Race, Reports};
 use secours_transport::punch::{Candidates, Puncher, TurnRoute};
 use secours_transport::relay::{RelayToken, Side};
 use secours_transport::{Link, LinkError, LocalIdentity};
 use tokio::sync::mpsc;
 
+use crate::rtc::{self, RtcPlan};
 use crate::setup::{Pairing, session_token_from_relay};
 
 /// How long the peers wait for each other's signals.
@@ -24,7 +26,7 @@ pub const MEET_TIMEOUT: Duration = Duration::from_secs(20);
 /// Which paths a peer may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PathChoice {
-    /// The relay at once, direct QUIC when it is up.
+    /// The relay at once, direct QUIC or WebRTC when one is up.
     #[default]
     Auto,
     /// Only the relay (TLS inside a WebSocket: any proxy lets it through).
@@ -136,6 +138,12 @@ pub async fn meet(
             }
         },
     };
+    let rtc_socket = match route.path {
+        PathChoice::Relay => None,
+        PathChoice::Auto => rtc::bind(&route.host_ips).await,
+    };
+    // The peer's `sdp` and `ice` signals wait here for the attempt.
+    let (rtc_in, rtc_incoming) = mpsc::channel(rtc::SIGNAL_QUEUE);
     let candidates = puncher
         .as_ref()
         .map(|p| {
@@ -190,9 +198,10 @@ pub async fn meet(
                     early.extend(list.into_iter().take(MAX_PEER_CANDIDATES));
                     peer_gathered = true;
                 }
-                // The WebRTC path's signals: this meeting races the relay
-                // and QUIC only (transport::webrtc is not in the race yet).
-                Some(SignalPayload::Sdp { .. } | SignalPayload::Ice { .. }) => {}
+                // The WebRTC attempt's, early: a full queue is a flood.
+                Some(s @ (SignalPayload::Sdp { .. } | SignalPayload::Ice { .. })) => {
+                    let _ = rtc_in.try_send(s);
+                }
                 None => return Err(MeetError::SignalingClosed),
             }
         }
@@ -214,26 +223,56 @@ pub async fn meet(
         secours_transport::relay::connect(&base, &relay_token, side, identity, peer_fp).await?;
     let mut theirs = theirs;
     theirs.add_strings(&early, MAX_PEER_CANDIDATES);
-    let (link, race, trickle) = match puncher {
-        Some(p) => {
-            let (trickle, late) = mpsc::channel(4);
-            let gathering = Gathering {
-                puncher: p,
+    let (trickle, late) = mpsc::channel(4);
+    let mut contenders: Vec<(Contender, connector::DirectAttempt)> = Vec::new();
+    if let Some(p) = puncher {
+        let gathering = Gathering {
+            puncher: p,
+            stun: route.stun,
+            turn: route.turn.clone(),
+            out: out.clone(),
+            session: session.clone(),
+            theirs,
+            peer_gathered,
+            late,
+        };
+        let id = identity.clone();
+        contenders.push((
+            Contender::Quic,
+            Box::pin(async move { gathering.punch(role, &id, peer_fp).await }),
+        ));
+    }
+    let rtc_in = match rtc_socket {
+        Some(socket) => {
+            let plan = RtcPlan {
+                socket,
+                incoming: rtc_incoming,
                 stun: route.stun,
-                turn: route.turn.clone(),
                 out: out.clone(),
                 session: session.clone(),
-                theirs,
-                peer_gathered,
-                late,
             };
             let id = identity.clone();
-            let direct: connector::DirectAttempt =
-                Box::pin(async move { gathering.punch(role, &id, peer_fp).await });
-            let (link, reports) = connector::start(relay_link, direct);
-            (link, Some(reports), Some(Trickle(trickle)))
+            contenders.push((
+                Contender::WebRtc,
+                Box::pin(async move { plan.connect(role, id, peer_fp).await }),
+            ));
+            Some(rtc_in)
         }
-        None => (relay_link, None, None),
+        None => None,
+    };
+    let (link, race, trickle) = if contenders.is_empty() {
+        (relay_link, None, None)
+    } else {
+        let judge = match role {
+            Role::Console => Judge::Picks,
+            _ => Judge::Follows,
+        };
+        let (link, reports) = connector::start_race(relay_link, Race { contenders, judge });
+        let trickle = Trickle {
+            candidates: trickle,
+            rtc: rtc_in,
+        };
+        (link, Some(reports), Some(trickle))
     };
     let pairing = Pairing {
         role,
@@ -262,14 +301,28 @@ const PEER_GATHER_WAIT: Duration = Duration::from_secs(3);
 /// The peer's candidates that come during the session: hand it every
 /// signal the server forwards once the meeting is over.
 #[derive(Debug, Clone)]
-pub struct Trickle(mpsc::Sender<Vec<String>>);
+pub struct Trickle {
+    /// QUIC's: `candidates` signals.
+    candidates: mpsc::Sender<Vec<String>>,
+    /// WebRTC's: `sdp` and `ice` signals (ICE restarts too).
+    rtc: Option<mpsc::Sender<SignalPayload>>,
+}
 
 impl Trickle {
-    /// Takes a `candidates` signal to the race; other kinds are not its.
+    /// Takes a `candidates`, `sdp` or `ice` signal to its attempt; other
+    /// kinds are not the race's.
     pub fn offer(&self, payload: &SignalPayload) {
-        if let SignalPayload::Candidates { list } = payload {
-            // A full queue means a peer flooding: what is dropped is its loss.
-            let _ = self.0.try_send(list.clone());
+        // A full queue means a peer flooding: what is dropped is its loss.
+        match payload {
+            SignalPayload::Candidates { list } => {
+                let _ = self.candidates.try_send(list.clone());
+            }
+            SignalPayload::Sdp { .. } | SignalPayload::Ice { .. } => {
+                if let Some(rtc) = &self.rtc {
+                    let _ = rtc.try_send(payload.clone());
+                }
+            }
+            _ => {}
         }
     }
 }

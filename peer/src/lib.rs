@@ -12,6 +12,7 @@ pub mod clipboard;
 pub mod connect;
 pub mod driver;
 pub mod files;
+mod rtc;
 pub mod setup;
 pub mod text;
 

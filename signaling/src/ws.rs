@@ -220,6 +220,7 @@ async fn console_loop(
         estimated_wait_s: None,
         applet: None,
         organisation: None,
+        turn: None,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await
         || !push_queue(&state, &caller, &mut out, &mut known).await
@@ -389,6 +390,7 @@ async fn applet_session(state: &AppState, socket: WebSocket, id: &str) -> bool {
         estimated_wait_s: wait.filter(|_| applet.show_wait),
         applet: Some(applet),
         organisation,
+        turn: state.config.turn.as_ref().map(|t| t.grant(&id)),
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await {
         return false;

@@ -39,6 +39,9 @@ pub enum LinkError {
     /// The link is closed.
     #[error("the link is closed")]
     Closed,
+    /// No direct path could be made: why each attempt of the race failed.
+    #[error("no direct path ({0})")]
+    NoDirectPath(String),
 }
 
 impl LinkError {

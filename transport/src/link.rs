@@ -124,6 +124,9 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 pub struct Link {
     out: Vec<mpsc::Sender<Bytes>>,
     events: mpsc::Receiver<LinkEvent>,
+    /// Events read ahead (the race reads a link to learn which one the
+    /// peer chose) and handed back, delivered before the queue's.
+    unread: std::collections::VecDeque<LinkEvent>,
     backend: Arc<dyn Backend>,
     peer: Fingerprint,
 }
@@ -144,6 +147,7 @@ impl Link {
             Self {
                 out: txs,
                 events: ev_rx,
+                unread: std::collections::VecDeque::new(),
                 backend,
                 peer,
             },
@@ -182,7 +186,18 @@ impl Link {
 
     /// The next event; `Closed` once, then `None`.
     pub async fn recv(&mut self) -> Option<LinkEvent> {
+        if let Some(ev) = self.unread.pop_front() {
+            return Some(ev);
+        }
         self.events.recv().await
+    }
+
+    /// Hands back events read with [`Link::recv`]: the next calls deliver
+    /// them first, in this order.
+    pub(crate) fn unread(&mut self, events: impl IntoIterator<Item = LinkEvent>) {
+        let mut ahead: std::collections::VecDeque<LinkEvent> = events.into_iter().collect();
+        ahead.append(&mut self.unread);
+        self.unread = ahead;
     }
 
     /// Current measurements.

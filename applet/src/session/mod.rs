@@ -139,8 +139,9 @@ struct Signaling {
     /// The granted set, the technician's nickname, and the input priority
     /// the organisation set (APPLET-3, from `hello`).
     granted: oneshot::Receiver<(GrantedSet, Option<String>, Option<InputPriority>)>,
-    /// The help desk's terms (APPLET-6; empty: none), from `hello`.
-    terms: oneshot::Receiver<String>,
+    /// The help desk's terms (APPLET-6; empty: none) and this session's
+    /// TURN credentials, from `hello`.
+    hello: oneshot::Receiver<(String, Option<TurnGrant>)>,
     signals: mpsc::Receiver<SignalPayload>,
     out: mpsc::Sender<PeerMessage>,
     ended: oneshot::Receiver<String>,
@@ -150,13 +151,13 @@ struct Signaling {
 /// signals to the server; tells the customer the wait and the warnings.
 fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
     let (granted_tx, granted) = oneshot::channel();
-    let (terms_tx, terms) = oneshot::channel();
+    let (hello_tx, hello) = oneshot::channel();
     let (sig_tx, signals) = mpsc::channel(16);
     let (out, mut out_rx) = mpsc::channel::<PeerMessage>(16);
     let (ended_tx, ended) = oneshot::channel();
     tokio::spawn(async move {
         let mut granted_tx = Some(granted_tx);
-        let mut terms_tx = Some(terms_tx);
+        let mut hello_tx = Some(hello_tx);
         let mut ended_tx = Some(ended_tx);
         let mut priority = None;
         loop {
@@ -164,8 +165,9 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
                 msg = ws.next() => match msg {
                     Ok(ServerMessage::Hello(h)) => {
                         priority = h.applet.as_ref().map(|a| a.priority);
-                        if let Some(tx) = terms_tx.take() {
-                            let _ = tx.send(h.applet.as_ref().map(|a| a.terms.clone()).unwrap_or_default());
+                        if let Some(tx) = hello_tx.take() {
+                            let terms = h.applet.as_ref().map(|a| a.terms.clone()).unwrap_or_default();
+                            let _ = tx.send((terms, h.turn.clone()));
                         }
                         let look = h.applet.map(|a| a.look).unwrap_or_default();
                         teller.tell(Status::HelpDesk {
@@ -225,7 +227,7 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
     });
     Signaling {
         granted,
-        terms,
+        hello,
         signals,
         out,
         ended,
@@ -306,22 +308,26 @@ async fn serve_session(
     }
     let ws = SignalingSocket::applet(&client, &joined).await?;
     let mut signaling = run_socket(ws, customer.teller());
+    let (terms, fresh_turn) = tokio::time::timeout(HELLO_WAIT, &mut signaling.hello)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    // The server's fresh TURN credentials; the join answer's for a server
+    // that sends none in `hello`.
+    let turn = fresh_turn.or_else(|| joined.turn.clone());
     // APPLET-6: the help desk's terms come before anything else (once: a
     // session coming back had them accepted).
-    if !matches!(config.entry, Entry::Reconnect(_)) {
-        let terms = tokio::time::timeout(HELLO_WAIT, &mut signaling.terms)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        if !terms.trim().is_empty() && !customer.accepts_terms(&terms).await {
-            let _ = signaling.out.send(PeerMessage::Close).await;
-            // The server closes the session and says so.
-            let _ = tokio::time::timeout(HELLO_WAIT, &mut signaling.ended).await;
-            return Err(AppletRunError::EndedEarly(
-                "you declined the help desk's terms".into(),
-            ));
-        }
+    if !matches!(config.entry, Entry::Reconnect(_))
+        && !terms.trim().is_empty()
+        && !customer.accepts_terms(&terms).await
+    {
+        let _ = signaling.out.send(PeerMessage::Close).await;
+        // The server closes the session and says so.
+        let _ = tokio::time::timeout(HELLO_WAIT, &mut signaling.ended).await;
+        return Err(AppletRunError::EndedEarly(
+            "you declined the help desk's terms".into(),
+        ));
     }
     let temp = TempDir(std::env::temp_dir().join(format!("secours-applet-{}", std::process::id())));
     std::fs::create_dir_all(&temp.0).map_err(AppletError::Io)?;
@@ -370,7 +376,7 @@ async fn serve_session(
         session_id: session_id.clone(),
         customer_token: joined.customer_token.clone(),
         name: config.name.clone(),
-        turn: joined.turn.clone(),
+        turn: turn.clone(),
     };
     if let Err(e) = resume.save() {
         tracing::warn!(error = %e, "no reconnection file");
@@ -380,7 +386,7 @@ async fn serve_session(
         path: config.path,
         host_ips: host_ip_toward(&config.server).into_iter().collect(),
         stun: config.stun,
-        turn: joined.turn.as_ref().and_then(turn_route),
+        turn: turn.as_ref().and_then(turn_route),
     };
     let meeting = meet(
         Role::Applet,

@@ -1,5 +1,5 @@
 //! `netbench`: file goodput and input delay over an emulated link, for the
-//! direct (QUIC), WebRTC and relay paths, each beside its references measured in the
+//! direct (QUIC), WebRTC, TURN (QUIC through coturn) and relay paths, each beside its references measured in the
 //! same run over the same emulated link: a plain TCP bulk copy for goodput and
 //! the link's own round-trip time for delay.
 //!
@@ -37,7 +37,8 @@ struct Args {
     /// lan, broadband, 4g, lossy-wifi or satellite.
     #[arg(long, default_value = "broadband")]
     profile: String,
-    /// quic, webrtc (packet emulator only) or relay.
+    /// quic, webrtc or turn (QUIC through coturn; both with the packet
+    /// emulator only), or relay.
     #[arg(long, default_value = "quic")]
     path: String,
     /// Seconds per measurement (the TCP reference's, then ours).
@@ -117,8 +118,10 @@ fn main() -> Result<()> {
     let runs: Vec<(Profile, &'static str)> = if args.all {
         netsim::PROFILES
             .iter()
-            .flat_map(|p| [(*p, "quic"), (*p, "webrtc"), (*p, "relay")])
-            .filter(|(_, path)| *path != "webrtc" || packet_link::unavailable().is_none())
+            .flat_map(|p| [(*p, "quic"), (*p, "webrtc"), (*p, "turn"), (*p, "relay")])
+            .filter(|(_, path)| {
+                !matches!(*path, "webrtc" | "turn") || packet_link::unavailable().is_none()
+            })
             .collect()
     } else {
         let p = netsim::profile(&args.profile)
@@ -127,7 +130,8 @@ fn main() -> Result<()> {
             "quic" => "quic",
             "relay" => "relay",
             "webrtc" => "webrtc",
-            other => bail!("no path {other}: quic, webrtc or relay"),
+            "turn" => "turn",
+            other => bail!("no path {other}: quic, webrtc, turn or relay"),
         };
         vec![(p, path)]
     };
@@ -153,6 +157,9 @@ fn main() -> Result<()> {
     };
     if args.path == "webrtc" && emulator != Emulator::Packet {
         bail!("--path webrtc needs the packet emulator (ICE would go around the proxies)");
+    }
+    if args.path == "turn" && emulator != Emulator::Packet {
+        bail!("--path turn needs the packet emulator (coturn runs in its namespace)");
     }
     if args.reverse && emulator != Emulator::Packet {
         bail!("--reverse needs the packet emulator");
@@ -300,6 +307,7 @@ async fn run(
             let (console, applet, mut guards) = match path {
                 "quic" => quic_pair_packet(&link, cc).await?,
                 "webrtc" => webrtc_pair_packet(&link).await?,
+                "turn" => secours_benches::turn_pair::turn_pair_packet(&link).await?,
                 _ => relay_pair_packet(&link, hub_side).await?,
             };
             // Dropped last: the links' tasks run on its namespaces' runtimes.

@@ -82,6 +82,11 @@ pub struct Hello {
     /// Applet: the organisation's name, shown to the customer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organisation: Option<String>,
+    /// Applet: TURN credentials for this session, fresh on each connection
+    /// (an applet started from the web page, or coming back after a
+    /// restart, has no join answer of its own), when the server offers TURN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<super::TurnGrant>,
 }
 
 fn first_page() -> u32 {

@@ -1,7 +1,8 @@
-//! The connector: start on the relay at once, race the direct path, move
-//! every channel onto the direct path when it is up, and fall back to the
-//! relay if it dies, without losing, duplicating or reordering a frame on any
-//! channel (PROTOCOL.md "Link-layer frames").
+//! The connector: start on the relay at once, race the direct paths (QUIC
+//! hole punching and WebRTC ICE: [`race`]), move every channel onto the one
+//! that won when it is up, and fall back to the relay if it dies, without
+//! losing, duplicating or reordering a frame on any channel (PROTOCOL.md
+//! "Link-layer frames").
 //!
 //! It sits between the session and two links and speaks a few link-layer
 //! frames of its own, carried as `Envelope` field 2047 (which sessions would
@@ -28,6 +29,10 @@ use tokio::sync::mpsc;
 
 use crate::error::LinkError;
 use crate::link::{Backend, Link, LinkEvent, LinkStats, PathInfo, PathKind, Plumbing};
+
+pub mod race;
+
+pub use race::{Contender, Judge, PREFER_QUIC, Race};
 
 /// Envelope field number of link-layer frames (wire type 2).
 pub const LINK_FIELD: u32 = 2047;
@@ -197,6 +202,8 @@ struct Shared {
     stats: LinkStats,
     /// Each change with when it happened.
     reports: Vec<(std::time::Instant, PathReport)>,
+    /// Why the other direct attempts lost to the one that won.
+    losers: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -236,6 +243,12 @@ impl Reports {
         self.0.lock().map(|s| s.reports.clone()).unwrap_or_default()
     }
 
+    /// Why the other attempts of a race lost to the direct path that won
+    /// (`QUIC: timed out: ...`), one line each.
+    pub fn losers(&self) -> Vec<String> {
+        self.0.lock().map(|s| s.losers.clone()).unwrap_or_default()
+    }
+
     /// The path every channel runs on now.
     pub fn path(&self) -> PathInfo {
         self.0.lock().map(|s| s.path).unwrap_or(PathInfo {
@@ -251,11 +264,45 @@ pub type DirectAttempt = Pin<Box<dyn Future<Output = Result<Link, LinkError>> + 
 
 /// Wraps `relay` in a link that moves to `direct` once it is up.
 pub fn start(relay: Link, direct: DirectAttempt) -> (Link, Reports) {
-    let shared = Arc::new(Mutex::new(Shared {
+    let shared = new_shared(&relay);
+    spawn(relay, direct, shared)
+}
+
+/// Wraps `relay` in a link that moves to the direct path that wins
+/// `race` (the same one on both sides: see [`race`]).
+pub fn start_race(relay: Link, race: Race) -> (Link, Reports) {
+    let shared = new_shared(&relay);
+    // A task of its own: the attempts' set-up (certificates, DTLS) never
+    // holds up the relay's frames; it ends with the connector.
+    let task = AbortOnDrop(tokio::spawn(race::run(race, shared.clone())));
+    let direct: DirectAttempt = Box::pin(async move {
+        let mut task = task;
+        (&mut task.0)
+            .await
+            .unwrap_or_else(|e| Err(LinkError::Io(format!("the race ended: {e}"))))
+    });
+    spawn(relay, direct, shared)
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn new_shared(relay: &Link) -> Arc<Mutex<Shared>> {
+    Arc::new(Mutex::new(Shared {
         path: relay.path(),
         stats: relay.stats(),
         reports: Vec::new(),
-    }));
+        losers: Vec::new(),
+    }))
+}
+
+fn spawn(relay: Link, direct: DirectAttempt, shared: Arc<Mutex<Shared>>) -> (Link, Reports) {
     let (closer, closed) = tokio::sync::watch::channel(false);
     let backend = Arc::new(ConnectorBackend {
         shared: shared.clone(),
