@@ -35,6 +35,12 @@ pub struct ServerArgs {
     /// read from $SECOURS_TURN_SECRET, never from the command line.
     #[arg(long = "turn-url", global = true)]
     pub turn_urls: Vec<String>,
+    /// Start Debian's coturn beside the server, listening (UDP) here, e.g.
+    /// `0.0.0.0:3478`; peers are given its URL (the public URL's host)
+    /// unless --turn-url says otherwise. The shared secret is
+    /// $SECOURS_TURN_SECRET, or a fresh random one for this run.
+    #[arg(long, global = true)]
+    pub coturn: Option<SocketAddr>,
     #[command(subcommand)]
     pub action: Option<ServerAction>,
 }
@@ -93,13 +99,24 @@ fn config(args: &ServerArgs) -> Result<Config> {
         Some(a) => c.stun_listen = Some(a.parse().context("--stun-listen")?),
         None => {}
     }
-    if !args.turn_urls.is_empty() {
-        let secret = std::env::var("SECOURS_TURN_SECRET")
-            .context("--turn-url needs the TURN server's shared secret in $SECOURS_TURN_SECRET")?;
+    if !args.turn_urls.is_empty() || args.coturn.is_some() {
+        let secret = match std::env::var("SECOURS_TURN_SECRET") {
+            Ok(s) => s,
+            // Nobody else needs it: coturn is ours, started with it.
+            Err(_) if args.coturn.is_some() => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                hex::encode(bytes)
+            }
+            Err(_) => {
+                bail!("--turn-url needs the TURN server's shared secret in $SECOURS_TURN_SECRET")
+            }
+        };
         c.turn = Some(secours_signaling::config::Turn {
             urls: args.turn_urls.clone(),
             secret: secret.as_str().into(),
             ttl_s: c.turn.as_ref().map_or(12 * 3600, |t| t.ttl_s),
+            coturn: args.coturn.or(c.turn.as_ref().and_then(|t| t.coturn)),
         });
     }
     Ok(c)
@@ -149,6 +166,9 @@ async fn serve(config: Config) -> Result<()> {
     match node.stun_addr {
         Some(a) => println!("  STUN: udp://{a}"),
         None => println!("  STUN: off"),
+    }
+    if let Some(a) = node.coturn_addr() {
+        println!("  TURN: coturn on udp://{a}");
     }
     println!("  relay: ws://{}/relay/v1/ws", node.http_addr);
     println!(

@@ -87,6 +87,7 @@ pub struct Config {
 pub struct Turn {
     /// `turn:host:port?transport=udp` URLs given to peers (the first UDP
     /// one is used by the applet).
+    #[serde(default)]
     pub urls: Vec<String>,
     /// The shared secret.
     pub secret: crate::Secret,
@@ -94,6 +95,11 @@ pub struct Turn {
     /// them keeps its allocation until the next refresh fails).
     #[serde(default = "turn_ttl")]
     pub ttl_s: u64,
+    /// Start Debian's coturn beside the node, listening (UDP) here with
+    /// this secret (`coturn`); `urls` may then be left empty: the node
+    /// gives its own (the public URL's host when it listens everywhere).
+    #[serde(default)]
+    pub coturn: Option<std::net::SocketAddr>,
 }
 
 fn turn_ttl() -> u64 {
@@ -105,6 +111,7 @@ impl std::fmt::Debug for Turn {
         f.debug_struct("Turn")
             .field("urls", &self.urls)
             .field("ttl_s", &self.ttl_s)
+            .field("coturn", &self.coturn)
             .finish_non_exhaustive()
     }
 }
@@ -277,6 +284,16 @@ impl Config {
             .merge(Env::prefixed("SECOURS_SERVER_").split("__"))
             .extract()
             .map_err(|e| ConfigError(Box::new(e)))
+    }
+
+    /// The public URL's host (without scheme, port or path).
+    pub fn public_host(&self) -> String {
+        let origin = self.public_origin();
+        let authority = origin.split("://").nth(1).unwrap_or(&origin);
+        if let Some(rest) = authority.strip_prefix('[') {
+            return format!("[{}]", rest.split(']').next().unwrap_or_default());
+        }
+        authority.split(':').next().unwrap_or_default().to_owned()
     }
 
     /// The origin (`scheme://host[:port]`) of the public URL.

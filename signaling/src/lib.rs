@@ -12,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod coturn;
 pub mod error;
 pub mod events;
 #[cfg(feature = "fuzzing")]

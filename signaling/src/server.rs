@@ -31,6 +31,9 @@ pub enum ServerError {
     /// The revocation broadcast.
     #[error("cannot LISTEN for revocations: {0}")]
     Revocations(#[source] sqlx::Error),
+    /// coturn, asked for beside the node, did not start.
+    #[error(transparent)]
+    Coturn(#[from] crate::coturn::CoturnError),
     /// A socket could not be bound.
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {
@@ -56,9 +59,16 @@ pub struct RunningServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
+    /// coturn started beside the node (stopped with it).
+    coturn: Option<crate::coturn::Coturn>,
 }
 
 impl RunningServer {
+    /// Where the coturn started beside the node listens, if one was.
+    pub fn coturn_addr(&self) -> Option<SocketAddr> {
+        self.coturn.as_ref().map(crate::coturn::Coturn::listen)
+    }
+
     /// Stops accepting, lets requests in flight finish, stops background tasks.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -165,7 +175,21 @@ pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
 }
 
 /// Opens the database and starts a node.
-pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+pub async fn start(mut config: Config) -> Result<RunningServer, ServerError> {
+    let host = config.public_host();
+    let coturn = match config.turn.as_mut() {
+        Some(turn) => match turn.coturn {
+            Some(listen) => {
+                let c = crate::coturn::start(listen, &turn.secret).await?;
+                if turn.urls.is_empty() {
+                    turn.urls.push(c.url(&host));
+                }
+                Some(c)
+            }
+            None => None,
+        },
+        None => None,
+    };
     let store = Store::open(&config.database_url, config.database_max_connections).await?;
     let bus = Bus::start(store.clone()).await?;
     let revocations = crate::revoke::Revocations::start(store.clone())
@@ -257,6 +281,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         http_addr,
         stun_addr,
         state,
+        coturn,
         shutdown: Some(tx),
         task,
         background,

@@ -43,6 +43,7 @@ async fn scenario(db: &Db) {
             urls: vec![TURN_URL.into()],
             secret: s2,
             ttl_s: 3600,
+            coturn: None,
         });
     })
     .await;
