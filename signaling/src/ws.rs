@@ -220,6 +220,7 @@ async fn console_loop(
         estimated_wait_s: None,
         applet: None,
         organisation: None,
+        customer_survey: false,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await
         || !push_queue(&state, &caller, &mut out, &mut known).await
@@ -382,6 +383,10 @@ async fn applet_session(state: &AppState, socket: WebSocket, id: &str) -> bool {
         .await
         .ok()
         .flatten();
+    // SURVEY-2: the applet offers the survey's page once the session is over.
+    let customer_survey = crate::api::surveys::load(&state.store.pool, "customer")
+        .await
+        .is_ok_and(|c| c.enabled);
     let hello = Hello {
         user_id: None,
         session_id: Some(id.clone()),
@@ -389,6 +394,7 @@ async fn applet_session(state: &AppState, socket: WebSocket, id: &str) -> bool {
         estimated_wait_s: wait.filter(|_| applet.show_wait),
         applet: Some(applet),
         organisation,
+        customer_survey,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await {
         return false;

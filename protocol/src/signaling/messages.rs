@@ -82,6 +82,10 @@ pub struct Hello {
     /// Applet: the organisation's name, shown to the customer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organisation: Option<String>,
+    /// Applet: the customer survey is asked when the session ends
+    /// (SURVEY-2), at `/survey/{session_id}?token={customer_token}`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub customer_survey: bool,
 }
 
 fn first_page() -> u32 {
