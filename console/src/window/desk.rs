@@ -164,7 +164,11 @@ impl Desk {
                 for (i, name) in self.fields.iter().enumerate() {
                     ui.label(shown(name));
                     let value = values.entry(name.clone()).or_default();
-                    let r = ui.add(egui::TextEdit::singleline(value).char_limit(1000));
+                    let r = ui.add(
+                        egui::TextEdit::singleline(value)
+                            .char_limit(1000)
+                            .desired_width(240.0),
+                    );
                     if i == 0 && self.focus {
                         r.request_focus();
                         self.focus = false;
