@@ -271,6 +271,8 @@ async fn console_loop(
                         };
                         !relevant || push(&mut out, &ev).await
                     }
+                    // SESS-10: only the watched technician's consoles hear of it.
+                    Ok(ev @ Event::Monitor { tech_id, .. }) => tech_id != caller.id || push(&mut out, &ev).await,
                     Ok(ev @ Event::Signal { to: Peer::Console, .. }) => {
                         let held = match &ev {
                             Event::Signal { session_id, .. } => sessions::load(&state.store.pool, session_id)

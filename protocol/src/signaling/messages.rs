@@ -150,6 +150,21 @@ pub enum ServerMessage {
         /// What the peer (or the server) sent.
         payload: SignalPayload,
     },
+    /// Monitoring (SESS-10), to the technician's console: an administrator
+    /// asks to watch it, or the request changed state. `consent`: `tell`
+    /// (the technician is told, the watch starts) or `ask` (it answers at
+    /// `POST /api/v1/monitors/{monitor_id}/answer`); `state`: `asked`,
+    /// `watching`, `declined` or `ended`.
+    Monitor {
+        /// The request.
+        monitor_id: String,
+        /// The administrator's name (set by administrators: shown as text).
+        admin: String,
+        /// `tell` or `ask`.
+        consent: String,
+        /// `asked`, `watching`, `declined` or `ended`.
+        state: String,
+    },
     /// Answer to `ping`.
     Pong,
     /// A request on this socket failed; the socket stays open.
