@@ -63,6 +63,45 @@ fn the_headless_console_keeps_the_desk() {
     );
     assert_eq!(event(&events, "status", |_| true)["status"], "available");
 
+    // SESS-10: the master asks to watch this console (the group asks the
+    // technician); the console is asked, accepts, then stops it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (monitor, me) = rt.block_on(async {
+        let anon = secours_peer::client::ServerClient::new(&base).unwrap();
+        let tech = anon
+            .login(TECH, secours_protocol::signaling::Secret::new(PASSWORD))
+            .await
+            .unwrap();
+        let watcher = anon.with_token(secours_protocol::signaling::Secret::new(master.clone()));
+        (watcher.monitor(tech.user_id).await.unwrap(), tech.user_id)
+    });
+    assert_eq!(monitor.tech_id, me);
+    assert_eq!(monitor.state, "asked");
+    let asked = event(&events, "monitor", |_| true);
+    assert_eq!(asked["monitor_id"], monitor.id.as_str(), "{asked}");
+    assert_eq!(
+        (asked["consent"].as_str(), asked["state"].as_str()),
+        (Some("ask"), Some("asked"))
+    );
+    assert_eq!(asked["admin"], "Root");
+    send(
+        &mut commands,
+        json!({"cmd": "monitor_answer", "monitor_id": monitor.id, "accept": true}),
+    );
+    event(&events, "monitor", |m| m["state"] == "watching");
+    send(
+        &mut commands,
+        json!({"cmd": "monitor_end", "monitor_id": monitor.id}),
+    );
+    event(&events, "monitor", |m| m["state"] == "ended");
+    send(
+        &mut commands,
+        json!({"cmd": "monitor_end", "monitor_id": monitor.id}),
+    );
+    event(&events, "refused", |r| {
+        r["reason"].as_str().unwrap().contains("409")
+    });
+
     // A private session with its field, and the invitation to send.
     // Markup is text: stored and shown as typed, never interpreted (the
     // server refuses invisible and direction-changing characters).
@@ -202,7 +241,6 @@ fn the_headless_console_keeps_the_desk() {
         "{url}"
     );
     let token = url.split_once("token=").unwrap().1.to_owned();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();
         let page = http.get(&url).send().await.unwrap();

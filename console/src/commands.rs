@@ -64,6 +64,19 @@ pub enum Command {
     },
     /// Asks for the queue again (it is also pushed on every change).
     Queue,
+    /// Answers an administrator's request to watch this console (SESS-10,
+    /// a `monitor` event in state `asked`).
+    MonitorAnswer {
+        /// The request.
+        monitor_id: String,
+        /// Let it watch.
+        accept: bool,
+    },
+    /// Stops being watched (or withdraws from a request).
+    MonitorEnd {
+        /// The request.
+        monitor_id: String,
+    },
     /// Picks a waiting session up and connects to its applet.
     Pickup {
         /// Session.
@@ -355,6 +368,20 @@ pub enum ConsoleEvent {
         /// default e-mail text.
         texts: ConsoleTexts,
     },
+    /// An administrator asks to watch this console, or the request
+    /// changed (SESS-10): `consent` `tell` (told, the watch starts) or `ask`
+    /// (answer with `monitor_answer`); `state` `asked`, `watching`,
+    /// `declined` or `ended`.
+    Monitor {
+        /// The request.
+        monitor_id: String,
+        /// The administrator's name (shown as text).
+        admin: String,
+        /// `tell` or `ask`.
+        consent: String,
+        /// Where it stands.
+        state: String,
+    },
     /// The technician's status changed.
     Status {
         /// `available`, `busy` or `away`.
@@ -643,6 +670,8 @@ impl Command {
             Command::CreatePin { .. }
             | Command::ConsoleInfo
             | Command::Status { .. }
+            | Command::MonitorAnswer { .. }
+            | Command::MonitorEnd { .. }
             | Command::Queue
             | Command::Quit => None,
             Command::Pickup { session_id }
@@ -691,6 +720,7 @@ impl ConsoleEvent {
             | E::Queue { .. }
             | E::Error { .. }
             | E::ConsoleInfo { .. }
+            | E::Monitor { .. }
             | E::Status { .. } => None,
             E::Refused { session_id, .. } => session_id.as_deref(),
             E::Pin { session_id, .. }

@@ -94,6 +94,18 @@ pub async fn handle(
                     session_id: session_id.clone(),
                 })
         }
+        // SESS-10: the server tells every console of the technician the
+        // new state on the signaling socket (a `monitor` event).
+        Command::MonitorAnswer { monitor_id, accept } => {
+            match client.answer_monitor(monitor_id, *accept).await {
+                Ok(_) => return Some(()),
+                Err(e) => Err(e),
+            }
+        }
+        Command::MonitorEnd { monitor_id } => match client.end_monitor(monitor_id).await {
+            Ok(_) => return Some(()),
+            Err(e) => Err(e),
+        },
         _ => return None,
     };
     let _ = events.send(said.unwrap_or_else(|e| ConsoleEvent::Refused {

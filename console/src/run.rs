@@ -246,6 +246,9 @@ fn run_socket(
                             tracing::info!(%session_id, reason = ?reason, "closed on the server");
                         }
                     }
+                    Ok(ServerMessage::Monitor { monitor_id, admin, consent, state }) => {
+                        let _ = events.send(ConsoleEvent::Monitor { monitor_id, admin, consent, state });
+                    }
                     Ok(ServerMessage::Error { message }) => {
                         let _ = events.send(ConsoleEvent::Error { message });
                     }

@@ -21,6 +21,7 @@ commands (SESSION: the first characters of a session id, or nothing when one run
   note SESSION TEXT            write a note on a session (during or after it)
   notes SESSION                the session's notes
   survey SESSION [RATING] [ID=ANSWER...]   answer the technician survey of an ended session
+  monitor ID yes|no|stop       answer an administrator who asks to watch your console, or stop it
   queue                        list the queue
   pickup SESSION               take a waiting session
   hold SESSION | resume SESSION
@@ -120,6 +121,22 @@ pub fn parse(line: &str, sessions: &Sessions) -> Result<Command, String> {
             Command::Note {
                 session_id,
                 text: arg("text", text)?.replace("\\n", "\n"),
+            }
+        }
+        "monitor" => {
+            let (id, answer) = rest.split_once(' ').ok_or("monitor: ID yes|no|stop")?;
+            let monitor_id = id.to_owned();
+            match answer.trim() {
+                "yes" => Command::MonitorAnswer {
+                    monitor_id,
+                    accept: true,
+                },
+                "no" => Command::MonitorAnswer {
+                    monitor_id,
+                    accept: false,
+                },
+                "stop" => Command::MonitorEnd { monitor_id },
+                _ => return Err("monitor: ID yes|no|stop".into()),
             }
         }
         "notes" => Command::Notes {
@@ -385,6 +402,23 @@ pub fn describe(event: &ConsoleEvent) -> Option<String> {
             s
         }
         E::Status { status } => format!("Status: {}.", status.as_str()),
+        E::Monitor {
+            monitor_id,
+            admin,
+            consent,
+            state,
+        } => {
+            let who = sanitize(admin);
+            match (state.as_str(), consent.as_str()) {
+                ("asked", _) => format!(
+                    "{who} asks to watch your console: `monitor {monitor_id} yes` or `monitor {monitor_id} no`."
+                ),
+                ("watching", _) => {
+                    format!("{who} is watching your console (`monitor {monitor_id} stop` ends it).")
+                }
+                (other, _) => format!("Monitoring by {who}: {other}."),
+            }
+        }
         E::Fields {
             session_id, fields, ..
         } => {

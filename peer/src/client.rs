@@ -8,9 +8,9 @@ use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use secours_protocol::signaling::{
     ChannelJoin, ConsoleInfo, ErrorBody, FieldsChange, GrantedSet, JoinRequest, Joined,
-    LoginRequest, LoginResponse, MAX_WS_MESSAGE, Me, NewNote, Note, PasswordChange, PeerMessage,
-    PrivateSession, Secret, ServerMessage, SessionView, StatusChange, Survey, SurveyAnswer,
-    TechStatus, TransferTarget,
+    LoginRequest, LoginResponse, MAX_WS_MESSAGE, Me, MonitorAnswer, MonitorView, NewNote, Note,
+    PasswordChange, PeerMessage, PrivateSession, Secret, ServerMessage, SessionView, StatusChange,
+    Survey, SurveyAnswer, TechStatus, TransferTarget,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -288,6 +288,34 @@ impl ServerClient {
     pub async fn answer_survey(&self, id: &str, answer: &SurveyAnswer) -> Result<(), ClientError> {
         self.post(&format!("/api/v1/sessions/{id}/survey"), answer)
             .await
+    }
+
+    /// The technician answers an administrator's request to watch its
+    /// console (SESS-10).
+    pub async fn answer_monitor(&self, id: &str, accept: bool) -> Result<MonitorView, ClientError> {
+        self.post(
+            &format!("/api/v1/monitors/{id}/answer"),
+            &MonitorAnswer { accept },
+        )
+        .await
+    }
+
+    /// Ends a monitoring request or watch (either side).
+    pub async fn end_monitor(&self, id: &str) -> Result<MonitorView, ClientError> {
+        self.post(
+            &format!("/api/v1/monitors/{id}/end"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// Asks to watch a technician's console (administrators, SESS-10).
+    pub async fn monitor(&self, tech_id: i64) -> Result<MonitorView, ClientError> {
+        self.post(
+            &format!("/api/v1/technicians/{tech_id}/monitor"),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
     fn ws_base(&self) -> String {

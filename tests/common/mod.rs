@@ -393,7 +393,8 @@ pub fn configure_desk(base: &str) -> String {
                    "console": {"create_dialog": "Ask for the ticket number first.",
                                "info_link_label": "Desk handbook",
                                "info_link_url": "https://handbook.example/desk",
-                               "email_text": "Hello, please open {link} or type {pin}."}}),
+                               "email_text": "Hello, please open {link} or type {pin}."},
+                   "monitoring": "ask"}),
         )
         .await;
         put(

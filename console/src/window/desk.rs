@@ -58,6 +58,9 @@ pub struct Desk {
     focus: bool,
     /// The last private session's invitation.
     invitation: Option<(String, String)>,
+    /// SESS-10: a request to watch this console (id, administrator,
+    /// state), while it is asked or watching.
+    monitor: Option<(String, String, String)>,
 }
 
 impl Desk {
@@ -76,12 +79,61 @@ impl Desk {
                 self.texts = texts.clone();
             }
             ConsoleEvent::Status { status } => self.status = Some(*status),
+            ConsoleEvent::Monitor {
+                monitor_id,
+                admin,
+                state,
+                ..
+            } => {
+                self.monitor = matches!(state.as_str(), "asked" | "watching")
+                    .then(|| (monitor_id.clone(), shown(admin), state.clone()));
+            }
             ConsoleEvent::Pin {
                 session_id, email, ..
             } => self.invitation = Some((session_id.clone(), email.clone())),
             _ => return false,
         }
         true
+    }
+
+    /// Whether an administrator asks to watch, or watches, this console.
+    pub fn monitored(&self) -> bool {
+        self.monitor.is_some()
+    }
+
+    /// SESS-10, on every tab: who asks to watch this console (allow or
+    /// decline), or who watches it (stop).
+    pub fn monitor_banner(&mut self, ui: &mut egui::Ui, out: &mut Vec<Command>) {
+        let Some((id, admin, state)) = &self.monitor else {
+            return;
+        };
+        ui.horizontal(|ui| {
+            let monitor_id = id.clone();
+            if state == "asked" {
+                ui.label(RichText::new(format!("{admin} asks to watch your console.")).strong());
+                if ui.add(filled("Allow", colours::AVAILABLE, false)).clicked() {
+                    out.push(Command::MonitorAnswer {
+                        monitor_id: monitor_id.clone(),
+                        accept: true,
+                    });
+                }
+                if ui.add(filled("Decline", colours::BUSY, false)).clicked() {
+                    out.push(Command::MonitorAnswer {
+                        monitor_id,
+                        accept: false,
+                    });
+                }
+            } else {
+                ui.label(
+                    RichText::new(format!("● {admin} is watching your console."))
+                        .color(Color32::from_rgb(0xc0, 0x1c, 0x28))
+                        .strong(),
+                );
+                if ui.button("Stop").clicked() {
+                    out.push(Command::MonitorEnd { monitor_id });
+                }
+            }
+        });
     }
 
     /// The status switch, the maximum and the informational link.

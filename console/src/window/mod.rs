@@ -274,7 +274,9 @@ impl ConsoleWindow {
                 link,
                 ..
             } => self.pins.push((session_id, pin, link)),
-            ConsoleEvent::ConsoleInfo { .. } | ConsoleEvent::Status { .. } => {}
+            ConsoleEvent::ConsoleInfo { .. }
+            | ConsoleEvent::Status { .. }
+            | ConsoleEvent::Monitor { .. } => {}
             ConsoleEvent::Refused {
                 session_id: Some(id),
                 reason,
@@ -369,6 +371,9 @@ impl ConsoleWindow {
             });
         });
         let mut commands = Vec::new();
+        if self.desk.monitored() {
+            egui::Panel::top("monitor").show(ui, |ui| self.desk.monitor_banner(ui, &mut commands));
+        }
         match self.tab.clone() {
             Tab::Queue => queue::show(
                 ui,

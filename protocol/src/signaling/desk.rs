@@ -150,3 +150,33 @@ pub struct SurveyAnswer {
     #[serde(default)]
     pub answers: BTreeMap<String, String>,
 }
+
+/// `POST /api/v1/monitors/{id}/answer` (SESS-10).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorAnswer {
+    /// Let the administrator watch.
+    pub accept: bool,
+}
+
+/// A monitoring request (SESS-10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorView {
+    /// Id.
+    pub id: String,
+    /// The administrator watching.
+    pub admin_id: i64,
+    /// The technician watched.
+    pub tech_id: i64,
+    /// `tell` or `ask`.
+    pub consent: String,
+    /// `asked`, `watching`, `declined` or `ended`.
+    pub state: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// When the technician answered, Unix ms.
+    #[serde(default)]
+    pub answered_at: Option<i64>,
+    /// When it ended, Unix ms.
+    #[serde(default)]
+    pub ended_at: Option<i64>,
+}

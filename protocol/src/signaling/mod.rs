@@ -14,8 +14,8 @@ mod vocabulary;
 
 pub use applet::{AppletLook, AppletSettings, InputPriority, MAX_LOOK_TEXT, MAX_TERMS, RunMode};
 pub use desk::{
-    ConsoleInfo, ConsoleTexts, FieldsChange, NewNote, Note, Question, QuestionType, StatusChange,
-    Survey, SurveyAnswer, TechStatus,
+    ConsoleInfo, ConsoleTexts, FieldsChange, MonitorAnswer, MonitorView, NewNote, Note, Question,
+    QuestionType, StatusChange, Survey, SurveyAnswer, TechStatus,
 };
 pub use messages::{
     Hello, MAX_CANDIDATE_LEN, MAX_CANDIDATES, MAX_ICE_CANDIDATE_LEN, MAX_ICE_CANDIDATES,
