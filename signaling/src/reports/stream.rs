@@ -21,7 +21,8 @@ use super::{
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 
-/// Rows read per query.
+/// Rows read per query. The cursor's `created_at >= $3` lets each page
+/// start where the last ended on the index, not at the range's start.
 const PAGE: i64 = 5_000;
 /// Pages written but not yet sent that the server holds at most.
 const PAGES_AHEAD: usize = 2;
@@ -67,7 +68,7 @@ pub async fn csv_stream(
     let sql = format!(
         "{SESSION_SELECT} FROM support_sessions s LEFT JOIN users u ON u.id = s.tech_id \
          WHERE s.created_at >= $1 AND s.created_at < $2 AND {} AND {filter} \
-         AND (s.created_at > $3 OR (s.created_at = $3 AND s.id > $4)) \
+         AND s.created_at >= $3 AND (s.created_at > $3 OR s.id > $4) \
          ORDER BY s.created_at, s.id LIMIT $5",
         condition(q.kind)
     );
