@@ -357,18 +357,6 @@ fn file_manager(
 }
 
 /// A harmless "browser": writes the URL it is given next to itself.
-fn opener(dir: &Path) -> PathBuf {
-    let path = dir.join("opener.sh");
-    std::fs::write(
-        &path,
-        "#!/bin/sh\nprintf '%s' \"$1\" > \"$(dirname \"$0\")/opened.txt\"\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
 /// System information and a pushed web page, each after the customer's
 /// yes; a URL that is not http(s) is refused before it is sent.
 fn system_info_and_url(

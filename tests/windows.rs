@@ -27,6 +27,15 @@ const DENY: [u8; 3] = [0xc0, 0x1c, 0x28];
 const END: [u8; 3] = [0xe0, 0x6c, 0x00];
 const PRIMARY: [u8; 3] = [0x1f, 0x5f, 0xd6];
 const PEN: [u8; 3] = [0xd0, 0x20, 0xd0];
+/// The applet's "Answer the survey".
+const SURVEY: [u8; 3] = [0x00, 0x66, 0xa1];
+/// The console's status switch, "New session", note, "Save note", rating.
+const AVAILABLE: [u8; 3] = [0x2e, 0x7d, 0x32];
+const AWAY: [u8; 3] = [0x5c, 0x4d, 0x7d];
+const NEW_SESSION: [u8; 3] = [0x8e, 0x24, 0xaa];
+const NOTE: [u8; 3] = [0xff, 0xf1, 0xb8];
+const SAVE_NOTE: [u8; 3] = [0x00, 0x7a, 0x87];
+const RATING: [u8; 3] = [0xc8, 0x9b, 0x00];
 /// The customer's xterm background (tests/common's desktop).
 const XTERM_GREEN: [u8; 3] = [0x00, 0xc0, 0x00];
 
@@ -139,6 +148,8 @@ fn the_applet_window_asks_and_ends() {
         return;
     };
     let base = server(&mut procs, dir.path());
+    // The customer survey is asked (SURVEY-2).
+    configure_desk(&base);
     let (events, mut commands) = console(&mut procs, &base, dir.path(), &["--headless"]);
     send(&mut commands, json!({"cmd": "create_pin"}));
     let pin = event(&events, "pin", |_| true);
@@ -149,6 +160,8 @@ fn the_applet_window_asks_and_ends() {
         .args(["--display", &display, "--encoder", "aom"])
         .arg("--received-dir")
         .arg(dir.path().join("received"))
+        .arg("--url-opener")
+        .arg(opener(dir.path()))
         .env("DISPLAY", &display)
         .env("XDG_STATE_HOME", dir.path().join("state"))
         .env("XDG_CACHE_HOME", dir.path().join("cache"))
@@ -193,6 +206,15 @@ fn the_applet_window_asks_and_ends() {
         find(&shot(&display), END, 400).is_none()
     });
     save(&shot(&display), "applet-ended.png");
+    // The end screen offers the customer survey; the button opens this
+    // session's survey page in the browser.
+    let survey = wait_colour(&display, SURVEY, 400, "the Answer the survey button");
+    click(&display, survey);
+    let opened = dir.path().join("opened.txt");
+    wait_for("the survey page to open", || {
+        std::fs::read_to_string(&opened)
+            .is_ok_and(|u| u.starts_with(&format!("{base}/survey/{sid}?token=")))
+    });
 }
 
 /// The technician's console window: the queue shows the customer, a click
@@ -337,4 +359,159 @@ fn secours_pin(base: &str) -> String {
             .expose()
             .to_owned()
     })
+}
+
+/// The technician's desk in the console window: the status switch, the
+/// create-session dialog with the group's field, a note written in the
+/// session's tab, and the technician survey once the session ended.
+#[test]
+fn the_console_window_keeps_the_desk() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs(vec![]);
+    let Some(customer) = desktop(&mut procs, dir.path(), &["xdotool"]) else {
+        return;
+    };
+    let technician = xvfb(&mut procs);
+    let base = server(&mut procs, dir.path());
+    let master = configure_desk(&base);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tech = rt.block_on(async {
+        let anon = ServerClient::new(&base).unwrap();
+        let login = anon.login(TECH, Secret::new(PASSWORD)).await.unwrap();
+        anon.with_token(login.token)
+    });
+    // A rating and an optional remark: what a click can answer.
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .put(format!("{base}/api/v1/surveys/technician"))
+            .bearer_auth(&master)
+            .json(&json!({"enabled": true, "rating": true, "questions": [
+                {"id": "remarks", "label": "Remarks", "type": "text"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    });
+    let console = Command::new(BIN)
+        .args(["console", "--server", &base, "--email", TECH])
+        .arg("--files-dir")
+        .arg(dir.path().join("console-files"))
+        .env("SECOURS_PASSWORD", PASSWORD)
+        .env("DISPLAY", &technician)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    procs.0.push(console);
+
+    // SESS-9: away, then the server says so.
+    let away = wait_colour(&technician, AWAY, 200, "the Away button");
+    save(&shot(&technician), "console-desk.png");
+    click(&technician, away);
+    wait_for("the technician to be away", || {
+        rt.block_on(tech.console_info())
+            .is_ok_and(|i| i.status == secours_protocol::signaling::TechStatus::Away)
+    });
+
+    // FIELD-2: the dialog asks the group's field; its first box has the
+    // keyboard.
+    xdotool(
+        &technician,
+        &[
+            "search",
+            "--name",
+            "Secours console",
+            "windowfocus",
+            "--sync",
+        ],
+    );
+    let new = wait_colour(&technician, NEW_SESSION, 200, "the New session button");
+    click(&technician, new);
+    let create = wait_colour(&technician, PRIMARY, 200, "the Create button");
+    save(&shot(&technician), "console-create-dialog.png");
+    xdotool(&technician, &["type", "--delay", "60", "T-42"]);
+    // A click in the frame that takes the last keys in would move the
+    // focus before the box reads them: let a loaded machine catch up.
+    std::thread::sleep(Duration::from_millis(1500));
+    click(&technician, create);
+    wait_for("the private session with its field", || {
+        report_rows(&base, &master, "custom_fields")
+            .iter()
+            .any(|r| r.iter().any(|c| c == "T-42"))
+    });
+    save(&shot(&technician), "console-invitation.png");
+    let available = wait_colour(&technician, AVAILABLE, 200, "the Available button");
+    click(&technician, available);
+    wait_for("the technician to be available", || {
+        rt.block_on(tech.console_info())
+            .is_ok_and(|i| i.status == secours_protocol::signaling::TechStatus::Available)
+    });
+
+    // A session to work in.
+    let pin = secours_pin(&base);
+    let mut applet = Command::new(BIN)
+        .args(["applet", "--terminal", "--server", &base, "--name", "Sam"])
+        .args(["--pin", &pin, "--display", &customer, "--encoder", "aom"])
+        .arg("--received-dir")
+        .arg(dir.path().join("received"))
+        .env("DISPLAY", &customer)
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = lines(&mut applet);
+    let mut typed = applet.stdin.take().unwrap();
+    procs.0.push(applet);
+    let pick_up = wait_colour(&technician, PRIMARY, 200, "the Pick up button");
+    click(&technician, pick_up);
+    expect_line(&said, "the technician", |l| {
+        l.contains("joined the session").then_some(())
+    });
+    let sid = rt
+        .block_on(tech.sessions())
+        .unwrap()
+        .into_iter()
+        .find(|v| v.state == "active")
+        .unwrap()
+        .id;
+
+    // CONSOLE-10: a note written in the session's tab.
+    let note = wait_colour(&technician, NOTE, 2_000, "the note box");
+    click(&technician, note);
+    std::thread::sleep(Duration::from_millis(300));
+    xdotool(&technician, &["type", "--delay", "60", "Router rebooted"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let save_note = wait_colour(&technician, SAVE_NOTE, 200, "the Save note button");
+    save(&shot(&technician), "console-note.png");
+    click(&technician, save_note);
+    wait_for("the note on the server", || {
+        rt.block_on(tech.notes(&sid))
+            .is_ok_and(|n| n.iter().any(|n| n.body == "Router rebooted"))
+    });
+
+    // SURVEY-1: the customer ends the session; its tab asks the survey.
+    // The middle of the five rating buttons is 3.
+    {
+        use std::io::Write;
+        writeln!(typed, "/quit").unwrap();
+        typed.flush().unwrap();
+    }
+    let rating = wait_colour(&technician, RATING, 400, "the survey's rating");
+    save(&shot(&technician), "console-survey.png");
+    click(&technician, rating);
+    let send_survey = wait_colour(&technician, PRIMARY, 200, "the Send survey button");
+    click(&technician, send_survey);
+    wait_for("the survey's answers on the server", || {
+        technician_survey_rows(&base, &master)
+            .iter()
+            .any(|r| r[0] == sid && r[3] == "3")
+    });
+    save(&shot(&technician), "console-survey-sent.png");
 }

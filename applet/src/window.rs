@@ -33,6 +33,8 @@ pub mod colours {
     pub const DENY: Color32 = Color32::from_rgb(0xc0, 0x1c, 0x28);
     /// "End session".
     pub const END: Color32 = Color32::from_rgb(0xe0, 0x6c, 0x00);
+    /// "Answer the survey".
+    pub const SURVEY: Color32 = Color32::from_rgb(0x00, 0x66, 0xa1);
 }
 
 /// What the window shows.
@@ -49,6 +51,8 @@ struct View {
     questions: Vec<(u64, String)>,
     lines: VecDeque<String>,
     ended: Option<String>,
+    /// The survey's address and its opener, once the session is over.
+    survey: Option<(String, Vec<String>)>,
 }
 
 impl View {
@@ -129,6 +133,7 @@ impl WindowLink {
                     v.ended = Some(sanitize(&text));
                     v.questions.clear();
                 }
+                Status::Survey { url, opener } => v.survey = Some((url, opener)),
             }
             v.line(&sentence);
         });
@@ -192,6 +197,29 @@ pub fn run_window(link: WindowLink, title: &str) -> Result<(), WindowError> {
         }),
     )
     .map_err(|e| WindowError::Toolkit(e.to_string()))
+}
+
+/// Opens `url` with the applet's opener (the browser); what to tell the
+/// customer.
+fn open(url: &str, opener: &[String]) -> String {
+    let Some((program, args)) = opener.split_first() else {
+        return format!("Open this address in your browser: {url}");
+    };
+    match std::process::Command::new(program)
+        .args(args)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(mut child) => {
+            // Reaped on a thread: the browser may keep running.
+            std::thread::spawn(move || child.wait());
+            "The survey opened in your browser.".into()
+        }
+        Err(e) => format!("The browser did not open ({e}); the address is {url}"),
+    }
 }
 
 struct AppletWindow {
@@ -294,6 +322,16 @@ impl eframe::App for AppletWindow {
                 }
                 Some(text) => {
                     ui.label(RichText::new(text).strong());
+                    if let Some((url, opener)) = &v.survey {
+                        ui.label("Please tell us how it went.");
+                        if ui
+                            .add(coloured("Answer the survey", colours::SURVEY))
+                            .clicked()
+                        {
+                            let said = open(url, opener);
+                            v.line(&said);
+                        }
+                    }
                     if ui.button("Close").clicked() {
                         ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                     }

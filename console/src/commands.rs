@@ -1,9 +1,10 @@
 //! The headless console's language: one JSON object per line, commands in
 //! (`cmd` field), events out (`event` field).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use secours_protocol::signaling::SessionView;
+use secours_protocol::signaling::{ConsoleTexts, Note, Question, SessionView, TechStatus};
 
 pub use crate::viewer::ScreenCounters;
 use serde::{Deserialize, Serialize};
@@ -12,10 +13,70 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
-    /// Opens a private session: the answer is a `pin` event.
-    CreatePin,
+    /// Opens a private session: the answer is a `pin` event. `fields`:
+    /// the private-session custom fields the group asks for (FIELD-2).
+    CreatePin {
+        /// Field name to value.
+        #[serde(default)]
+        fields: BTreeMap<String, String>,
+    },
+    /// Asks for the technician's status, maximum, private-session fields
+    /// and console texts again: a `console_info` event (one follows
+    /// `ready` too).
+    ConsoleInfo,
+    /// Sets the technician's status (SESS-9): a `status` event.
+    Status {
+        /// `available`, `busy` or `away`.
+        status: TechStatus,
+    },
+    /// Edits a session's custom fields (FIELD-1/2, where PERM-20 allows):
+    /// a `fields` event. An empty value removes a field.
+    Fields {
+        /// Session.
+        session_id: String,
+        /// Field name to value.
+        fields: BTreeMap<String, String>,
+    },
+    /// Adds a note to a session, during or after it (CONSOLE-10): a
+    /// `note` event.
+    Note {
+        /// Session.
+        session_id: String,
+        /// The text (up to 4000 characters).
+        text: String,
+    },
+    /// Asks for a session's notes: a `notes` event.
+    Notes {
+        /// Session.
+        session_id: String,
+    },
+    /// Answers the technician survey of an ended session (SURVEY-1, asked
+    /// by a `survey` event): a `survey_sent` event.
+    Survey {
+        /// Session.
+        session_id: String,
+        /// The overall rating, 1 to 5, when the survey asks one.
+        #[serde(default)]
+        rating: Option<i64>,
+        /// Question id to answer.
+        #[serde(default)]
+        answers: BTreeMap<String, String>,
+    },
     /// Asks for the queue again (it is also pushed on every change).
     Queue,
+    /// Answers an administrator's request to watch this console (SESS-10,
+    /// a `monitor` event in state `asked`).
+    MonitorAnswer {
+        /// The request.
+        monitor_id: String,
+        /// Let it watch.
+        accept: bool,
+    },
+    /// Stops being watched (or withdraws from a request).
+    MonitorEnd {
+        /// The request.
+        monitor_id: String,
+    },
     /// Picks a waiting session up and connects to its applet.
     Pickup {
         /// Session.
@@ -285,6 +346,84 @@ pub enum ConsoleEvent {
         pin: String,
         /// The private link.
         link: String,
+        /// The invitation to send the customer: the group's default e-mail
+        /// text (CONSOLE-16) with `{pin}` and `{link}` filled in (the two
+        /// are added when it names neither).
+        #[serde(default)]
+        email: String,
+        /// The custom fields stored with the session.
+        #[serde(default)]
+        fields: BTreeMap<String, String>,
+    },
+    /// The technician's status, its group's maximum, the private-session
+    /// fields and the group's console texts (SESS-9, FIELD-2, CONSOLE-16).
+    ConsoleInfo {
+        /// `available`, `busy` or `away`.
+        status: TechStatus,
+        /// Most sessions auto-assigned at once; 0: no limit.
+        max_sessions: i64,
+        /// The fields the "create session" dialog asks for.
+        fields: Vec<String>,
+        /// The create-session dialog's text, the informational link, the
+        /// default e-mail text.
+        texts: ConsoleTexts,
+    },
+    /// An administrator asks to watch this console, or the request
+    /// changed (SESS-10): `consent` `tell` (told, the watch starts) or `ask`
+    /// (answer with `monitor_answer`); `state` `asked`, `watching`,
+    /// `declined` or `ended`.
+    Monitor {
+        /// The request.
+        monitor_id: String,
+        /// The administrator's name (shown as text).
+        admin: String,
+        /// `tell` or `ask`.
+        consent: String,
+        /// Where it stands.
+        state: String,
+    },
+    /// The technician's status changed.
+    Status {
+        /// `available`, `busy` or `away`.
+        status: TechStatus,
+    },
+    /// A session's custom fields (at pick-up, and after each edit).
+    Fields {
+        /// Session.
+        session_id: String,
+        /// Name to value (hostile text: the customer typed them).
+        fields: BTreeMap<String, String>,
+        /// This technician may edit them (PERM-20).
+        editable: bool,
+    },
+    /// A note was saved.
+    Note {
+        /// Session.
+        session_id: String,
+        /// The note as stored.
+        note: Note,
+    },
+    /// A session's notes, oldest first.
+    Notes {
+        /// Session.
+        session_id: String,
+        /// The notes.
+        notes: Vec<Note>,
+    },
+    /// The session ended and the technician survey asks these (SURVEY-1);
+    /// answer with `survey`.
+    Survey {
+        /// Session.
+        session_id: String,
+        /// The overall rating (1 to 5) is asked.
+        rating: bool,
+        /// Further questions (set by an administrator).
+        questions: Vec<Question>,
+    },
+    /// The survey's answers were stored.
+    SurveySent {
+        /// Session.
+        session_id: String,
     },
     /// The link to the applet is up; the handshake runs.
     Connected {
@@ -530,7 +669,13 @@ impl Command {
     /// The session a command is for, if any.
     pub fn session_id(&self) -> Option<&str> {
         match self {
-            Command::CreatePin | Command::Queue | Command::Quit => None,
+            Command::CreatePin { .. }
+            | Command::ConsoleInfo
+            | Command::Status { .. }
+            | Command::MonitorAnswer { .. }
+            | Command::MonitorEnd { .. }
+            | Command::Queue
+            | Command::Quit => None,
             Command::Pickup { session_id }
             | Command::Hold { session_id }
             | Command::Resume { session_id }
@@ -559,6 +704,10 @@ impl Command {
             | Command::Delete { session_id, .. }
             | Command::Snapshot { session_id, .. }
             | Command::Stream { session_id, .. }
+            | Command::Fields { session_id, .. }
+            | Command::Note { session_id, .. }
+            | Command::Notes { session_id }
+            | Command::Survey { session_id, .. }
             | Command::End { session_id, .. } => Some(session_id),
         }
     }
@@ -569,7 +718,12 @@ impl ConsoleEvent {
     pub fn session_id(&self) -> Option<&str> {
         use ConsoleEvent as E;
         match self {
-            E::Ready { .. } | E::Queue { .. } | E::Error { .. } => None,
+            E::Ready { .. }
+            | E::Queue { .. }
+            | E::Error { .. }
+            | E::ConsoleInfo { .. }
+            | E::Monitor { .. }
+            | E::Status { .. } => None,
             E::Refused { session_id, .. } => session_id.as_deref(),
             E::Pin { session_id, .. }
             | E::Connected { session_id, .. }
@@ -589,6 +743,11 @@ impl ConsoleEvent {
             | E::File { session_id, .. }
             | E::FileList { session_id, .. }
             | E::FileAction { session_id, .. }
+            | E::Fields { session_id, .. }
+            | E::Note { session_id, .. }
+            | E::Notes { session_id, .. }
+            | E::Survey { session_id, .. }
+            | E::SurveySent { session_id }
             | E::Closed { session_id, .. } => Some(session_id),
         }
     }

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod commands;
+pub mod desk;
 pub mod file_manager;
 pub mod run;
 pub mod screens;

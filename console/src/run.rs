@@ -88,6 +88,14 @@ pub async fn run(
     let _ = events.send(ConsoleEvent::Ready {
         user_id: login.user_id,
     });
+    // The status switch, the create-session dialog and the texts need it
+    // at once; an administrator's account has none (403).
+    match crate::desk::console_info(&client).await {
+        Ok(e) => {
+            let _ = events.send(e);
+        }
+        Err(e) => tracing::info!(error = %e, "no console settings"),
+    }
     let routes: Routes = Arc::default();
     let out = run_socket(ws, routes.clone(), events.clone());
     let mut sessions: HashMap<String, mpsc::UnboundedSender<Command>> = HashMap::new();
@@ -97,20 +105,11 @@ pub async fn run(
             session_id: c.session_id().map(str::to_owned),
             reason: e.to_string(),
         };
+        if crate::desk::handle(&client, &c, &events).await.is_some() {
+            continue;
+        }
         match &c {
             Command::Quit => break,
-            Command::CreatePin => match client.create_session().await {
-                Ok(p) => {
-                    let _ = events.send(ConsoleEvent::Pin {
-                        session_id: p.session.id,
-                        pin: p.pin.expose().to_owned(),
-                        link: p.link.expose().to_owned(),
-                    });
-                }
-                Err(e) => {
-                    let _ = events.send(error(e));
-                }
-            },
             Command::Queue => match client.sessions().await {
                 Ok(sessions) => {
                     let _ = events.send(ConsoleEvent::Queue { sessions });
@@ -247,6 +246,9 @@ fn run_socket(
                             tracing::info!(%session_id, reason = ?reason, "closed on the server");
                         }
                     }
+                    Ok(ServerMessage::Monitor { monitor_id, admin, consent, state }) => {
+                        let _ = events.send(ConsoleEvent::Monitor { monitor_id, admin, consent, state });
+                    }
                     Ok(ServerMessage::Error { message }) => {
                         let _ = events.send(ConsoleEvent::Error { message });
                     }
@@ -283,7 +285,8 @@ impl SessionJob {
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<(), String> {
         let picked_at = tokio::time::Instant::now().into_std();
-        self.client
+        let view = self
+            .client
             .pickup(&self.session_id)
             .await
             .map_err(|e| format!("pick-up refused: {e}"))?;
@@ -292,6 +295,11 @@ impl SessionJob {
             .permissions(&self.session_id)
             .await
             .map_err(|e| e.to_string())?;
+        let _ = self.events.send(ConsoleEvent::Fields {
+            session_id: self.session_id.clone(),
+            fields: crate::desk::fields_of(&view.customer_fields),
+            editable: crate::desk::may_edit_fields(&granted),
+        });
         let dir = received_dir(&self.config.files_dir, &self.session_id);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut app = ConsoleApp::new(
@@ -404,6 +412,7 @@ impl SessionJob {
             reason,
             path,
         });
+        crate::desk::survey_after(&self.client, &self.session_id, &self.events).await;
         Ok(())
     }
 }

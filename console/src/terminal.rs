@@ -5,14 +5,23 @@
 //! hostile: control, bidirectional and zero-width characters are dropped
 //! before it is printed.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use secours_protocol::signaling::TechStatus;
 
 use crate::commands::{Command, ConsoleEvent};
 
 /// What `help` prints.
 pub const HELP: &str = "\
 commands (SESSION: the first characters of a session id, or nothing when one runs):
-  pin                          open a private session: a PIN code and a link
+  pin [NAME=VALUE...]          open a private session: a PIN code, a link, an invitation
+  status available|busy|away   your status (new sessions are auto-assigned when available)
+  fields SESSION NAME=VALUE    set a session's custom field (empty VALUE removes it)
+  note SESSION TEXT            write a note on a session (during or after it)
+  notes SESSION                the session's notes
+  survey SESSION [RATING] [ID=ANSWER...]   answer the technician survey of an ended session
+  monitor ID yes|no|stop       answer an administrator who asks to watch your console, or stop it
   queue                        list the queue
   pickup SESSION               take a waiting session
   hold SESSION | resume SESSION
@@ -89,7 +98,63 @@ pub fn parse(line: &str, sessions: &Sessions) -> Result<Command, String> {
         }
     };
     Ok(match word {
-        "pin" => Command::CreatePin,
+        "pin" => Command::CreatePin {
+            fields: pairs(rest)?,
+        },
+        "status" => Command::Status {
+            status: match rest {
+                "available" => TechStatus::Available,
+                "busy" => TechStatus::Busy,
+                "away" => TechStatus::Away,
+                _ => return Err("status: available, busy or away".into()),
+            },
+        },
+        "fields" => {
+            let (session_id, tail) = with_session(rest)?;
+            Command::Fields {
+                session_id,
+                fields: pairs(&arg("NAME=VALUE", tail)?)?,
+            }
+        }
+        "note" => {
+            let (session_id, text) = with_session(rest)?;
+            Command::Note {
+                session_id,
+                text: arg("text", text)?.replace("\\n", "\n"),
+            }
+        }
+        "monitor" => {
+            let (id, answer) = rest.split_once(' ').ok_or("monitor: ID yes|no|stop")?;
+            let monitor_id = id.to_owned();
+            match answer.trim() {
+                "yes" => Command::MonitorAnswer {
+                    monitor_id,
+                    accept: true,
+                },
+                "no" => Command::MonitorAnswer {
+                    monitor_id,
+                    accept: false,
+                },
+                "stop" => Command::MonitorEnd { monitor_id },
+                _ => return Err("monitor: ID yes|no|stop".into()),
+            }
+        }
+        "notes" => Command::Notes {
+            session_id: with_session(rest)?.0,
+        },
+        "survey" => {
+            let (session_id, tail) = with_session(rest)?;
+            let (first, others) = tail.split_once(' ').unwrap_or((tail.as_str(), ""));
+            let (rating, others) = match first.parse::<i64>() {
+                Ok(r) => (Some(r), others),
+                Err(_) => (None, tail.as_str()),
+            };
+            Command::Survey {
+                session_id,
+                rating,
+                answers: pairs(others)?,
+            }
+        }
         "queue" => Command::Queue,
         "quit" | "exit" => Command::Quit,
         "pickup" => Command::Pickup {
@@ -260,6 +325,29 @@ pub fn parse(line: &str, sessions: &Sessions) -> Result<Command, String> {
     })
 }
 
+/// `NAME=VALUE` words (a value runs to the next word holding `=`, so it
+/// may have spaces).
+fn pairs(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for word in text.split_whitespace() {
+        match word.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                out.insert(k.to_owned(), v.to_owned());
+                last = Some(k.to_owned());
+            }
+            _ => match last.as_ref().and_then(|k| out.get_mut(k)) {
+                Some(v) => {
+                    v.push(' ');
+                    v.push_str(word);
+                }
+                None => return Err(format!("{word:?}: give NAME=VALUE")),
+            },
+        }
+    }
+    Ok(out)
+}
+
 fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
@@ -286,10 +374,102 @@ pub fn describe(event: &ConsoleEvent) -> Option<String> {
             session_id,
             pin,
             link,
+            email,
+            ..
         } => format!(
-            "Session {}: PIN {pin} (or the link {link}); it appears in the queue when the customer joins.",
+            "Session {}: PIN {pin} (or the link {link}); it appears in the queue when the customer joins.\nInvitation to send:\n{email}",
             short(session_id)
         ),
+        E::ConsoleInfo {
+            status,
+            max_sessions,
+            texts,
+            ..
+        } => {
+            let mut s = format!("Status: {}", status.as_str());
+            if *max_sessions > 0 {
+                s.push_str(&format!(
+                    " (at most {max_sessions} sessions assigned at once)"
+                ));
+            }
+            if !texts.info_link_url.is_empty() {
+                s.push_str(&format!(
+                    ".\n{}: {}",
+                    sanitize(&texts.info_link_label),
+                    sanitize(&texts.info_link_url)
+                ));
+            }
+            s
+        }
+        E::Status { status } => format!("Status: {}.", status.as_str()),
+        E::Monitor {
+            monitor_id,
+            admin,
+            consent,
+            state,
+        } => {
+            let who = sanitize(admin);
+            match (state.as_str(), consent.as_str()) {
+                ("asked", _) => format!(
+                    "{who} asks to watch your console: `monitor {monitor_id} yes` or `monitor {monitor_id} no`."
+                ),
+                ("watching", _) => {
+                    format!("{who} is watching your console (`monitor {monitor_id} stop` ends it).")
+                }
+                (other, _) => format!("Monitoring by {who}: {other}."),
+            }
+        }
+        E::Fields {
+            session_id, fields, ..
+        } => {
+            let list: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{}: {}", sanitize(k), sanitize(v)))
+                .collect();
+            format!("Session {} fields: {}", short(session_id), list.join(", "))
+        }
+        E::Note { session_id, note } => {
+            format!(
+                "Session {}: note saved ({} characters).",
+                short(session_id),
+                note.body.chars().count()
+            )
+        }
+        E::Notes { session_id, notes } => {
+            let mut s = format!("Session {} notes:", short(session_id));
+            for n in notes {
+                s.push_str(&format!(
+                    "\n  {}: {}",
+                    sanitize(&n.author),
+                    sanitize(&n.body)
+                ));
+            }
+            s
+        }
+        E::Survey {
+            session_id,
+            rating,
+            questions,
+        } => {
+            let mut s = format!(
+                "Session {}: please answer the technician survey (`survey {} {}ID=ANSWER...`):",
+                short(session_id),
+                short(session_id),
+                if *rating { "RATING(1-5) " } else { "" }
+            );
+            for q in questions {
+                s.push_str(&format!(
+                    "\n  {} ({:?}): {}",
+                    q.id,
+                    q.kind,
+                    sanitize(&q.label)
+                ));
+            }
+            s
+        }
+        E::SurveySent { session_id } => {
+            format!("Session {}: survey sent, thank you.", short(session_id))
+        }
         E::Connected { session_id, path } => {
             format!("Session {}: connected ({path}).", short(session_id))
         }

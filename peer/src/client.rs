@@ -7,9 +7,10 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use secours_protocol::signaling::{
-    ChannelJoin, ErrorBody, GrantedSet, JoinRequest, Joined, LoginRequest, LoginResponse,
-    MAX_WS_MESSAGE, Me, PasswordChange, PeerMessage, PrivateSession, Secret, ServerMessage,
-    SessionView, TransferTarget,
+    ChannelJoin, ConsoleInfo, ErrorBody, FieldsChange, GrantedSet, JoinRequest, Joined,
+    LoginRequest, LoginResponse, MAX_WS_MESSAGE, Me, MonitorAnswer, MonitorView, NewNote, Note,
+    PasswordChange, PeerMessage, PrivateSession, Secret, ServerMessage, SessionView, StatusChange,
+    Survey, SurveyAnswer, TechStatus, TransferTarget,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -228,6 +229,93 @@ impl ServerClient {
     pub async fn join_channel(&self, code: &str, req: &ChannelJoin) -> Result<Joined, ClientError> {
         self.post(&format!("/api/v1/join/channel/{code}"), req)
             .await
+    }
+
+    /// The technician's status, maximum, private-session fields and
+    /// console texts (SESS-9, FIELD-2, CONSOLE-16).
+    pub async fn console_info(&self) -> Result<ConsoleInfo, ClientError> {
+        self.get("/api/v1/me/console").await
+    }
+
+    /// Sets the technician's status (SESS-9).
+    pub async fn set_status(&self, status: TechStatus) -> Result<StatusChange, ClientError> {
+        self.call(
+            Method::PUT,
+            "/api/v1/me/status",
+            Some(&StatusChange { status }),
+        )
+        .await
+    }
+
+    /// Sets a session's custom fields (FIELD-1/2, PERM-20); an empty value
+    /// removes one.
+    pub async fn set_fields(
+        &self,
+        id: &str,
+        fields: &std::collections::BTreeMap<String, String>,
+    ) -> Result<SessionView, ClientError> {
+        let body = FieldsChange {
+            fields: fields.clone(),
+        };
+        self.call(
+            Method::PATCH,
+            &format!("/api/v1/sessions/{id}/fields"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Adds a note to a session (CONSOLE-10).
+    pub async fn add_note(&self, id: &str, body: &str) -> Result<Note, ClientError> {
+        let note = NewNote {
+            body: body.to_owned(),
+        };
+        self.post(&format!("/api/v1/sessions/{id}/notes"), &note)
+            .await
+    }
+
+    /// A session's notes, oldest first.
+    pub async fn notes(&self, id: &str) -> Result<Vec<Note>, ClientError> {
+        self.get(&format!("/api/v1/sessions/{id}/notes")).await
+    }
+
+    /// The technician survey's questions (SURVEY-1).
+    pub async fn technician_survey(&self) -> Result<Survey, ClientError> {
+        self.get("/api/v1/surveys/technician").await
+    }
+
+    /// Answers the technician survey of a closed session.
+    pub async fn answer_survey(&self, id: &str, answer: &SurveyAnswer) -> Result<(), ClientError> {
+        self.post(&format!("/api/v1/sessions/{id}/survey"), answer)
+            .await
+    }
+
+    /// The technician answers an administrator's request to watch its
+    /// console (SESS-10).
+    pub async fn answer_monitor(&self, id: &str, accept: bool) -> Result<MonitorView, ClientError> {
+        self.post(
+            &format!("/api/v1/monitors/{id}/answer"),
+            &MonitorAnswer { accept },
+        )
+        .await
+    }
+
+    /// Ends a monitoring request or watch (either side).
+    pub async fn end_monitor(&self, id: &str) -> Result<MonitorView, ClientError> {
+        self.post(
+            &format!("/api/v1/monitors/{id}/end"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// Asks to watch a technician's console (administrators, SESS-10).
+    pub async fn monitor(&self, tech_id: i64) -> Result<MonitorView, ClientError> {
+        self.post(
+            &format!("/api/v1/technicians/{tech_id}/monitor"),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
     fn ws_base(&self) -> String {

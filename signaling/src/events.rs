@@ -47,6 +47,20 @@ pub enum Event {
         /// Seconds left.
         seconds_left: i64,
     },
+    /// A monitoring request (SESS-10) was made or changed state: the
+    /// technician's consoles are told.
+    Monitor {
+        /// The request.
+        monitor_id: String,
+        /// The watched technician.
+        tech_id: i64,
+        /// The administrator's name.
+        admin: String,
+        /// `tell` or `ask`.
+        consent: String,
+        /// `asked`, `watching`, `declined` or `ended`.
+        state: String,
+    },
     /// A message between the two peers (fingerprints, candidates, relay
     /// tokens): the server forwards, never interprets.
     Signal {
@@ -84,6 +98,18 @@ impl Event {
                 session_id,
                 timeout,
                 seconds_left,
+            },
+            Event::Monitor {
+                monitor_id,
+                admin,
+                consent,
+                state,
+                ..
+            } => ServerMessage::Monitor {
+                monitor_id,
+                admin,
+                consent,
+                state,
             },
             Event::Signal {
                 session_id,

@@ -221,6 +221,7 @@ async fn console_loop(
         applet: None,
         organisation: None,
         turn: None,
+        customer_survey: false,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await
         || !push_queue(&state, &caller, &mut out, &mut known).await
@@ -271,6 +272,8 @@ async fn console_loop(
                         };
                         !relevant || push(&mut out, &ev).await
                     }
+                    // SESS-10: only the watched technician's consoles hear of it.
+                    Ok(ev @ Event::Monitor { tech_id, .. }) => tech_id != caller.id || push(&mut out, &ev).await,
                     Ok(ev @ Event::Signal { to: Peer::Console, .. }) => {
                         let held = match &ev {
                             Event::Signal { session_id, .. } => sessions::load(&state.store.pool, session_id)
@@ -383,6 +386,10 @@ async fn applet_session(state: &AppState, socket: WebSocket, id: &str) -> bool {
         .await
         .ok()
         .flatten();
+    // SURVEY-2: the applet offers the survey's page once the session is over.
+    let customer_survey = crate::api::surveys::load(&state.store.pool, "customer")
+        .await
+        .is_ok_and(|c| c.enabled);
     let hello = Hello {
         user_id: None,
         session_id: Some(id.clone()),
@@ -391,6 +398,7 @@ async fn applet_session(state: &AppState, socket: WebSocket, id: &str) -> bool {
         applet: Some(applet),
         organisation,
         turn: state.config.turn.as_ref().map(|t| t.grant(&id)),
+        customer_survey,
     };
     if !send(&mut out, &ServerMessage::Hello(hello)).await {
         return false;

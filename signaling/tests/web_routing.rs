@@ -127,6 +127,8 @@ async fn routing_settings_and_status_in_a_browser() {
     b.fill("#routing-info-label", "Wiki").await;
     b.fill("#routing-info-url", "https://wiki.acme.test/").await;
     b.fill("#routing-email-text", "Hello, join me.").await;
+    // SESS-10's consent option.
+    b.click("#routing-monitoring-ask").await;
     b.click("#routing-save").await;
     b.wait_text("#routing-status", "Saved").await;
     let (_, r) = h
@@ -142,6 +144,7 @@ async fn routing_settings_and_status_in_a_browser() {
     assert_eq!(r["private_unavailable"]["url"], "https://acme.test/closed");
     assert_eq!(r["fields"], json!(["Ticket"]));
     assert_eq!(r["console"]["info_link_url"], "https://wiki.acme.test/");
+    assert_eq!(r["monitoring"], "ask");
     let (_, c) = h.get("/api/v1/me/console", &[], &t).await;
     assert_eq!(c["texts"]["create_dialog"], "Ask for the ticket.");
     // The page action without an address is refused beside the form.

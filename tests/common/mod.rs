@@ -336,3 +336,125 @@ pub fn desktop(procs: &mut Procs, dir: &Path, tools: &[&str]) -> Option<String> 
     procs.0.push(xterm);
     Some(display)
 }
+
+/// What the administrators set: the group's routing (maximum, fields,
+/// texts) and both surveys. The master's token.
+pub fn configure_desk(base: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let master = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": MASTER, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let groups: Value = http
+            .get(format!("{base}/api/v1/tech-groups"))
+            .bearer_auth(&master)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let group = groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "Desk")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let put = |path: String, body: Value| {
+            let r = http
+                .put(format!("{base}{path}"))
+                .bearer_auth(&master)
+                .json(&body);
+            async move {
+                let r = r.send().await.unwrap();
+                let status = r.status();
+                assert!(
+                    status.is_success(),
+                    "{path}: {status} {}",
+                    r.text().await.unwrap()
+                );
+            }
+        };
+        put(
+            format!("/api/v1/tech-groups/{group}/routing"),
+            json!({"max_sessions": 3, "fields": ["Ticket"],
+                   "console": {"create_dialog": "Ask for the ticket number first.",
+                               "info_link_label": "Desk handbook",
+                               "info_link_url": "https://handbook.example/desk",
+                               "email_text": "Hello, please open {link} or type {pin}."},
+                   "monitoring": "ask"}),
+        )
+        .await;
+        put(
+            "/api/v1/surveys/technician".into(),
+            json!({"enabled": true, "rating": true, "questions": [
+                {"id": "solved", "label": "Solved?", "type": "yes_no", "required": true},
+                {"id": "remarks", "label": "Remarks", "type": "text"}]}),
+        )
+        .await;
+        put(
+            "/api/v1/surveys/customer".into(),
+            json!({"enabled": true, "rating": true, "questions": []}),
+        )
+        .await;
+        master
+    })
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The technician survey report's rows (as the master reads it).
+pub fn technician_survey_rows(base: &str, master: &str) -> Vec<Vec<String>> {
+    report_rows(base, master, "technician_survey")
+}
+
+/// A report's rows since the epoch (as the master reads it).
+pub fn report_rows(base: &str, master: &str, kind: &str) -> Vec<Vec<String>> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let r: Value = reqwest::Client::new()
+            .get(format!(
+                "{base}/api/v1/reports/{kind}?from=0&to={}",
+                now_ms() + 60_000
+            ))
+            .bearer_auth(master)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        serde_json::from_value(r["rows"].clone()).unwrap()
+    })
+}
+
+/// An opener for the applet's `--url-opener`: it writes the address it
+/// is given to `opened.txt` beside it.
+pub fn opener(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("opener.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nprintf '%s' \"$1\" > \"$(dirname \"$0\")/opened.txt\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}

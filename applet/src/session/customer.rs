@@ -61,6 +61,14 @@ pub enum Status {
     Recording(bool),
     /// The session is over (the sentence says how).
     Ended(String),
+    /// The help desk's survey of the session (SURVEY-2), on the server:
+    /// its address, and the program that opens it in the browser.
+    Survey {
+        /// `.../survey/{session}?token=...`.
+        url: String,
+        /// Program and arguments, the URL last.
+        opener: Vec<String>,
+    },
 }
 
 impl Status {
@@ -97,6 +105,9 @@ impl Status {
             Self::Recording(true) => "This session is being recorded.".into(),
             Self::Recording(false) => "Recording stopped.".into(),
             Self::Ended(text) => text.clone(),
+            Self::Survey { url, .. } => {
+                format!("Please tell us how it went: {}", sanitize(url))
+            }
         }
     }
 }

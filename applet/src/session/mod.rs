@@ -145,6 +145,8 @@ struct Signaling {
     signals: mpsc::Receiver<SignalPayload>,
     out: mpsc::Sender<PeerMessage>,
     ended: oneshot::Receiver<String>,
+    /// The server asks the customer survey at the end (SURVEY-2, `hello`).
+    survey: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Runs the socket: the server's messages to the session, the session's
@@ -155,6 +157,8 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
     let (sig_tx, signals) = mpsc::channel(16);
     let (out, mut out_rx) = mpsc::channel::<PeerMessage>(16);
     let (ended_tx, ended) = oneshot::channel();
+    let survey = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asked = survey.clone();
     tokio::spawn(async move {
         let mut granted_tx = Some(granted_tx);
         let mut hello_tx = Some(hello_tx);
@@ -164,6 +168,7 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
             tokio::select! {
                 msg = ws.next() => match msg {
                     Ok(ServerMessage::Hello(h)) => {
+                        asked.store(h.customer_survey, std::sync::atomic::Ordering::Relaxed);
                         priority = h.applet.as_ref().map(|a| a.priority);
                         if let Some(tx) = hello_tx.take() {
                             let terms = h.applet.as_ref().map(|a| a.terms.clone()).unwrap_or_default();
@@ -231,6 +236,7 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
         signals,
         out,
         ended,
+        survey,
     }
 }
 
@@ -475,6 +481,18 @@ async fn serve_session(
     teller.tell(Status::Ended(
         "The session is over. Your technician no longer has access to this computer.".into(),
     ));
+    if signaling.survey.load(std::sync::atomic::Ordering::Relaxed) {
+        // The page on the server, with the token this session was joined
+        // with: it answers once.
+        teller.tell(Status::Survey {
+            url: format!(
+                "{}/survey/{session_id}?token={}",
+                config.server.trim_end_matches('/'),
+                joined.customer_token.expose()
+            ),
+            opener: config.url_opener.clone(),
+        });
+    }
     Ok(Outcome {
         session_id,
         injected,

@@ -12,6 +12,7 @@
 //! the customer's side is shown as plain text (egui labels never interpret
 //! markup), sanitised and bounded.
 
+mod desk;
 mod keys;
 mod panel;
 mod queue;
@@ -137,6 +138,7 @@ struct ConsoleWindow {
     tabs: BTreeMap<String, SessionTab>,
     tab: Tab,
     notices: Vec<String>,
+    desk: desk::Desk,
     stats_at: Instant,
 }
 
@@ -162,6 +164,7 @@ impl ConsoleWindow {
             tabs: BTreeMap::new(),
             tab: Tab::Queue,
             notices: Vec::new(),
+            desk: desk::Desk::default(),
             stats_at: Instant::now(),
         }
     }
@@ -261,6 +264,7 @@ impl ConsoleWindow {
     }
 
     fn on_event(&mut self, e: ConsoleEvent) {
+        self.desk.on_event(&e);
         match e {
             ConsoleEvent::Ready { .. } => self.stage = Stage::Ready,
             ConsoleEvent::Queue { sessions } => self.queue = sessions,
@@ -268,7 +272,11 @@ impl ConsoleWindow {
                 session_id,
                 pin,
                 link,
+                ..
             } => self.pins.push((session_id, pin, link)),
+            ConsoleEvent::ConsoleInfo { .. }
+            | ConsoleEvent::Status { .. }
+            | ConsoleEvent::Monitor { .. } => {}
             ConsoleEvent::Refused {
                 session_id: Some(id),
                 reason,
@@ -363,8 +371,18 @@ impl ConsoleWindow {
             });
         });
         let mut commands = Vec::new();
+        if self.desk.monitored() {
+            egui::Panel::top("monitor").show(ui, |ui| self.desk.monitor_banner(ui, &mut commands));
+        }
         match self.tab.clone() {
-            Tab::Queue => queue::show(ui, &self.queue, &self.pins, &self.notices, &mut commands),
+            Tab::Queue => queue::show(
+                ui,
+                &self.queue,
+                &self.pins,
+                &self.notices,
+                &mut self.desk,
+                &mut commands,
+            ),
             Tab::Session(id) => match self.tabs.get_mut(&id) {
                 Some(t) => t.show(ui, &self.screens, &mut commands),
                 None => self.tab = Tab::Queue,

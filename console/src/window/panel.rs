@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use eframe::egui::{self, RichText};
 
+use super::desk::SessionDesk;
 use super::screen::ScreenView;
 use super::{MAX_LINES, shown};
 use crate::commands::{Command, ConsoleEvent, InfoItem};
@@ -81,6 +82,7 @@ pub struct SessionTab {
     transfer_to: String,
     figures: Figures,
     screen: ScreenView,
+    desk: SessionDesk,
     /// The technician closed the ended tab.
     pub dismissed: bool,
 }
@@ -110,6 +112,7 @@ impl SessionTab {
             transfer_to: String::new(),
             figures: Figures::default(),
             screen: ScreenView::default(),
+            desk: SessionDesk::default(),
             dismissed: false,
         }
     }
@@ -133,6 +136,9 @@ impl SessionTab {
 
     /// What the console said about this session.
     pub fn on_event(&mut self, e: ConsoleEvent) {
+        if self.desk.on_event(&e) {
+            return;
+        }
         match e {
             ConsoleEvent::Connected { path, .. } => {
                 self.reconnecting = false;
@@ -370,6 +376,9 @@ impl SessionTab {
             if ui.button("Close tab").clicked() {
                 self.dismissed = true;
             }
+            ui.separator();
+            // Notes and the survey come after the session too.
+            self.desk.show(ui, &id, false, out);
             return;
         }
         ui.separator();
@@ -425,6 +434,8 @@ impl SessionTab {
                 });
             }
         });
+        ui.separator();
+        self.desk.show(ui, &id, true, out);
         ui.separator();
         self.files_section(ui, out);
         ui.separator();

@@ -46,6 +46,7 @@ pub fn show(
     queue: &[SessionView],
     pins: &[(String, String, String)],
     notices: &[String],
+    desk: &mut super::desk::Desk,
     out: &mut Vec<Command>,
 ) {
     egui::Panel::bottom("notices").show(ui, |ui| {
@@ -54,15 +55,14 @@ pub fn show(
         }
     });
     egui::CentralPanel::default().show(ui, |ui| {
+        desk.status_bar(ui, out);
         ui.horizontal(|ui| {
             ui.heading("Sessions");
-            if ui.button("New session (PIN code)").clicked() {
-                out.push(Command::CreatePin);
-            }
             if ui.button("Refresh").clicked() {
                 out.push(Command::Queue);
             }
         });
+        desk.create_dialog(ui, out);
         for (session_id, pin, link) in pins.iter().rev().take(3) {
             if queue
                 .iter()

@@ -87,6 +87,10 @@ pub struct Hello {
     /// restart, has no join answer of its own), when the server offers TURN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<super::TurnGrant>,
+    /// Applet: the customer survey is asked when the session ends
+    /// (SURVEY-2), at `/survey/{session_id}?token={customer_token}`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub customer_survey: bool,
 }
 
 fn first_page() -> u32 {
@@ -150,6 +154,21 @@ pub enum ServerMessage {
         to: Peer,
         /// What the peer (or the server) sent.
         payload: SignalPayload,
+    },
+    /// Monitoring (SESS-10), to the technician's console: an administrator
+    /// asks to watch it, or the request changed state. `consent`: `tell`
+    /// (the technician is told, the watch starts) or `ask` (it answers at
+    /// `POST /api/v1/monitors/{monitor_id}/answer`); `state`: `asked`,
+    /// `watching`, `declined` or `ended`.
+    Monitor {
+        /// The request.
+        monitor_id: String,
+        /// The administrator's name (set by administrators: shown as text).
+        admin: String,
+        /// `tell` or `ask`.
+        consent: String,
+        /// `asked`, `watching`, `declined` or `ended`.
+        state: String,
     },
     /// Answer to `ping`.
     Pong,

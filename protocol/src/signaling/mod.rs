@@ -6,12 +6,17 @@
 //! Plain data and checks only: the clients and the server live elsewhere.
 
 mod applet;
+mod desk;
 mod messages;
 mod rest;
 mod secret;
 mod vocabulary;
 
 pub use applet::{AppletLook, AppletSettings, InputPriority, MAX_LOOK_TEXT, MAX_TERMS, RunMode};
+pub use desk::{
+    ConsoleInfo, ConsoleTexts, FieldsChange, MonitorAnswer, MonitorView, NewNote, Note, Question,
+    QuestionType, StatusChange, Survey, SurveyAnswer, TechStatus,
+};
 pub use messages::{
     Hello, MAX_CANDIDATE_LEN, MAX_CANDIDATES, MAX_ICE_CANDIDATE_LEN, MAX_ICE_CANDIDATES,
     MAX_ICE_UFRAG_LEN, MAX_SDP_LEN, MAX_SDP_LINE, MAX_SDP_LINES, MAX_SIGNAL_PAYLOAD,

@@ -8,6 +8,7 @@ pub mod channels;
 pub mod groups;
 pub mod join;
 pub mod keys;
+pub mod monitor;
 pub mod notes;
 pub mod org;
 pub mod posturl;
@@ -136,6 +137,10 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routing::console))
         .routes(routes!(routing::statuses))
         .routes(routes!(routing::patch_fields))
+        .routes(routes!(monitor::request))
+        .routes(routes!(monitor::get))
+        .routes(routes!(monitor::answer))
+        .routes(routes!(monitor::end))
         .routes(routes!(join::join))
         .routes(routes!(join::join_channel))
         .routes(routes!(crate::ws::console))

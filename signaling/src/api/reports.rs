@@ -35,8 +35,9 @@ pub struct ReportParams {
     #[param(pattern = "^(|org|group:[0-9]{1,18}|tech:[0-9]{1,18})$")]
     pub node: Option<String>,
     /// Most rows: 1 to 10,000 in JSON (default 1,000), 1 to 200,000 in CSV
-    /// (the default); over the route's maximum answers 422. `to` must be
-    /// after `from` (else 422).
+    /// (the default); over the route's maximum answers 422. The CSV of the
+    /// sessions, missed and failed reports streams every row of the range
+    /// when no limit is given. `to` must be after `from` (else 422).
     #[param(minimum = 1, maximum = 200000)]
     pub limit: Option<i64>,
 }
@@ -98,24 +99,47 @@ pub async fn report_csv(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let q = query_of(&kind, &p, MAX_CSV_ROWS)?;
-    let r = reports::build(&state.store.pool, &caller, &q).await?;
+    csv_answer(&state, &caller, &q, p.limit).await
+}
+
+/// A report's CSV (also the pages' export): streamed for the sessions
+/// reports (every row of the range unless `limit`), else built whole.
+pub async fn csv_answer(
+    state: &AppState,
+    caller: &Caller,
+    q: &reports::Query,
+    limit: Option<i64>,
+) -> ApiResult<Response> {
+    if reports::streams(q.kind) {
+        let body = reports::csv_stream(state.store.pool.clone(), caller, q, limit).await?;
+        return Ok(csv_headers(
+            q.kind,
+            false,
+            axum::body::Body::from_stream(body),
+        ));
+    }
+    let r = reports::build(&state.store.pool, caller, q).await?;
     csv_response(&r)
 }
 
-/// The CSV answer of a report (also the pages' export).
-pub fn csv_response(r: &Report) -> ApiResult<Response> {
-    let body = reports::to_csv(r).map_err(|e| ApiError::internal("csv", e))?;
-    let name = format!("attachment; filename=\"{}.csv\"", r.kind.name());
-    Ok((
+fn csv_headers(kind: ReportKind, truncated: bool, body: axum::body::Body) -> Response {
+    let name = format!("attachment; filename=\"{}.csv\"", kind.name());
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (header::CONTENT_DISPOSITION, name),
             (
                 header::HeaderName::from_static("x-secours-truncated"),
-                r.truncated.to_string(),
+                truncated.to_string(),
             ),
         ],
         body,
     )
-        .into_response())
+        .into_response()
+}
+
+/// The CSV answer of a report (also the pages' export).
+pub fn csv_response(r: &Report) -> ApiResult<Response> {
+    let body = reports::to_csv(r).map_err(|e| ApiError::internal("csv", e))?;
+    Ok(csv_headers(r.kind, r.truncated, body.into()))
 }

@@ -11,6 +11,9 @@
 //! through the server, so there is no chat-log report.
 
 mod more;
+mod stream;
+
+pub use stream::{csv_stream, streams};
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -344,6 +347,58 @@ type SessionRow = (
     Option<String>,
 );
 
+/// The sessions reports' columns (sessions, missed, failed).
+const SESSION_COLUMNS: [&str; 15] = [
+    "session_id",
+    "kind",
+    "state",
+    "technician",
+    "group_id",
+    "channel_id",
+    "customer_name",
+    "created_at",
+    "waiting_since",
+    "picked_at",
+    "closed_at",
+    "close_reason",
+    "pickup_s",
+    "handling_s",
+    "notes",
+];
+
+/// The sessions reports' selected columns, in `SessionRow`'s order.
+const SESSION_SELECT: &str = "SELECT s.id, s.kind, s.state, u.email, \
+     COALESCE(u.tech_group_id, s.group_id), s.channel_id, s.customer_name, s.created_at, \
+     s.waiting_since, s.picked_at, s.closed_at, s.close_reason";
+
+/// One session's row, with its notes.
+fn session_row(row: SessionRow, note: String) -> Vec<String> {
+    let (id, kind, state, tech, group, channel, name, created, waiting, picked, closed, reason) =
+        row;
+    let pickup = picked.map(|p| (p - waiting.unwrap_or(created)) / 1000);
+    let handling = match (picked, closed) {
+        (Some(p), Some(c)) => Some((c - p) / 1000),
+        _ => None,
+    };
+    vec![
+        id,
+        kind,
+        state,
+        tech.unwrap_or_default(),
+        n(group),
+        n(channel),
+        name,
+        iso(created),
+        t(waiting),
+        t(picked),
+        t(closed),
+        reason.unwrap_or_default(),
+        n(pickup),
+        n(handling),
+        note,
+    ]
+}
+
 type SummaryRow = (
     i64,
     Option<i64>,
@@ -367,62 +422,19 @@ async fn sessions(
          WHERE s.created_at >= $1 AND s.created_at < $2 AND {cond} AND {filter}"
     );
     let rows: Vec<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT s.id, s.kind, s.state, u.email, COALESCE(u.tech_group_id, s.group_id), s.channel_id, \
-         s.customer_name, s.created_at, s.waiting_since, s.picked_at, s.closed_at, s.close_reason \
-         {base} ORDER BY s.created_at, s.id LIMIT $3"
+        "{SESSION_SELECT} {base} ORDER BY s.created_at, s.id LIMIT $3"
     )))
     .bind(q.from)
     .bind(q.to)
     .bind(limit + 1)
     .fetch_all(pool)
     .await?;
-    r.columns = [
-        "session_id",
-        "kind",
-        "state",
-        "technician",
-        "group_id",
-        "channel_id",
-        "customer_name",
-        "created_at",
-        "waiting_since",
-        "picked_at",
-        "closed_at",
-        "close_reason",
-        "pickup_s",
-        "handling_s",
-        "notes",
-    ]
-    .map(String::from)
-    .to_vec();
+    r.columns = SESSION_COLUMNS.map(String::from).to_vec();
     let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let mut notes = notes_of(pool, &ids).await?;
-    for (id, kind, state, tech, group, channel, name, created, waiting, picked, closed, reason) in
-        rows
-    {
-        let pickup = picked.map(|p| (p - waiting.unwrap_or(created)) / 1000);
-        let handling = match (picked, closed) {
-            (Some(p), Some(c)) => Some((c - p) / 1000),
-            _ => None,
-        };
-        let note = notes.remove(&id).unwrap_or_default();
-        r.rows.push(vec![
-            id,
-            kind,
-            state,
-            tech.unwrap_or_default(),
-            n(group),
-            n(channel),
-            name,
-            iso(created),
-            t(waiting),
-            t(picked),
-            t(closed),
-            reason.unwrap_or_default(),
-            n(pickup),
-            n(handling),
-            note,
-        ]);
+    for row in rows {
+        let note = notes.remove(&row.0).unwrap_or_default();
+        r.rows.push(session_row(row, note));
     }
     // One pass over the range for every figure.
     let s: SummaryRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(

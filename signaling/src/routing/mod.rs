@@ -133,6 +133,33 @@ pub struct GroupRouting {
     pub fields: Vec<String>,
     /// CONSOLE-16.
     pub console: ConsoleTexts,
+    /// SESS-10: whether administrators covering the group may watch its
+    /// technicians' consoles, and with which consent.
+    pub monitoring: MonitorConsent,
+}
+
+/// SESS-10: how a technician consents to being watched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorConsent {
+    /// Nobody watches this group's consoles.
+    #[default]
+    Off,
+    /// The technician is told when an administrator starts watching.
+    Tell,
+    /// The technician is asked and may decline.
+    Ask,
+}
+
+impl MonitorConsent {
+    /// As stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Tell => "tell",
+            Self::Ask => "ask",
+        }
+    }
 }
 
 pub(crate) fn parse<T: serde::de::DeserializeOwned + Default>(stored: &str) -> T {

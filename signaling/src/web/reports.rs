@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::api::reports::{MAX_CSV_ROWS, ReportParams, csv_response, query_of};
+use crate::api::reports::{MAX_CSV_ROWS, ReportParams, query_of};
 use crate::error::ApiError;
 use crate::reports::{self, Report, ReportKind};
 use crate::scope;
@@ -155,8 +155,7 @@ pub(super) async fn csv(
         s.caller.require_admin()?;
         let (params, _, _) = params_of(&f)?;
         let q = query_of(f.kind.as_deref().unwrap_or_default(), &params, MAX_CSV_ROWS)?;
-        let r = reports::build(&state.store.pool, &s.caller, &q).await?;
-        csv_response(&r)
+        crate::api::reports::csv_answer(&state, &s.caller, &q, params.limit).await
     }
     .await;
     match result {

@@ -11,7 +11,7 @@ use crate::api;
 use crate::api::groups::{ApplyQuery, ApplyTo};
 use crate::error::{ApiError, ApiResult};
 use crate::routing::{
-    AutoTransfer, ChannelRouting, ConsoleTexts, DayHours, GroupRouting, MAX_FIELDS,
+    AutoTransfer, ChannelRouting, ConsoleTexts, DayHours, GroupRouting, MAX_FIELDS, MonitorConsent,
     UnavailableAction, WhenUnavailable, WorkingHours,
 };
 use crate::state::AppState;
@@ -113,6 +113,22 @@ struct GroupForm {
     idle_minutes: i64,
     actions: Vec<Choice>,
     fields: Vec<String>,
+    /// SESS-10's consent options.
+    monitoring: Vec<Choice>,
+}
+
+/// SESS-10's options, stored name first.
+const MONITORING: [(MonitorConsent, &str); 3] = [
+    (MonitorConsent::Off, "off"),
+    (MonitorConsent::Tell, "tell"),
+    (MonitorConsent::Ask, "ask"),
+];
+
+fn monitoring(p: &Chrome, current: MonitorConsent) -> Vec<Choice> {
+    MONITORING
+        .iter()
+        .map(|(m, n)| (*n, p.t(&format!("monitoring-{n}")), *m == current))
+        .collect()
 }
 
 /// The group's form, rendered for its pane.
@@ -124,6 +140,7 @@ pub(super) async fn group_form(state: &AppState, s: &Staff, id: i64) -> ApiResul
         idle_minutes: r.idle_logout_s / 60,
         actions: actions(&p, r.private_unavailable.action),
         fields: field_inputs(&r.fields),
+        monitoring: monitoring(&p, r.monitoring),
         p,
         r,
     }
@@ -218,6 +235,13 @@ fn read_group(f: &Fields) -> ApiResult<GroupRouting> {
             info_link_label: f.text("info_link_label"),
             info_link_url: f.text("info_link_url").trim().to_owned(),
             email_text: f.text("email_text").replace("\r\n", "\n"),
+        },
+        monitoring: {
+            let chosen = f.get("monitoring").unwrap_or("off");
+            MONITORING
+                .iter()
+                .find(|(_, n)| *n == chosen)
+                .map_or(MonitorConsent::Off, |(m, _)| *m)
         },
     })
 }
