@@ -63,6 +63,9 @@ pub enum ConsoleError {
 struct SessionRoute {
     signals: mpsc::Sender<SignalPayload>,
     applet_gone: mpsc::UnboundedSender<()>,
+    /// The server closed the session (an administrator, a revocation): a
+    /// session on a direct path, which the server cannot cut, ends here.
+    closed: mpsc::UnboundedSender<String>,
 }
 
 type Routes = Arc<Mutex<HashMap<String, SessionRoute>>>;
@@ -124,11 +127,13 @@ pub async fn run(
                 // Routed before the pick-up: the relay signal follows it at once.
                 let (sig_tx, sig_rx) = mpsc::channel(16);
                 let (gone_tx, gone_rx) = mpsc::unbounded_channel();
+                let (closed_tx, closed_rx) = mpsc::unbounded_channel();
                 lock(&routes).insert(
                     session_id.clone(),
                     SessionRoute {
                         signals: sig_tx,
                         applet_gone: gone_tx,
+                        closed: closed_tx,
                     },
                 );
                 let job = SessionJob {
@@ -144,7 +149,7 @@ pub async fn run(
                     async move {
                         let id = job.session_id.clone();
                         let events = job.events.clone();
-                        if let Err(reason) = job.run(sig_rx, gone_rx, rx).await {
+                        if let Err(reason) = job.run(sig_rx, gone_rx, closed_rx, rx).await {
                             let _ = events.send(ConsoleEvent::Closed {
                                 session_id: id.clone(),
                                 reason,
@@ -242,8 +247,9 @@ fn run_socket(
                         }
                     }
                     Ok(ServerMessage::SessionState { session_id, state: SessionState::Closed, reason, .. }) => {
-                        if lock(&routes).remove(&session_id).is_some() {
+                        if let Some(route) = lock(&routes).remove(&session_id) {
                             tracing::info!(%session_id, reason = ?reason, "closed on the server");
+                            let _ = route.closed.send(reason.unwrap_or_else(|| "closed".into()));
                         }
                     }
                     Ok(ServerMessage::Monitor { monitor_id, admin, consent, state }) => {
@@ -282,6 +288,7 @@ impl SessionJob {
         self,
         mut signals: mpsc::Receiver<SignalPayload>,
         mut applet_gone: mpsc::UnboundedReceiver<()>,
+        mut closed: mpsc::UnboundedReceiver<String>,
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<(), String> {
         let picked_at = tokio::time::Instant::now().into_std();
@@ -342,7 +349,12 @@ impl SessionJob {
             let meeting = match meeting {
                 Ok(m) => m,
                 Err(e) if first => return Err(e),
-                Err(e) => break Err(e),
+                // The applet left because the server closed the session,
+                // which said so before it dropped the session's signals.
+                Err(e) => match closed.try_recv() {
+                    Ok(reason) => break Err(format!("closed on the server ({reason})")),
+                    Err(_) => break Err(e),
+                },
             };
             first = false;
             let mut link = meeting.link;
@@ -369,6 +381,7 @@ impl SessionJob {
             let driver = Driver::new();
             // The server says at once when the applet's socket went; the
             // link may take its idle timeout to notice.
+            let mut closed_by_server = None;
             let ended = tokio::select! {
                 ended = with_trickle(
                     driver.run(&mut session, &mut link, &mut app),
@@ -376,9 +389,18 @@ impl SessionJob {
                     meeting.trickle.as_ref(),
                 ) => ended,
                 Some(()) = applet_gone.recv() => Err(DriverError::LinkClosed),
+                Some(reason) = closed.recv() => {
+                    closed_by_server = Some(reason);
+                    Err(DriverError::LinkClosed)
+                }
             };
             if let Some(w) = watcher {
                 w.abort();
+            }
+            // The applet may have ended its side first.
+            if let Some(reason) = closed_by_server.or_else(|| closed.try_recv().ok()) {
+                link.close();
+                break Err(format!("closed on the server ({reason})"));
             }
             match ended {
                 // The applet is gone without ending the session (a reboot,

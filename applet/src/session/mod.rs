@@ -29,7 +29,7 @@ use secours_protocol::signaling::{
 };
 use secours_transport::LocalIdentity;
 use secours_transport::punch::TurnRoute;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
 use customer::{Customer, Status, Teller};
@@ -145,6 +145,10 @@ struct Signaling {
     signals: mpsc::Receiver<SignalPayload>,
     out: mpsc::Sender<PeerMessage>,
     ended: oneshot::Receiver<String>,
+    /// Set when the server closes the session (the technician or an
+    /// administrator ended it, or it was revoked): a session on a direct
+    /// path, which the server cannot cut, ends here.
+    closed: watch::Receiver<Option<String>>,
     /// The server asks the customer survey at the end (SURVEY-2, `hello`).
     survey: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -157,6 +161,7 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
     let (sig_tx, signals) = mpsc::channel(16);
     let (out, mut out_rx) = mpsc::channel::<PeerMessage>(16);
     let (ended_tx, ended) = oneshot::channel();
+    let (closed_tx, closed) = watch::channel(None);
     let survey = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let asked = survey.clone();
     tokio::spawn(async move {
@@ -198,8 +203,10 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
                         teller.say(&format!("The session will time out ({timeout}) in {seconds_left} s."));
                     }
                     Ok(ServerMessage::SessionState { state: SessionState::Closed, reason, .. }) => {
+                        let reason = reason.unwrap_or_else(|| "closed".into());
+                        closed_tx.send_replace(Some(reason.clone()));
                         if let Some(tx) = ended_tx.take() {
-                            let _ = tx.send(reason.unwrap_or_else(|| "closed".into()));
+                            let _ = tx.send(reason);
                         }
                         break;
                     }
@@ -236,7 +243,17 @@ fn run_socket(mut ws: SignalingSocket, teller: Teller) -> Signaling {
         signals,
         out,
         ended,
+        closed,
         survey,
+    }
+}
+
+/// Returns the reason once the server has closed the session; never when
+/// the signaling socket merely went (the session goes on without it).
+async fn closed_on_server(closed: &mut watch::Receiver<Option<String>>) -> String {
+    match closed.wait_for(Option::is_some).await {
+        Ok(reason) => reason.clone().unwrap_or_default(),
+        Err(_) => std::future::pending().await,
     }
 }
 
@@ -441,7 +458,15 @@ async fn serve_session(
     let run = driver
         .run(&mut session, &mut link, &mut app)
         .instrument(tracing::info_span!("applet", session = %session_id));
-    let result = with_trickle(run, &mut signaling.signals, meeting.trickle.as_ref()).await;
+    let mut closed_by_server = None;
+    let result = tokio::select! {
+        r = with_trickle(run, &mut signaling.signals, meeting.trickle.as_ref()) => r,
+        reason = closed_on_server(&mut signaling.closed) => {
+            tracing::info!(%reason, "the server closed the session");
+            closed_by_server = Some(reason);
+            Err(DriverError::LinkClosed)
+        }
+    };
     drop(link);
     if app.rebooting {
         // The session waits on the server for this applet to come back.
@@ -469,6 +494,7 @@ async fn serve_session(
         // The server closed the session (the technician ended it, or
         // revoked it): the relay goes with it, maybe before the end crossed
         // it, and the signaling socket says so.
+        Err(DriverError::LinkClosed) if closed_by_server.is_some() => {}
         Err(e @ (DriverError::LinkClosed | DriverError::Link(_))) => {
             let closed =
                 tokio::time::timeout(std::time::Duration::from_secs(2), &mut signaling.ended).await;
