@@ -23,6 +23,9 @@ enum Kind {
     ApiKey,
     /// A Post-to-URL configuration (masters only).
     PostUrl,
+    /// A monitoring request (SESS-10): its administrator's and its
+    /// technician's.
+    Monitor,
 }
 
 /// Where an id goes in a request.
@@ -58,6 +61,8 @@ fn path_kind(template: &str) -> Kind {
         "sessions" => Kind::Session,
         "api-keys" => Kind::ApiKey,
         "post-urls" => Kind::PostUrl,
+        "technicians" => Kind::User,
+        "monitors" => Kind::Monitor,
         other => panic!("classify the ids of /{other}/{{id}} in scope_probe.rs"),
     }
 }
@@ -130,6 +135,8 @@ fn filler(name: &str, n: usize, probing: &str) -> Value {
         "fields" => json!({}),
         // A session note's text.
         "body" => json!("Probe"),
+        // A technician's answer to a monitoring request.
+        "accept" => json!(false),
         other => panic!("no filler for required property {other} in scope_probe.rs"),
     }
 }
@@ -338,6 +345,40 @@ async fn scenario(db: &Db) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let post_url = v["id"].as_i64().unwrap().to_string();
+    // Monitoring (SESS-10): the master watches Sales' technician, out of
+    // both callers' reach; the administrator watches its own.
+    for group in [support, sales] {
+        let (s, v) = h
+            .call(
+                Method::PUT,
+                "/api/v1/tech-groups/{id}/routing",
+                &[&group.to_string()],
+                Some(&m),
+                Some(json!({"monitoring": "tell"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let mut consoles = Vec::new();
+    for token in [&t1, &t2] {
+        let mut ws = ws_connect(&h.ws_url(&format!("/ws/console?token={token}"))).await;
+        ws_expect(&mut ws, "queue").await;
+        consoles.push(ws);
+    }
+    let mut monitors = Vec::new();
+    for (token, tech) in [(&m, t2_id), (&admin, t1_id)] {
+        let (s, v) = h
+            .post(
+                "/api/v1/technicians/{id}/monitor",
+                &[&tech.to_string()],
+                Some(token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        monitors.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let (monitor_out, monitor_in) = (monitors[0].clone(), monitors[1].clone());
     let kinds = |user: i64, group: i64, channel: &str, session: &str, ag: &str, key: &str| {
         Ids(HashMap::from([
             (Kind::User, user.to_string()),
@@ -347,6 +388,7 @@ async fn scenario(db: &Db) {
             (Kind::Session, session.to_owned()),
             (Kind::ApiKey, key.to_owned()),
             (Kind::PostUrl, post_url.clone()),
+            (Kind::Monitor, monitor_in.clone()),
         ]))
     };
     let ag = ag["id"].as_i64().unwrap().to_string();
@@ -362,6 +404,7 @@ async fn scenario(db: &Db) {
             (Kind::Session, sessions),
             (Kind::ApiKey, vec![keys[0].0.clone()]),
             (Kind::PostUrl, vec![post_url.clone()]),
+            (Kind::Monitor, vec![monitor_out.clone()]),
         ])
     };
     let callers = [
@@ -381,6 +424,7 @@ async fn scenario(db: &Db) {
     let missing = Ids({
         let mut m = kinds(999_999, 999_999, "99", &"f".repeat(32), "999999", "999999").0;
         m.insert(Kind::PostUrl, "999999".to_owned());
+        m.insert(Kind::Monitor, "e".repeat(32));
         m
     });
 
@@ -454,6 +498,9 @@ async fn scenario(db: &Db) {
         "post /api/v1/sessions/{id}/notes",
         "get /api/v1/sessions/{id}/history",
         "post /api/v1/sessions/{id}/survey",
+        "get /api/v1/monitors/{id}",
+        "post /api/v1/monitors/{id}/end",
+        "post /api/v1/technicians/{id}/monitor",
     ] {
         assert!(routes.contains(must), "{must} was not probed: {routes:?}");
     }
